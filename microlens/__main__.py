@@ -1,0 +1,3 @@
+from microlens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The ``microlens`` command: one subcommand per stage module, errors as one line and an exit code.
+
+Each module named in COMMANDS defines ``register(subparsers)``, which adds its parser and sets
+``func`` to a function ``(argparse.Namespace) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from microlens.errors import MicrolensError
+
+COMMANDS = {
+    "prepare": "microlens.prepare",  # raw CASME II / SAMM -> prepared dataset
+    "train": "microlens.train.run",  # LOSO / holdout / random training of both streams
+    "evaluate": "microlens.evaluate",  # a model on a prepared dataset -> metrics JSON
+    "models": "microlens.recognize",  # list shipped models
+    "analyze": "microlens.analyze",  # video(s) -> report(s)
+    "serve": "microlens.web.serve",  # web app + embedded queue worker
+}
+
+Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
+
+
+@contextmanager
+def progress_bar(desc: str, *, force: bool = False) -> Iterator[Progress]:
+    """A tqdm bar on stderr driven by ``(stage, fraction)`` callbacks; silent unless stderr is a
+    terminal, ``force`` is set, or MICROLENS_PROGRESS=1."""
+    show = force or sys.stderr.isatty() or os.environ.get("MICROLENS_PROGRESS") == "1"
+    if not show:
+        yield lambda stage, frac: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=desc, file=sys.stderr, unit="‰", leave=False,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def update(stage: str, frac: float) -> None:
+        bar.set_description_str(f"{desc} [{stage}]")
+        bar.n = int(max(0.0, min(1.0, frac)) * 1000)
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    from microlens import __version__
+
+    parser = argparse.ArgumentParser(prog="microlens", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"microlens {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS.values():
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 1 internal, 2 usage, 3 bad video, 4 no face)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MicrolensError as e:
+        print(f"microlens: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("microlens: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the user gets one line; MICROLENS_DEBUG=1 shows the traceback
+        if os.environ.get("MICROLENS_DEBUG") == "1":
+            raise
+        print(f"microlens: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,53 @@
+"""Optical flow: the STSTNet recipe shared by `prepare` (training data) and `analyze` (inference).
+
+Recipe (Liong et al., 2019, as in ../shared/data/megc2019): grayscale onset and apex face crops,
+TV-L1 flow from onset to apex, optical strain from the flow's spatial derivatives, each of
+(u, v, strain) resized to 28x28 and min-max normalised to 0..255 per sample. Channel order in the
+image: R = u (right positive), G = v (down positive), B = strain.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+FLOW_SIZE = 28  # side of the flow image fed to FlowNet / STSTNet
+WORK_SIZE = 128  # side the face crops are resized to before TV-L1
+
+
+def _gray(image: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB or (H, W) uint8 -> (size, size) uint8 gray."""
+    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    if g.shape != (size, size):
+        g = cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
+    return g
+
+
+def tvl1(onset: np.ndarray, apex: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
+    """TV-L1 optical flow from onset to apex: (size, size, 2) float32 (u, v) in pixels of ``size``."""
+    algo = cv2.optflow.DualTVL1OpticalFlow_create(nscales=3, warps=3, epsilon=0.02)
+    return algo.calc(_gray(onset, size), _gray(apex, size), None)
+
+
+def strain(flow: np.ndarray) -> np.ndarray:
+    """Optical strain magnitude of a (H, W, 2) flow: (H, W) float32, non-negative."""
+    u, v = flow[..., 0], flow[..., 1]
+    uy, ux = np.gradient(u)
+    vy, vx = np.gradient(v)
+    exy = 0.5 * (uy + vx)
+    return np.sqrt(ux**2 + vy**2 + 2 * exy**2).astype(np.float32)
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    if hi - lo < 1e-12:
+        return np.zeros_like(x, dtype=np.uint8)
+    return np.round((x - lo) / (hi - lo) * 255).astype(np.uint8)
+
+
+def flow_image(onset: np.ndarray, apex: np.ndarray, size: int = FLOW_SIZE) -> np.ndarray:
+    """The training recipe: onset and apex face crops -> (size, size, 3) uint8 (u, v, strain)."""
+    f = tvl1(onset, apex)
+    s = strain(f)
+    chans = [cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in (f[..., 0], f[..., 1], s)]
+    return np.stack([_minmax(c) for c in chans], axis=-1)
