@@ -51,6 +51,17 @@ class FaceTrack:
     boxes: np.ndarray  # (n_frames, 4) float32 x0,y0,x1,y1; NaN where no face
 
 
+def locate(image: np.ndarray, options: FaceOptions | None = None) -> np.ndarray | None:
+    """Find the face to analyse in a still (H, W, 3) uint8 RGB image and return the (2, 3) float64
+    affine that maps image pixels to the aligned CROP_SIZE crop (eyes level, fixed scale), or None."""
+    raise NotImplementedError
+
+
+def crop(image: np.ndarray, affine: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """Apply an alignment affine from :func:`locate`: (H, W, 3) -> (size, size, 3) uint8."""
+    raise NotImplementedError
+
+
 class FaceTracker:
     """Streaming face tracker: call it on each frame in order, then read ``track()``."""
 
