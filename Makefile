@@ -9,7 +9,6 @@ export MICROLENS_SHARED ?= $(abspath ../shared/data)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps mediapipe==0.10.21
 	touch $(STAMP)
