@@ -1,13 +1,25 @@
 """Stage 4, recognition: a loaded two-stream ensemble that classifies apex crops and flow images.
 
-OWNER: models/training helper. Interface is fixed; bodies to implement.
+A model is a self-describing checkpoint ``NAME.pt`` (plain dicts and tensors, loaded with
+``torch.load(weights_only=True)``) with optional ONNX exports ``NAME.apex.onnx`` and
+``NAME.flow.onnx`` beside it; onnxruntime runs them when it is installed, torch otherwise.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from microlens.errors import UsageError
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_MODEL = "casme2"
+ENSEMBLE_STREAMS = ("apex", "flow")
 
 
 @dataclass(frozen=True)
@@ -20,24 +32,204 @@ class Prediction:
     flow: np.ndarray  # (N, K) float32 flow-stream probabilities
 
 
+def _stream_module(members: list[dict[str, Any]]) -> Any:
+    """A torch module: (B, C, S, S) -> (B, K) softmax probabilities averaged over seed members."""
+    import torch
+
+    from microlens.train.loop import load_member
+
+    class Averaged(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(load_member(m) for m in members)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([torch.softmax(m(x), dim=1) for m in self.members]).mean(0)
+
+    return Averaged().eval()
+
+
+def _input_shape(stream: str, prep: dict[str, Any]) -> tuple[int, int, int]:
+    if stream == "apex":
+        return (3 if prep["apex_color"] else 1, prep["apex_size"], prep["apex_size"])
+    return (3, 28, 28)
+
+
+def export_onnx(ckpt: dict[str, Any], out: Path) -> list[Path]:
+    """Export the ensemble streams of a checkpoint to ``out/NAME.{apex,flow}.onnx`` (single files)."""
+    import torch
+
+    paths = []
+    for stream in ENSEMBLE_STREAMS:
+        module = _stream_module(ckpt["streams"][stream])
+        dummy = torch.zeros((2, *_input_shape(stream, ckpt["preprocessing"])))
+        path = Path(out) / f"{ckpt['name']}.{stream}.onnx"
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            input_names=["x"],
+            output_names=["probs"],
+            dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}},
+            opset_version=17,
+            dynamo=False,
+        )
+        paths.append(path)
+    return paths
+
+
 class Recognizer:
     """A self-describing checkpoint loaded for inference (onnxruntime when installed, else torch)."""
 
     name: str  # e.g. "casme2"
     labels: tuple[str, ...]
     card: dict  # the checkpoint's description: config, preprocessing, metrics, provenance
+    backend: str  # "onnxruntime" or "torch"
+
+    def __init__(self, ckpt: dict[str, Any], path: Path, backend: str = "auto"):
+        self.name = ckpt["name"]
+        self.labels = tuple(ckpt["labels"])
+        self.path = path
+        self.card = {k: v for k, v in ckpt.items() if k != "streams"}
+        self.preprocessing = ckpt["preprocessing"]
+        self.weights = ckpt["ensemble"]
+        self._run: dict[str, Any] = {}
+        onnx_paths = {s: path.with_name(f"{self.name}.{s}.onnx") for s in ENSEMBLE_STREAMS}
+        use_ort = backend in ("auto", "onnxruntime") and all(p.is_file() for p in onnx_paths.values())
+        if use_ort:
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                use_ort = False
+        if backend == "onnxruntime" and not use_ort:
+            raise UsageError(f"onnxruntime or the ONNX files beside {path} are missing")
+        if use_ort:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = 1
+            so.inter_op_num_threads = 1
+            for s, p in onnx_paths.items():
+                sess = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+                self._run[s] = lambda x, sess=sess: sess.run(None, {"x": x})[0]
+            self.backend = "onnxruntime"
+        else:
+            import torch
+
+            for s in ENSEMBLE_STREAMS:
+                module = _stream_module(ckpt["streams"][s])
+
+                def run(x: np.ndarray, module: Any = module) -> np.ndarray:
+                    with torch.no_grad():
+                        return module(torch.from_numpy(x)).numpy()
+
+                self._run[s] = run
+            self.backend = "torch"
 
     def predict(self, apex: np.ndarray, flow: np.ndarray) -> Prediction:
         """apex: (N, 224, 224, 3) uint8 RGB face crops at the apex; flow: (N, 28, 28, 3) uint8 images
         from :func:`microlens.flow.flow_image`. Preprocessing recorded in the checkpoint is applied here."""
-        raise NotImplementedError
+        from microlens.models import model_input
+
+        apex, flow = np.asarray(apex), np.asarray(flow)
+        if apex.ndim != 4 or apex.shape[-1] != 3 or flow.ndim != 4 or flow.shape[1:] != (28, 28, 3):
+            raise UsageError(
+                f"predict wants apex (N, H, W, 3) and flow (N, 28, 28, 3), got {apex.shape} and {flow.shape}"
+            )
+        if len(apex) != len(flow):
+            raise UsageError(f"{len(apex)} apex images but {len(flow)} flow images")
+        k = len(self.labels)
+        if len(apex) == 0:
+            empty = np.zeros((0, k), np.float32)
+            return Prediction(self.labels, empty, empty, empty)
+        p = {
+            s: self._run[s](
+                np.ascontiguousarray(
+                    model_input(s, apex.astype(np.uint8), flow.astype(np.uint8), self.preprocessing)
+                )
+            ).astype(np.float32)
+            for s in ENSEMBLE_STREAMS
+        }
+        probs = (self.weights["apex"] * p["apex"] + self.weights["flow"] * p["flow"]).astype(np.float32)
+        return Prediction(self.labels, probs, p["apex"], p["flow"])
 
 
-def load_model(name: str = "casme2") -> Recognizer:
-    """A shipped model by name (see ``available_models()``) or a checkpoint path."""
-    raise NotImplementedError
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint file -> its dict (``weights_only=True``: no code is unpickled)."""
+    import torch
+
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"no such model file: {path}") from None
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a usage error
+        raise UsageError(f"not a microlens checkpoint: {path} ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or "streams" not in ckpt or "labels" not in ckpt:
+        raise UsageError(f"not a microlens checkpoint: {path}")
+    return ckpt
+
+
+def model_path(name: str) -> Path:
+    """A shipped model name or a checkpoint path -> the checkpoint file."""
+    if name in available_models():
+        return ASSETS / f"{name}.pt"
+    p = Path(name)
+    if p.is_file():
+        return p
+    raise UsageError(
+        f"unknown model {name!r}: not a shipped model ({', '.join(available_models()) or 'none'}) "
+        "nor a checkpoint file"
+    )
+
+
+def load_model(name: str = DEFAULT_MODEL, backend: str = "auto") -> Recognizer:
+    """A shipped model by name (see ``available_models()``) or a checkpoint path.
+    ``backend``: auto (onnxruntime when installed and exported), onnxruntime or torch."""
+    path = model_path(name)
+    return Recognizer(read_checkpoint(path), path, backend)
 
 
 def available_models() -> list[str]:
     """Names of the models shipped in microlens/assets."""
-    raise NotImplementedError
+    return sorted(p.stem for p in ASSETS.glob("*.pt"))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``models`` subcommand: list shipped models with labels and protocol figures."""
+    p = subparsers.add_parser("models", help="list shipped models with their labels and LOSO figures")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """CLI entry of ``microlens models``."""
+    rows = []
+    for name in available_models():
+        ckpt = read_checkpoint(ASSETS / f"{name}.pt")
+        m = ckpt.get("metrics", {})
+        rows.append(
+            {
+                "name": name,
+                "default": name == DEFAULT_MODEL,
+                "labels": ckpt["labels"],
+                "protocol": m.get("protocol"),
+                "accuracy": m.get("accuracy"),
+                "uf1": m.get("uf1"),
+                "uar": m.get("uar"),
+                "per_dataset": {d: v["uf1"] for d, v in m.get("per_dataset", {}).items()},
+                "samples": ckpt.get("provenance", {}).get("samples"),
+                "licence": "research use only",
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no shipped models in", ASSETS)
+        return 0
+    for r in rows:
+        per = ", ".join(f"{d} {v:.3f}" for d, v in r["per_dataset"].items())
+        print(f"{r['name']}{' (default)' if r['default'] else ''}: {', '.join(r['labels'])}")
+        print(
+            f"  {str(r['protocol']).upper()} acc {r['accuracy']:.3f}  UF1 {r['uf1']:.3f}  UAR {r['uar']:.3f}"
+            f"  (UF1 per dataset: {per}); {r['samples']} training samples; research use only"
+        )
+    return 0

@@ -1,13 +1,37 @@
 """Stage 5, report: the Report dataclass and one writer per output format.
 
-OWNER: analyze/report helper. Interface is fixed; bodies to implement.
+A :class:`Report` holds what :func:`microlens.analyze.analyze` found in one video: the classified
+events, the face summary, the model and the images the HTML page shows (numpy arrays, never in the
+JSON). The per-second timeline, the statistics and the emotion-change log are derived from those
+fields by pure functions, so every writer and ``to_dict()`` agree.
+
+Writers are registered in :data:`WRITERS` (format name -> ``writer(report) -> str``); :func:`save`
+writes one atomically (a temporary file in the target folder, then a rename), so a failure never
+leaves a partial file behind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microlens.labels import emoji
 
 SCHEMA_VERSION = 1
+NEUTRAL = "neutral"  # timeline/log state while a face shows no spotted expression
+NO_FACE = "no_face"  # timeline/log state while no face is visible
 
 
 @dataclass(frozen=True)
@@ -21,19 +45,485 @@ class Event:
     label: str
     confidence: float  # ensemble probability of ``label``
     probs: dict[str, float]  # label -> ensemble probability
+    score: float = 0.0  # spotting peak strength (robust z units); larger is stronger
+    onset_frame: int = -1  # frame indices in the video (decode order)
+    apex_frame: int = -1
+    offset_frame: int = -1
+
+    @property
+    def duration_s(self) -> float:
+        """Onset to offset, seconds."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class FaceSummary:
+    """Where the analysed face was seen."""
+
+    frames_with_face: int = 0
+    coverage: float = 0.0  # frames_with_face / frames
+    max_faces: int = 0  # most faces seen in one frame
+    chosen: str = ""  # which face was analysed, in words
+    spans: tuple[tuple[float, float], ...] = ()  # (start_s, end_s) time spans with the face visible
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The recognition model that labelled the events."""
+
+    name: str = ""
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Filmstrip:
+    """Onset, apex and offset face crops of one micro-expression, each (H, W, 3) uint8 RGB."""
+
+    event: int  # index into Report.events
+    onset: np.ndarray
+    apex: np.ndarray
+    offset: np.ndarray
+
+
+@dataclass(frozen=True)
+class Images:
+    """Pictures for the HTML page (and the web results page); never part of the JSON."""
+
+    representative: np.ndarray | None = None  # (H, W, 3) uint8 RGB zoomed face frame
+    representative_s: float = 0.0  # its time in the video
+    representative_kind: str = ""  # "micro apex" or "clearest face"
+    representative_event: int | None = None  # index into Report.events when it is a micro apex
+    filmstrips: tuple[Filmstrip, ...] = ()
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything ``analyze`` found in one video; ``to_dict()`` is the JSON schema in the README."""
+    """Everything ``analyze`` found in one video; ``to_dict()`` is the JSON schema in docs/analyze.md."""
 
     source: str
     duration_s: float
-    fps: float
-    frames: int
+    fps: float  # effective frame rate from the decoded timestamps
+    frames: int  # frames decoded
     events: tuple[Event, ...]
     warnings: tuple[str, ...]
+    face: FaceSummary = field(default_factory=FaceSummary)
+    model: ModelInfo = field(default_factory=ModelInfo)
+    images: Images = field(default_factory=Images)
+    width: int = 0  # display size after rotation
+    height: int = 0
+    rotation: int = 0  # degrees applied to the decoded frames
+    codec: str = ""
+    nominal_fps: float = 0.0  # what the container header claims
+    timings_s: dict[str, float] = field(default_factory=dict)  # stage -> seconds spent
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """Per-second states, see :func:`timeline`."""
+        return timeline(self)
+
+    def log(self) -> list[dict[str, Any]]:
+        """The emotion-change log, see :func:`change_log`."""
+        return change_log(self)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and ratios, see :func:`stats`."""
+        return stats(self)
 
     def to_dict(self) -> dict:
-        """The JSON report, schema_version 1."""
-        raise NotImplementedError
+        """The JSON report, schema_version 1 (plain JSON types only)."""
+        img = self.images
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "source": self.source,
+            "duration_s": _r(self.duration_s),
+            "fps": _r(self.fps, 2),
+            "frames": int(self.frames),
+            "video": {"width": int(self.width), "height": int(self.height), "rotation": int(self.rotation),
+                      "codec": self.codec, "nominal_fps": _r(self.nominal_fps, 2)},
+            "face": {"frames_with_face": int(self.face.frames_with_face),
+                     "coverage": _r(self.face.coverage, 4),
+                     "max_faces": int(self.face.max_faces), "chosen": self.face.chosen},
+            "model": {"name": self.model.name, "labels": list(self.model.labels)},
+            "events": [_event_dict(e) for e in self.events],
+            "timeline": self.timeline(),
+            "stats": self.stats(),
+            "log": self.log(),
+            "representative": {"time_s": _r(img.representative_s), "kind": img.representative_kind,
+                               "event": img.representative_event},
+            "warnings": list(self.warnings),
+            "timings_s": {k: _r(v) for k, v in self.timings_s.items()},
+        }
+
+
+def _r(x: float, nd: int = 3) -> float:
+    """Round for JSON; non-finite numbers become 0.0 (JSON has no NaN)."""
+    x = float(x)
+    return round(x, nd) if math.isfinite(x) else 0.0
+
+
+def _event_dict(e: Event) -> dict[str, Any]:
+    return {"start_s": _r(e.start_s), "apex_s": _r(e.apex_s), "end_s": _r(e.end_s),
+            "duration_s": _r(e.duration_s), "kind": e.kind, "label": e.label,
+            "emoji": emoji(e.label), "confidence": _r(e.confidence, 4),
+            "probs": {k: _r(v, 4) for k, v in e.probs.items()}, "score": _r(e.score, 2),
+            "frames": {"onset": e.onset_frame, "apex": e.apex_frame, "offset": e.offset_frame}}
+
+
+# derived views -------------------------------------------------------------------------------
+def _strength(e: Event) -> tuple[float, float]:
+    """Order of precedence when events overlap: spotting strength, then confidence."""
+    return (e.score, e.confidence)
+
+
+def _face_in(spans: tuple[tuple[float, float], ...], a: float, b: float) -> float:
+    """Fraction of [a, b) covered by the face spans."""
+    if b <= a:
+        return 0.0
+    got = sum(max(0.0, min(b, s1) - max(a, s0)) for s0, s1 in spans)
+    return min(1.0, got / (b - a))
+
+
+def _n_seconds(report: Report) -> int:
+    return max(1, math.ceil(report.duration_s - 1e-9)) if report.frames > 0 else 0
+
+
+def timeline(report: Report) -> list[dict[str, Any]]:
+    """One row per second ``[k, k+1)`` of the video: ``state`` is the label of the strongest event
+    overlapping that second, else ``neutral`` when the face is visible, else ``no_face``;
+    ``micro_count`` counts micro-expressions whose apex falls in that second; ``face`` is the
+    fraction of the second with the face visible."""
+    rows = []
+    for k in range(_n_seconds(report)):
+        a, b = float(k), float(k + 1)
+        over = [e for e in report.events if e.start_s < b and e.end_s >= a]
+        face = _face_in(report.face.spans, a, min(b, max(report.duration_s, a + 1e-6)))
+        if over:
+            state = max(over, key=_strength).label
+        else:
+            state = NEUTRAL if face > 0 else NO_FACE
+        micro = sum(1 for e in report.events if e.kind == "micro" and a <= e.apex_s < b)
+        rows.append({"second": k, "state": state, "micro_count": micro, "face": round(face, 2)})
+    return rows
+
+
+def change_log(report: Report) -> list[dict[str, Any]]:
+    """The emotion-change log: consecutive spans of one state over the whole video, at the events'
+    own precision (not rounded to seconds). States are event labels (the strongest event wins
+    where events overlap), ``neutral`` between events and ``no_face`` where no face is visible.
+    Adjacent spans of the same state are merged. Each row: label, emoji, kind (micro/macro for an
+    event, else null), start_s, end_s, duration_s."""
+    end = max(report.duration_s, max((e.end_s for e in report.events), default=0.0))
+    if end <= 0:
+        return []
+    cuts = {0.0, end}
+    for s0, s1 in report.face.spans:
+        cuts.update((min(max(s0, 0.0), end), min(max(s1, 0.0), end)))
+    for e in report.events:
+        cuts.update((min(max(e.start_s, 0.0), end), min(max(e.end_s, 0.0), end)))
+    points = sorted(cuts)
+    rows: list[dict[str, Any]] = []
+    for a, b in zip(points[:-1], points[1:], strict=True):
+        if b - a < 1e-6:
+            continue
+        mid = (a + b) / 2
+        over = [e for e in report.events if e.start_s <= mid < e.end_s]
+        if over:
+            best = max(over, key=_strength)
+            label, kind = best.label, best.kind
+        else:
+            label = NEUTRAL if _face_in(report.face.spans, a, b) >= 0.5 else NO_FACE
+            kind = None
+        if rows and rows[-1]["label"] == label:
+            rows[-1]["end_s"] = b
+            continue
+        rows.append({"label": label, "emoji": emoji(label) if label != NO_FACE else "",
+                     "kind": kind, "start_s": a, "end_s": b})
+    for r in rows:
+        r["duration_s"] = _r(r["end_s"] - r["start_s"])
+        r["start_s"], r["end_s"] = _r(r["start_s"]), _r(r["end_s"])
+    return rows
+
+
+def stats(report: Report) -> dict[str, Any]:
+    """Counts over the whole video.
+
+    * ``emotion_changes``: state changes between consecutive entries of the emotion-change log,
+      ignoring spans without a face (neutral -> happiness -> neutral is 2 changes);
+    * ``micro_count`` / ``macro_count``: events of each kind;
+    * ``micro_ratio_percent``: micro events / all events * 100 (0 when there are no events);
+    * ``per_label``: for every label of the model (and any other label seen), the micro and macro
+      counts, their total and the summed event duration in seconds.
+    """
+    seen = [r["label"] for r in change_log(report) if r["label"] != NO_FACE]
+    changes = sum(1 for p, q in zip(seen[:-1], seen[1:], strict=True) if p != q)
+    micro = sum(1 for e in report.events if e.kind == "micro")
+    macro = len(report.events) - micro
+    per: dict[str, dict[str, Any]] = {}
+    for lab in list(report.model.labels) + [e.label for e in report.events]:
+        per.setdefault(lab, {"micro": 0, "macro": 0, "total": 0, "duration_s": 0.0})
+    for e in report.events:
+        p = per[e.label]
+        p["micro" if e.kind == "micro" else "macro"] += 1
+        p["total"] += 1
+        p["duration_s"] = _r(p["duration_s"] + e.duration_s)
+    total = micro + macro
+    return {"emotion_changes": changes, "micro_count": micro, "macro_count": macro,
+            "micro_ratio_percent": _r(100.0 * micro / total, 1) if total else 0.0,
+            "events": total, "per_label": per}
+
+
+# writers ---------------------------------------------------------------------------------------
+def to_json(report: Report) -> str:
+    """The JSON report (UTF-8 text, emoji kept)."""
+    return json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    """One row per event: times, kind, label, confidence and one probability column per label."""
+    labels = list(report.model.labels) or sorted({k for e in report.events for k in e.probs})
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
+                "score"] + [f"p_{lab}" for lab in labels])
+    for i, e in enumerate(report.events):
+        w.writerow([i, e.kind, e.label, f"{e.confidence:.4f}", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
+                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", f"{e.score:.2f}"]
+                   + [f"{e.probs.get(lab, 0.0):.4f}" for lab in labels])
+    return buf.getvalue()
+
+
+def _vtt_time(t: float) -> str:
+    ms = int(round(max(t, 0.0) * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def to_vtt(report: Report) -> str:
+    """WebVTT captions to lay over the video: one cue per event, at the event's own times, e.g.
+    ``😊 happiness · micro · 72%``."""
+    out = ["WEBVTT", "", "NOTE microlens emotion captions; a prediction is not proof of what a person feels",
+           ""]
+    for i, e in enumerate(report.events):
+        end = max(e.end_s, e.start_s + 0.001)
+        text = f"{emoji(e.label)} {e.label} · {e.kind} · {e.confidence * 100:.0f}%"
+        out += [f"event-{i}", f"{_vtt_time(e.start_s)} --> {_vtt_time(end)}",
+                text.replace("-->", "→"), ""]
+    return "\n".join(out)
+
+
+PALETTE: dict[str, str] = {
+    "happiness": "#f2b701", "positive": "#f2b701", "surprise": "#3fa7d6", "disgust": "#59a14f",
+    "repression": "#9c755f", "sadness": "#4e79a7", "negative": "#e15759", "fear": "#b07aa1",
+    "anger": "#e15759", "contempt": "#ff9da7", "others": "#bab0ac", NEUTRAL: "#e6e6e6",
+    NO_FACE: "#ffffff",
+}
+_EXTRA = ("#76b7b2", "#edc948", "#af7aa1", "#ff9da7", "#9d7660", "#d37295")
+
+
+def colour(label: str) -> str:
+    """The colour a label gets in plots (stable for unknown labels too)."""
+    if label in PALETTE:
+        return PALETTE[label]
+    return _EXTRA[sum(map(ord, label)) % len(_EXTRA)]
+
+
+def _jpeg_b64(image: np.ndarray, quality: int = 88) -> str:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 RGB image
+        return ""
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _img(image: np.ndarray | None, alt: str, cls: str = "") -> str:
+    if image is None or image.size == 0:
+        return f'<div class="noimg">{html.escape(alt)}</div>'
+    return (f'<img class="{cls}" alt="{html.escape(alt, quote=True)}" src="{_jpeg_b64(image)}" '
+            f'width="{image.shape[1]}" height="{image.shape[0]}">')
+
+
+def _tick_step(duration: float) -> float:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600):
+        if duration / step <= 12:
+            return float(step)
+    return 7200.0
+
+
+def timeline_svg(report: Report, width: int = 960) -> str:
+    """The timeline plot as inline SVG: the per-second state strip, then the micro and macro events
+    as bars coloured by label (hover shows label, kind, confidence and times)."""
+    dur = max(report.duration_s, max((e.end_s for e in report.events), default=0.0), 1e-3)
+    left, right, top = 70, 10, 10
+    plot_w = width - left - right
+    lanes = [("state / s", 18), ("micro", 22), ("macro", 22)]
+    height = top + sum(h + 8 for _, h in lanes) + 26
+
+    def x(t: float) -> float:
+        return left + plot_w * max(0.0, min(t, dur)) / dur
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+             f'width="100%" role="img" aria-label="timeline of spotted expressions" '
+             f'font-family="sans-serif" font-size="11">']
+    y = top
+    ys = {}
+    for name, h in lanes:
+        ys[name] = (y, h)
+        parts.append(f'<text x="{left - 6}" y="{y + h / 2 + 4:.1f}" text-anchor="end">{name}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{plot_w}" height="{h}" fill="#fafafa" '
+                     f'stroke="#ccc"/>')
+        y += h + 8
+    y0, h = ys["state / s"]
+    for row in report.timeline():
+        a, b = row["second"], min(row["second"] + 1, dur)
+        st = row["state"]
+        title = html.escape(f"{a}-{a + 1} s: {st}" + (f", {row['micro_count']} micro" if row["micro_count"]
+                                                          else ""))
+        fill = colour(st)
+        extra = ' stroke="#bbb" stroke-dasharray="2,2"' if st == NO_FACE else ""
+        parts.append(f'<rect x="{x(a):.2f}" y="{y0}" width="{max(x(b) - x(a), 0.5):.2f}" height="{h}" '
+                     f'fill="{fill}"{extra}><title>{title}</title></rect>')
+    for i, e in enumerate(report.events):
+        ly, lh = ys["micro" if e.kind == "micro" else "macro"]
+        w = max(x(e.end_s) - x(e.start_s), 2.0)
+        title = html.escape(f"#{i} {e.label} ({e.kind}) {e.confidence * 100:.0f}% "
+                            f"{e.start_s:.2f}-{e.end_s:.2f} s, apex {e.apex_s:.2f} s")
+        parts.append(f'<rect x="{x(e.start_s):.2f}" y="{ly + 2}" width="{w:.2f}" height="{lh - 4}" '
+                     f'fill="{colour(e.label)}" stroke="#333" stroke-width="0.5"><title>{title}</title>'
+                     f'</rect>')
+        parts.append(f'<line x1="{x(e.apex_s):.2f}" x2="{x(e.apex_s):.2f}" y1="{ly}" y2="{ly + lh}" '
+                     f'stroke="#000" stroke-width="1"/>')
+    step = _tick_step(dur)
+    t = 0.0
+    while t <= dur + 1e-9:
+        parts.append(f'<line x1="{x(t):.2f}" x2="{x(t):.2f}" y1="{top}" y2="{y - 4}" stroke="#999" '
+                     f'stroke-width="0.4"/>')
+        label = f"{int(t // 60)}:{int(t % 60):02d}" if dur >= 120 else f"{t:g} s"
+        parts.append(f'<text x="{x(t):.2f}" y="{y + 10}" text-anchor="middle">{label}</text>')
+        t += step
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1000px;padding:1em;color:#222}
+h1{font-size:1.4em;word-break:break-all}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.92em}
+td,th{border:1px solid #ddd;padding:.25em .55em;text-align:left}
+th{background:#f4f4f4}.num{text-align:right}
+.warn{background:#fff4ce;border:1px solid #e6c200;padding:.5em 1em}
+.note{color:#555;font-size:.88em}.top{display:flex;gap:1.5em;flex-wrap:wrap;align-items:flex-start}
+.swatch{display:inline-block;width:.9em;height:.9em;border:1px solid #888;vertical-align:middle}
+.strip{display:flex;gap:.4em;margin:.3em 0 1em}.strip figure{margin:0;text-align:center;font-size:.85em}
+.noimg{color:#888;font-style:italic}img{max-width:100%;height:auto}
+"""
+
+
+def _fmt_t(t: float) -> str:
+    return f"{int(t // 60)}:{t % 60:06.3f}"
+
+
+def to_html(report: Report) -> str:
+    """A self-contained HTML page (inline CSS, SVG and base64 JPEG images; no scripts, no external
+    assets): timeline plot, representative face, statistics, emotion-change log, events and a
+    filmstrip (onset, apex, offset) per micro-expression. All text is escaped."""
+    e_ = html.escape
+    d = report.to_dict()
+    st = d["stats"]
+    img = report.images
+    name = Path(report.source).name or report.source
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width,initial-scale=1">',
+           f"<title>microlens report: {e_(name)}</title><style>{_CSS}</style></head><body>",
+           f"<h1>microlens report: {e_(name)}</h1>",
+           f'<p class="note">Source: {e_(report.source)} · {report.duration_s:.2f} s · '
+           f"{report.fps:.2f} fps · {report.frames} frames · {report.width}×{report.height} · "
+           f"model {e_(report.model.name)} ({e_(', '.join(report.model.labels))})</p>",
+           '<p class="note">Emotion inference is uncertain: a prediction is not proof of what a person '
+           "feels. Intended for research and consented clinical or psychological study; never use it "
+           "as a lie detector.</p>"]
+    if report.warnings:
+        out.append('<div class="warn"><strong>Warnings</strong><ul>')
+        out += [f"<li>{e_(w)}</li>" for w in report.warnings]
+        out.append("</ul></div>")
+    rep_caption = (f"{img.representative_kind} at {img.representative_s:.2f} s"
+                   if img.representative is not None else "no face frame")
+    out.append('<h2>Overview</h2><div class="top"><figure style="margin:0">')
+    out.append(_img(img.representative, "representative face frame", "rep"))
+    out.append(f'<figcaption class="note">{e_(rep_caption)}</figcaption></figure>')
+    out.append("<table><tbody>")
+    rows = [("Emotion changes", st["emotion_changes"]), ("Micro-expressions", st["micro_count"]),
+            ("Macro-expressions", st["macro_count"]),
+            ("Micro ratio (micro / all events)", f"{st['micro_ratio_percent']:.1f} %"),
+            ("Face coverage", f"{report.face.coverage * 100:.1f} % ({report.face.frames_with_face} frames)"),
+            ("Face analysed", report.face.chosen or "-")]
+    out += [f"<tr><th>{e_(k)}</th><td>{e_(str(v))}</td></tr>" for k, v in rows]
+    out.append("</tbody></table><table><thead><tr><th>label</th><th>micro</th><th>macro</th>"
+               "<th>seconds</th></tr></thead><tbody>")
+    for lab, p in st["per_label"].items():
+        out.append(f'<tr><td><span class="swatch" style="background:{colour(lab)}"></span> '
+                   f"{e_(emoji(lab))} {e_(lab)}</td><td class=num>{p['micro']}</td>"
+                   f"<td class=num>{p['macro']}</td><td class=num>{p['duration_s']:.2f}</td></tr>")
+    out.append("</tbody></table></div>")
+    out.append("<h2>Timeline</h2>" + timeline_svg(report))
+    legend = [NEUTRAL, NO_FACE] + list(report.model.labels)
+    out.append('<p class="note">' + " ".join(
+        f'<span class="swatch" style="background:{colour(lab)}"></span> {e_(lab)}' for lab in legend)
+        + " · black tick: apex</p>")
+    out.append("<h2>Emotion-change log</h2><table><thead><tr><th>from</th><th>to</th><th>duration</th>"
+               "<th>state</th><th>kind</th></tr></thead><tbody>")
+    for r in d["log"]:
+        out.append(f"<tr><td>{_fmt_t(r['start_s'])}</td><td>{_fmt_t(r['end_s'])}</td>"
+                   f"<td class=num>{r['duration_s']:.3f} s</td><td>{e_(r['emoji'])} {e_(r['label'])}</td>"
+                   f"<td>{e_(r['kind'] or '')}</td></tr>")
+    out.append("</tbody></table>")
+    out.append("<h2>Events</h2>")
+    if report.events:
+        out.append("<table><thead><tr><th>#</th><th>kind</th><th>label</th><th>confidence</th>"
+                   "<th>onset</th><th>apex</th><th>offset</th><th>duration</th></tr></thead><tbody>")
+        for i, ev in enumerate(report.events):
+            out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}"
+                       f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
+                       f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
+                       f"<td class=num>{ev.duration_s:.3f} s</td></tr>")
+        out.append("</tbody></table>")
+    else:
+        out.append("<p>No expression was spotted.</p>")
+    out.append("<h2>Micro-expression filmstrips</h2>")
+    if not img.filmstrips:
+        out.append("<p>No micro-expression was spotted.</p>")
+    for fs in img.filmstrips:
+        ev = report.events[fs.event]
+        out.append(f"<h3>#{fs.event} {e_(emoji(ev.label))} {e_(ev.label)} "
+                   f"({ev.confidence * 100:.0f} %), {ev.start_s:.2f}-{ev.end_s:.2f} s</h3><div class=strip>")
+        for what, im, t in (("onset", fs.onset, ev.start_s), ("apex", fs.apex, ev.apex_s),
+                            ("offset", fs.offset, ev.end_s)):
+            out.append(f"<figure>{_img(im, what)}<figcaption>{what} {t:.3f} s</figcaption></figure>")
+        out.append("</div>")
+    out.append(f'<p class="note">microlens report, schema version {SCHEMA_VERSION}.</p></body></html>')
+    return "\n".join(out) + "\n"
+
+
+Writer = Callable[[Report], str]
+WRITERS: dict[str, Writer] = {"json": to_json, "csv": to_csv, "vtt": to_vtt, "html": to_html}
+EXTENSIONS: dict[str, str] = {"json": ".json", "csv": ".csv", "vtt": ".vtt", "html": ".html"}
+
+
+def save_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(report: Report, path: str | os.PathLike[str], fmt: str = "json") -> None:
+    """Render ``report`` with ``WRITERS[fmt]`` and write it atomically to ``path``."""
+    save_text(path, WRITERS[fmt](report))

@@ -97,8 +97,8 @@ def write_video(path: str, frames: Iterable[np.ndarray], fps: float, *, codec: s
                 if codec in ("libx264", "h264"):
                     stream.options = {"crf": str(crf), "preset": "veryfast"}
                 stream.codec_context.time_base = tb
-                if rotation:
-                    stream.metadata["rotate"] = str(rotation)
+                if rotation:  # display matrix (FFmpeg >= 7 ignores a "rotate" tag when muxing)
+                    stream.set_display_rotation(-rotation)  # PyAV takes counter-clockwise degrees
             img = img[: stream.height, : stream.width]
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             t = next(tit) if tit is not None else i / fps

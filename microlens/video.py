@@ -1,16 +1,30 @@
 """Stage 1, video: probe and stream-decode any common container with real timestamps.
 
-OWNER: video+face helper. Interface is fixed; bodies to implement.
+Decoding uses PyAV (FFmpeg). Frame times come from the decoded presentation timestamps, never from
+the header frame rate, because browser MediaRecorder WebM files report bogus fps and frame counts.
+Phone videos are turned upright from their display matrix (or an old-style ``rotate`` tag), and
+:class:`Clip` reports the display size. :class:`VideoWriter` encodes browser-playable H.264.
 """
 
 from __future__ import annotations
 
+import fractions
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
 
+import cv2
 import numpy as np
 
-from microlens.errors import VideoError  # noqa: F401  (raised by this module)
+from microlens.errors import VideoError
+
+log = logging.getLogger(__name__)
+
+# Below this effective frame rate a micro-expression (0.2-0.5 s) spans too few frames to spot well.
+MIN_SPOTTING_FPS = 25.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,10 @@ class Clip:
     nominal_fps: float  # from the header; may be bogus (browser WebM)
     duration_s: float  # header estimate, 0.0 when unknown
     codec: str
+    # container format name as FFmpeg knows it (e.g. "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")
+    container: str = ""
+    # frame count the header claims, 0 when unknown (may be bogus, like nominal_fps)
+    nominal_frames: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,15 +53,317 @@ class Frame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
 
 
+def _av() -> Any:
+    import av  # imported lazily: no FFmpeg initialisation at import time
+
+    av.logging.set_level(av.logging.PANIC)  # FFmpeg chatter stays off stderr; we report errors
+    return av
+
+
+def _clockwise(frame_rotation: int, stream_meta: dict[str, str]) -> int:
+    """Clockwise degrees to turn a decoded frame upright, from the frame's display matrix
+    (``VideoFrame.rotation`` is counter-clockwise) or an old-style ``rotate`` tag."""
+    deg = -int(frame_rotation)
+    if deg == 0 and stream_meta.get("rotate", "").lstrip("-").isdigit():
+        deg = int(stream_meta["rotate"])
+    return int(round(deg / 90.0)) * 90 % 360
+
+
+def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn (H, W, 3) ``rotation`` degrees clockwise."""
+    if rotation == 0:
+        return image
+    return np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))
+
+
+def _why_unreadable(path: str, err: Exception) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if len(head) == 0:
+        return "the file is empty"
+    if head[4:8] == b"ftyp":
+        return ("it looks like an MP4/MOV file but cannot be parsed: it is truncated or corrupt "
+                f"(FFmpeg: {err})")
+    return f"not a video file or an unsupported format (FFmpeg: {err})"
+
+
+def _open_container(path: str) -> Any:
+    av = _av()
+    if not os.path.exists(path):
+        raise VideoError(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise VideoError(f"{path}: is a folder, not a video file")
+    try:
+        return av.open(path, "r")
+    except av.FFmpegError as e:
+        raise VideoError(f"{path}: {_why_unreadable(path, e)}") from None
+    except OSError as e:  # permissions and the like
+        raise VideoError(f"{path}: cannot be read ({e.strerror or e})") from None
+
+
+def _video_stream(container: Any, path: str) -> Any:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        if "audio" in kinds:
+            raise VideoError(f"{path}: audio only, the file has no video stream")
+        raise VideoError(f"{path}: the file has no video stream"
+                         + (f" (streams: {', '.join(kinds)})" if kinds else ""))
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame + slice threading in the decoder
+    return stream
+
+
+def _first_frame(container: Any, stream: Any, path: str) -> Any:
+    """The first decodable frame, or VideoError saying why there is none."""
+    av = _av()
+    packets = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                packets += 1
+            for frame in packet.decode():
+                return frame
+    except av.FFmpegError as e:
+        if packets:
+            raise VideoError(f"{path}: no frame could be decoded, the file is truncated or corrupt "
+                             f"(FFmpeg: {e})") from None
+        raise VideoError(f"{path}: the video stream cannot be read, the file is truncated or corrupt "
+                         f"(FFmpeg: {e})") from None
+    if packets == 0:
+        raise VideoError(f"{path}: the video stream has no frames (0-frame video)")
+    raise VideoError(f"{path}: no frame could be decoded from {packets} packets "
+                     "(truncated or corrupt file)")
+
+
 def open_clip(path: str) -> Clip:
     """Probe ``path`` and decode one frame; raise VideoError with the reason when it is not a video."""
-    raise NotImplementedError
+    path = str(path)
+    container = _open_container(path)
+    try:
+        stream = _video_stream(container, path)
+        first = _first_frame(container, stream, path)
+        rotation = _clockwise(first.rotation, dict(stream.metadata))
+        w, h = first.width, first.height
+        if rotation in (90, 270):
+            w, h = h, w
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        return Clip(source=path, width=int(w), height=int(h), rotation=rotation,
+                    nominal_fps=float(rate) if rate else 0.0, duration_s=max(duration, 0.0),
+                    codec=str(stream.codec_context.name), container=str(container.format.name),
+                    nominal_frames=int(stream.frames or 0))
+    finally:
+        container.close()
 
 
-def frames(clip: Clip, max_side: int | None = None) -> Iterator[Frame]:
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) shrunk to fit ``max_side`` on the longer side (keeps aspect, even sizes kept
+    >= 2); unchanged when ``max_side`` is None or already large enough."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    s = max_side / max(width, height)
+    return max(2, int(round(width * s))), max(2, int(round(height * s)))
+
+
+class FrameStream:
+    """An iterator of :class:`Frame` that decodes lazily; see :func:`frames`.
+
+    After (or during) iteration, ``warnings`` holds human-readable problems met (e.g. a truncated
+    tail) and ``decoded`` the number of frames produced. ``close()`` releases the file early.
+    """
+
+    def __init__(self, clip: Clip, max_side: int | None) -> None:
+        self.clip = clip
+        self.max_side = max_side
+        self.warnings: list[str] = []  # problems met while decoding, for the report
+        self.decoded = 0  # frames yielded so far
+        self._gen = self._run()
+
+    def __iter__(self) -> FrameStream:
+        return self
+
+    def __next__(self) -> Frame:
+        return next(self._gen)
+
+    def close(self) -> None:
+        """Stop decoding and close the file."""
+        self._gen.close()
+
+    def __enter__(self) -> FrameStream:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _run(self) -> Iterator[Frame]:
+        av = _av()
+        clip = self.clip
+        container = _open_container(clip.source)
+        try:
+            stream = _video_stream(container, clip.source)
+            # target size in the decoder's (unrotated) orientation
+            dw, dh = scaled_size(clip.width, clip.height, self.max_side)
+            if clip.rotation in (90, 270):
+                dw, dh = dh, dw
+            t0: float | None = None
+            last_t = -1.0
+            step = 1.0 / clip.nominal_fps if 0 < clip.nominal_fps < 1000 else 1.0 / 30
+            try:
+                for frame in container.decode(stream):
+                    if frame.time is not None:
+                        if t0 is None:
+                            t0 = float(frame.time)
+                        t = float(frame.time) - t0
+                    else:  # no timestamp at all: step on from the last frame
+                        t = last_t + step if last_t >= 0 else 0.0
+                    if t <= last_t:  # duplicate or out-of-order pts: keep times increasing
+                        t = last_t + 1e-3
+                    last_t = t
+                    if (frame.width, frame.height) == (dw, dh):
+                        img = frame.to_ndarray(format="rgb24")
+                    else:
+                        img = frame.reformat(width=dw, height=dh, format="rgb24",
+                                             interpolation="AREA").to_ndarray()
+                    img = _upright(img, clip.rotation)
+                    yield Frame(index=self.decoded, time_s=t, image=img)
+                    self.decoded += 1
+            except av.FFmpegError as e:
+                if self.decoded == 0:
+                    raise VideoError(f"{clip.source}: no frame could be decoded, the file is truncated "
+                                     f"or corrupt (FFmpeg: {e})") from None
+                msg = (f"decoding stopped after {self.decoded} frames ({last_t:.2f} s): "
+                       f"the file is truncated or corrupt (FFmpeg: {e})")
+                log.warning("%s: %s", clip.source, msg)
+                self.warnings.append(msg)
+            if self.decoded == 0:
+                raise VideoError(f"{clip.source}: the video stream has no decodable frames")
+        finally:
+            container.close()
+
+
+def frames(clip: Clip, max_side: int | None = None) -> FrameStream:
     """Stream frames in order; memory does not grow with the video's length.
 
     ``max_side`` downsizes frames whose longer side exceeds it (keeps aspect). Raises VideoError if
-    the stream breaks before any frame; a truncated tail ends the iteration with what was decoded.
+    the stream breaks before any frame; a truncated tail ends the iteration with what was decoded
+    (and a message in the returned stream's ``warnings``). Times come from the decoded timestamps,
+    start at 0 and strictly increase.
     """
-    raise NotImplementedError
+    return FrameStream(clip, max_side)
+
+
+def effective_fps(times: np.ndarray | list[float]) -> float:
+    """Mean frame rate from decoded frame times (seconds): (n - 1) / span; 0.0 for < 2 frames."""
+    t = np.asarray(times, dtype=np.float64)  # (n,)
+    if t.size < 2 or t[-1] <= t[0]:
+        return 0.0
+    return float((t.size - 1) / (t[-1] - t[0]))
+
+
+def fps_warning(fps: float) -> str | None:
+    """A warning for the report when ``fps`` is too low to spot micro-expressions, else None."""
+    if fps <= 0:
+        return None
+    if fps < MIN_SPOTTING_FPS:
+        n = 0.5 * fps
+        return (f"the effective frame rate is {fps:.1f} fps: a micro-expression (under 0.5 s) spans "
+                f"at most {n:.0f} frames, so short ones may be missed; film at "
+                f"{MIN_SPOTTING_FPS:.0f} fps or more (ideally 60-200)")
+    return None
+
+
+class VideoWriter:
+    """Encode RGB frames to a browser-playable H.264 MP4 (libx264, yuv420p, faststart).
+
+    The file is written under a temporary name and renamed on a clean :meth:`close`, so an error
+    never leaves a partial output behind. Use as a context manager::
+
+        with VideoWriter("face.mp4", fps=30) as w:
+            w.write(image)               # (H, W, 3) uint8 RGB; size fixed by the first frame
+            w.write(image, time_s=0.07)  # optional real time for variable frame rates
+    """
+
+    def __init__(self, path: str, fps: float, *, crf: int = 23, preset: str = "veryfast") -> None:
+        self.path = str(path)
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.crf = crf
+        self.preset = preset
+        base, ext = os.path.splitext(self.path)
+        self._tmp = f"{base}.partial{ext or '.mp4'}"
+        self._container: Any = None
+        self._stream: Any = None
+        self._size: tuple[int, int] | None = None  # (w, h), even
+        self._last_pts = -1
+        self.frames = 0  # frames written
+
+    def _start(self, image: np.ndarray) -> None:
+        av = _av()
+        h, w = image.shape[:2]
+        self._size = (max(2, w // 2 * 2), max(2, h // 2 * 2))
+        self._container = av.open(self._tmp, "w", format="mp4", options={"movflags": "+faststart"})
+        rate = fractions.Fraction(self.fps).limit_denominator(1001)
+        s = self._container.add_stream("libx264", rate=rate)
+        s.width, s.height = self._size
+        s.pix_fmt = "yuv420p"
+        s.options = {"crf": str(self.crf), "preset": self.preset}
+        s.codec_context.time_base = fractions.Fraction(1, 1000)
+        self._stream = s
+
+    def write(self, image: np.ndarray, time_s: float | None = None) -> None:
+        """Append one (H, W, 3) uint8 RGB frame; other sizes are resized to the first frame's."""
+        av = _av()
+        if self._container is None:
+            self._start(image)
+        assert self._size is not None
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint8), format="rgb24")
+        t = time_s if time_s is not None else self.frames / self.fps
+        pts = max(int(round(t * 1000)), self._last_pts + 1)
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, 1000)
+        for pkt in self._stream.encode(frame):
+            self._container.mux(pkt)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush, finish the file and move it into place (nothing is written for 0 frames)."""
+        if self._container is None:
+            return
+        try:
+            for pkt in self._stream.encode():
+                self._container.mux(pkt)
+            self._container.close()
+        except Exception:
+            self.abort()
+            raise
+        self._container = None
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - closing a broken file; we delete it anyway
+                pass
+            self._container = None
+        if os.path.exists(self._tmp):
+            os.remove(self._tmp)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,187 @@
+"""The networks: ApexNet (apex crop), FlowNet (onset->apex flow), the STSTNet baseline, and CBAM.
+
+Every model is built from a plain config dict (``build(config)``) so checkpoints can describe and
+rebuild it. Input preprocessing (numpy -> float32 NCHW) lives here too, so training, evaluation and
+inference apply the same recipe, recorded in the checkpoint as ``preprocessing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from microlens.preprocess import equalize
+
+# ---------------------------------------------------------------- preprocessing (numpy)
+
+
+def apex_input(
+    apex: np.ndarray, size: int = 48, color: bool = False, equalization: str = "none"
+) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB apex crops -> (N, C, size, size) float32 in [-1, 1], C = 3 or 1."""
+    out = np.empty((len(apex), 3 if color else 1, size, size), np.float32)
+    for i, img in enumerate(apex):
+        img = equalize(np.ascontiguousarray(img), equalization)
+        small = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)  # (size, size, 3)
+        if color:
+            out[i] = small.transpose(2, 0, 1)
+        else:
+            out[i, 0] = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    return out / 127.5 - 1.0
+
+
+def flow_input(flow: np.ndarray) -> np.ndarray:
+    """(N, 28, 28, 3) uint8 (u, v, strain) -> (N, 3, 28, 28) float32 in [0, 1]."""
+    return flow.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+class CBAM(nn.Module):
+    """Convolutional block attention (Woo et al., 2018): channel then spatial attention."""
+
+    def __init__(self, channels: int, reduction: int = 4, kernel: int = 7):
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+        self.spatial = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        ch = self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3)))  # (B, C)
+        x = x * torch.sigmoid(ch)[:, :, None, None]
+        sp = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)  # (B, 2, H, W)
+        return x * torch.sigmoid(self.spatial(sp))
+
+
+class GridPool(nn.Module):
+    """Adaptive average pooling to a ``grid`` x ``grid`` map, written with static slices so that it
+    exports to ONNX for any input size (same windows as ``nn.AdaptiveAvgPool2d``)."""
+
+    def __init__(self, grid: int):
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, g, g)
+        g, h, w = self.grid, int(x.shape[-2]), int(x.shape[-1])
+        if h % g == 0 and w % g == 0:
+            return F.avg_pool2d(x, (h // g, w // g))
+        rows = [(i * h // g, -(-(i + 1) * h // g)) for i in range(g)]
+        cols = [(j * w // g, -(-(j + 1) * w // g)) for j in range(g)]
+        return torch.stack(
+            [torch.stack([x[..., r0:r1, c0:c1].mean(dim=(-2, -1)) for c0, c1 in cols], dim=-1) for r0, r1 in rows],
+            dim=-2,
+        )
+
+
+def _block(cin: int, cout: int, pool: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class _SmallCNN(nn.Module):
+    """Three conv blocks, optional CBAM, a small spatial grid kept (where motion is matters), dense."""
+
+    def __init__(self, in_ch: int, n_classes: int, width: int, cbam: bool, grid: int, dropout: float):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            _block(in_ch, w, True), _block(w, 2 * w, True), _block(2 * w, 4 * w, False)
+        )
+        self.cbam = CBAM(4 * w) if cbam else nn.Identity()
+        self.pool = GridPool(grid)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w * grid * grid, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, S, S) -> (B, K) logits
+        return self.head(self.pool(self.cbam(self.features(x))))
+
+
+class ApexNet(_SmallCNN):
+    """Apex-frame stream: a small CNN on a downscaled (gray or RGB) apex face crop."""
+
+    stream = "apex"
+
+    def __init__(
+        self,
+        n_classes: int,
+        in_ch: int = 1,
+        width: int = 16,
+        cbam: bool = False,
+        grid: int = 3,
+        dropout: float = 0.5,
+    ):
+        super().__init__(in_ch, n_classes, width, cbam, grid, dropout)
+
+
+class FlowNet(_SmallCNN):
+    """Flow stream: a small CNN on the 28x28 (u, v, strain) onset->apex flow image."""
+
+    stream = "flow"
+
+    def __init__(
+        self, n_classes: int, width: int = 16, cbam: bool = False, grid: int = 4, dropout: float = 0.5
+    ):
+        super().__init__(3, n_classes, width, cbam, grid, dropout)
+
+
+class STSTNet(nn.Module):
+    """Shallow triple-stream network (Liong et al., 2019), reimplemented from the paper: three
+    parallel 3x3 conv branches of 3, 5 and 8 filters on the 28x28x3 flow, ReLU, BN, 3x3 max-pool
+    stride 3, concat, 2x2 average pool, flatten (16x5x5), dense to K classes."""
+
+    stream = "flow"
+
+    def __init__(self, n_classes: int, cbam: bool = False, dropout: float = 0.5):
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(3, c, 3, padding=2),
+                nn.ReLU(),
+                nn.BatchNorm2d(c),
+                nn.MaxPool2d(3, stride=3, padding=1),
+                nn.Dropout(dropout),
+            )
+            for c in (3, 5, 8)
+        )
+        self.cbam = CBAM(16, reduction=2) if cbam else nn.Identity()
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(16 * 5 * 5, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, 28, 28) -> (B, K)
+        x = torch.cat([b(x) for b in self.branches], dim=1)  # (B, 16, 10, 10)
+        return self.fc(self.pool(self.cbam(x)).flatten(1))  # (B, 16, 5, 5) -> (B, K)
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "apexnet": ApexNet,
+    "flownet": FlowNet,
+    "ststnet": STSTNet,
+}
+
+
+def build(config: dict[str, Any]) -> nn.Module:
+    """A model from ``{"arch": name in MODELS, "n_classes": K, ...constructor kwargs}``."""
+    kwargs = {k: v for k, v in config.items() if k != "arch"}
+    return MODELS[config["arch"]](**kwargs)
+
+
+def model_input(stream: str, apex: np.ndarray, flow: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
+    """The float32 NCHW batch a ``stream`` ('apex' or 'flow') model takes, per ``prep``
+    (the checkpoint's preprocessing: apex_size, apex_color, equalization)."""
+    if stream == "apex":
+        return apex_input(apex, prep["apex_size"], prep["apex_color"], prep["equalization"])
+    return flow_input(flow)

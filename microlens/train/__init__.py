@@ -1,0 +1,1 @@
+"""Training: evaluation protocols (LOSO, holdout, random), the training loop and the ``train`` command."""

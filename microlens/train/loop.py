@@ -1,0 +1,146 @@
+"""The training loop: one stream, fixed epochs and schedule, nothing looked at but training data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from microlens.models import build
+from microlens.options import option
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Hyper-parameters of one stream's training run (the same in every fold)."""
+
+    # passes over the training set; fixed, never chosen on a test fold
+    epochs: int = option(60, "training epochs per stream (fixed, no early stopping)")
+    # minibatch size
+    batch_size: int = option(32, "minibatch size")
+    # peak learning rate of the one-cycle cosine schedule
+    lr: float = option(3e-3, "peak learning rate (AdamW, cosine schedule with warm-up)")
+    # AdamW weight decay
+    weight_decay: float = option(1e-3, "AdamW weight decay")
+    # label smoothing of the cross-entropy
+    label_smoothing: float = option(0.1, "label smoothing")
+    # class-balanced loss: weights inversely proportional to class frequency
+    balanced: bool = option(True, "class-balanced cross-entropy")
+    # random flips (u sign flipped for flow), shifts and brightness/contrast jitter
+    augment: bool = option(True, "data augmentation")
+
+
+def _shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each (C, H, W) sample by up to ``max_shift`` pixels, edges replicated."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4, mode="replicate")
+    offs = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=gen)
+    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offs.tolist())])
+
+
+def _augment_flow(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, 3, 28, 28) in [0,1]: mirror half the samples; mirroring negates u, which after the
+    per-sample min-max is 1 - u."""
+    flip = torch.rand(len(x), generator=gen) < 0.5
+    mirrored = x.flip(-1)
+    mirrored[:, 0] = 1.0 - mirrored[:, 0]
+    x = torch.where(flip[:, None, None, None], mirrored, x)
+    return _shift(x, 2, gen)
+
+
+def _augment_apex(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, C, S, S) in [-1,1]: mirror, shift, brightness and contrast jitter."""
+    flip = torch.rand(len(x), generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    x = _shift(x, max(1, x.shape[-1] // 16), gen)
+    gain = 1 + 0.2 * (torch.rand(len(x), 1, 1, 1, generator=gen) - 0.5)
+    bias = 0.2 * (torch.rand(len(x), 1, 1, 1, generator=gen) - 0.5)
+    return (x * gain + bias).clamp(-1, 1)
+
+
+AUGMENT: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+    "apex": _augment_apex,
+    "flow": _augment_flow,
+}
+
+
+def train_stream(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    model_config: dict[str, Any],
+    opts: LoopOptions,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train one model from scratch on (N, C, S, S) float32 ``x`` and (N,) int64 ``y``.
+
+    Returns ``{"config": model config, "state_dict": weights}``. The loop is fixed: ``opts.epochs``
+    epochs, AdamW, linear warm-up then cosine decay, class-balanced label-smoothed cross-entropy.
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    config = {**model_config, "n_classes": n_classes}
+    model = build(config)
+    stream = str(model.stream)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    # class weights from the training labels only: rare classes count as much as common ones
+    counts = torch.bincount(yt, minlength=n_classes).float()
+    weights = counts.sum() / (n_classes * counts.clamp(min=1)) if opts.balanced else torch.ones(n_classes)
+
+    steps_per_epoch = max(1, int(np.ceil(len(xt) / opts.batch_size)))
+    total = opts.epochs * steps_per_epoch
+    warmup = max(1, total // 10)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / total)))
+    )
+
+    model.train()
+    for _epoch in range(opts.epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        for start in range(0, len(xt), opts.batch_size):
+            idx = order[start : start + opts.batch_size]
+            if len(idx) < 2:  # BatchNorm needs two samples
+                continue
+            xb, yb = xt[idx], yt[idx]
+            if opts.augment:
+                xb = AUGMENT[stream](xb, gen)
+            loss = F.cross_entropy(model(xb), yb, weight=weights, label_smoothing=opts.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+
+    model.eval()
+    return {"config": config, "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+
+def predict_proba(members: list[dict[str, Any]], x: np.ndarray) -> np.ndarray:
+    """Average softmax probabilities of trained ``members`` (seeds) on (N, C, S, S) x -> (N, K)."""
+    with torch.no_grad():
+        xt = torch.from_numpy(x)
+        total = None
+        for m in members:
+            model = load_member(m)
+            p = torch.softmax(model(xt), dim=1)
+            total = p if total is None else total + p
+    assert total is not None
+    return (total / len(members)).numpy().astype(np.float32)
+
+
+def load_member(member: dict[str, Any]) -> nn.Module:
+    """A trained member dict -> the model in eval mode."""
+    model = build(member["config"])
+    model.load_state_dict(member["state_dict"])
+    return model.eval()
+
+
+def options_dict(opts: LoopOptions) -> dict[str, Any]:
+    """The loop options as a plain dict (for checkpoints and metrics)."""
+    return asdict(opts)

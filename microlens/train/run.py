@@ -1,0 +1,400 @@
+"""``microlens train``: cross-validate both streams (+ the STSTNet baseline) and their ensemble
+under a protocol, then fit the final model on all samples and save a self-describing checkpoint.
+
+Honest protocol: every fold trains for a fixed number of epochs and is scored once at the end;
+nothing (epoch, threshold, ensemble weight) is chosen on the test subject. Optional ensemble
+weights come from an inner cross-validation on the training subjects of the fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microlens.data import Dataset, load_dataset
+from microlens.errors import UsageError
+from microlens.labels import Selection, resolve, select
+from microlens.metrics import plot_confusion, report, uf1
+from microlens.models import model_input
+from microlens.options import add_options, option, options_from_args
+from microlens.preprocess import EQUALIZERS
+from microlens.train.loop import LoopOptions, options_dict, predict_proba, train_stream
+from microlens.train.protocols import PROTOCOLS, Fold, group_kfold
+
+CHECKPOINT_FORMAT = 1
+WEIGHT_GRID = tuple(round(w, 1) for w in np.linspace(0, 1, 11))  # apex weight candidates
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train and how to evaluate it."""
+
+    # prepared dataset directory (manifest.csv, apex/, flow/)
+    data: str = option("", "prepared dataset directory (manifest.csv + apex/ + flow/)")
+    # label set: casme2, megc3 or a comma list
+    labels: str = option("casme2", "label set: casme2, megc3 or a comma list like happiness,surprise")
+    # evaluation protocol
+    protocol: str = option("loso", "evaluation protocol", choices=tuple(PROTOCOLS))
+    # output directory
+    out: str = option("runs/train", "output directory for metrics.json, PNGs and the checkpoint")
+    # model name stored in the checkpoint and used for file names
+    name: str = option("", "model name (default: the label-set argument)")
+    # restrict to some source datasets of the manifest
+    datasets: str = option("", "comma list of source datasets to keep, e.g. casme2 (default: all)")
+    # side of the apex input
+    apex_size: int = option(32, "apex input side in pixels")
+    # RGB instead of gray apex input
+    apex_color: bool = option(False, "RGB apex input instead of gray")
+    # apex equalisation
+    equalization: str = option("none", "apex equalisation", choices=tuple(EQUALIZERS))
+    # CBAM attention in both streams
+    cbam: bool = option(False, "CBAM attention in both streams")
+    # also train the STSTNet baseline
+    baseline: bool = option(False, "also train the STSTNet baseline (Liong et al., 2019)")
+    # seeds averaged per stream
+    seeds: int = option(1, "models per stream with different seeds, probabilities averaged")
+    # ensemble weights
+    weights: str = option(
+        "equal", "ensemble weights: equal, or inner CV on training subjects", choices=("equal", "inner")
+    )
+    # parallel fold workers
+    workers: int = option(2, "worker processes (one torch thread each)")
+    # master seed
+    seed: int = option(0, "random seed")
+    # first N subjects only (smoke runs)
+    subjects: int = option(0, "use only the first N subjects (0 = all); for smoke runs")
+    # final fit on all samples
+    final: bool = option(True, "after the protocol, fit on all samples and save the checkpoint")
+    # ONNX export of the final model
+    onnx: bool = option(True, "export the final streams to ONNX beside the checkpoint")
+
+
+ARCH = {"apex": "apexnet", "flow": "flownet", "ststnet": "ststnet"}
+INPUT = {"apex": "apex", "flow": "flow", "ststnet": "flow"}  # stream -> model input kind
+
+# data handed to forked workers (set before the pool starts; read-only in workers)
+_JOB: dict[str, Any] = {}
+
+
+def streams_of(opts: TrainOptions) -> tuple[str, ...]:
+    """The streams to train: apex and flow, plus the STSTNet baseline when asked."""
+    return ("apex", "flow", "ststnet") if opts.baseline else ("apex", "flow")
+
+
+def model_configs(opts: TrainOptions) -> dict[str, dict[str, Any]]:
+    """Architecture config per stream (n_classes is added by the loop)."""
+    return {
+        "apex": {"arch": "apexnet", "in_ch": 3 if opts.apex_color else 1, "cbam": opts.cbam},
+        "flow": {"arch": "flownet", "cbam": opts.cbam},
+        "ststnet": {"arch": "ststnet"},
+    }
+
+
+def preprocessing(opts: TrainOptions) -> dict[str, Any]:
+    """The input recipe recorded in the checkpoint and applied again at inference."""
+    return {
+        "apex_size": opts.apex_size,
+        "apex_color": opts.apex_color,
+        "equalization": opts.equalization,
+        "apex_input": "RGB 224x224 face crop at the apex, equalised, resized (INTER_AREA), /127.5-1",
+        "flow_input": "28x28 (u, v, strain) uint8 image / 255",
+    }
+
+
+def best_weight(y: np.ndarray, p_apex: np.ndarray, p_flow: np.ndarray, k: int) -> float:
+    """The apex weight in WEIGHT_GRID maximising UF1 of w*apex + (1-w)*flow (training data only)."""
+    scores = [uf1(y, (w * p_apex + (1 - w) * p_flow).argmax(1), k) for w in WEIGHT_GRID]
+    return float(WEIGHT_GRID[int(np.argmax(scores))])
+
+
+def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
+    """Train every stream on samples ``train`` (and choose the ensemble weight by inner CV on them
+    when asked); return the members and, when ``test`` is given, its probabilities per stream."""
+    import torch
+
+    torch.set_num_threads(1)
+    X, y, k = _JOB["X"], _JOB["y"], _JOB["k"]
+    opts: TrainOptions = _JOB["opts"]
+    loop: LoopOptions = _JOB["loop"]
+    configs = model_configs(opts)
+
+    def train_members(stream: str, idx: np.ndarray) -> list[dict[str, Any]]:
+        xs = X[INPUT[stream]]
+        return [
+            train_stream(xs[idx], y[idx], k, configs[stream], loop, seed=opts.seed + 1000 * s)
+            for s in range(opts.seeds)
+        ]
+
+    weight = 0.5
+    if opts.weights == "inner":
+        subjects = tuple(_JOB["subjects"][i] for i in train)
+        oof = {s: np.zeros((len(train), k), np.float32) for s in ("apex", "flow")}
+        for inner in group_kfold(subjects, 3, seed=opts.seed):
+            tr, te = train[inner.train], train[inner.test]
+            for s in oof:
+                oof[s][inner.test] = predict_proba(train_members(s, tr), X[INPUT[s]][te])
+        weight = best_weight(y[train], oof["apex"], oof["flow"], k)
+
+    members = {s: train_members(s, train) for s in _JOB["streams"]}
+    out: dict[str, Any] = {"members": members, "weight": weight}
+    if test is not None:
+        out["probs"] = {s: predict_proba(m, X[INPUT[s]][test]) for s, m in members.items()}
+    return out
+
+
+def _fold_job(fold: Fold) -> tuple[Fold, dict[str, np.ndarray], float]:
+    res = fit(fold.train, fold.test)
+    return fold, res["probs"], res["weight"]
+
+
+def cross_validate(
+    folds: list[Fold], n: int, workers: int, progress: Callable[[str, float], None]
+) -> tuple[dict[str, np.ndarray], list[float]]:
+    """Run every fold (in ``workers`` processes); pooled (N, K) test probabilities per stream,
+    with 'ensemble' added, and the ensemble weight used in each fold."""
+    k = _JOB["k"]
+    probs = {s: np.zeros((n, k), np.float32) for s in _JOB["streams"]}
+    probs["ensemble"] = np.zeros((n, k), np.float32)
+    tested = np.zeros(n, bool)
+    weights: list[float] = []
+    done = 0
+
+    def collect(fold: Fold, p: dict[str, np.ndarray], w: float) -> None:
+        nonlocal done
+        for s, v in p.items():
+            probs[s][fold.test] = v
+        probs["ensemble"][fold.test] = w * p["apex"] + (1 - w) * p["flow"]
+        tested[fold.test] = True
+        weights.append(w)
+        done += 1
+        progress(f"fold {done}/{len(folds)}", done / len(folds))
+
+    progress(f"fold 0/{len(folds)}", 0.0)
+    if workers > 1 and len(folds) > 1:
+        with get_context("fork").Pool(min(workers, len(folds))) as pool:
+            for res in pool.imap_unordered(_fold_job, folds):
+                collect(*res)
+    else:
+        for fold in folds:
+            collect(*_fold_job(fold))
+    keep = np.flatnonzero(tested)
+    return {s: p[keep] for s, p in probs.items()}, weights
+
+
+def subset_for(ds: Dataset, opts: TrainOptions) -> Dataset:
+    """The first ``opts.subjects`` subjects (in sorted order), or all."""
+    if opts.subjects <= 0:
+        return ds
+    keep = set(sorted(set(ds.subjects))[: opts.subjects])
+    return ds.subset(np.array([i for i, s in enumerate(ds.subjects) if s in keep], dtype=np.int64))
+
+
+def train(
+    opts: TrainOptions,
+    loop: LoopOptions,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    """Run the protocol and the final fit. Returns ``{"metrics", "checkpoint", "selection", ...}``;
+    writes nothing (see :func:`run`)."""
+    if not opts.data:
+        raise UsageError("--data DIR is required")
+    if opts.seeds < 1 or loop.epochs < 1:
+        raise UsageError("--seeds and --epochs must be at least 1")
+    progress = progress or (lambda stage, frac: None)
+    labels = resolve(opts.labels)
+    keep_ds = tuple(d.strip() for d in opts.datasets.split(",") if d.strip())
+    ds = subset_for(load_dataset(opts.data, datasets=keep_ds), opts)
+    sel: Selection = select(ds.emotions, ds.megc_classes, labels)
+    if len(sel.labels) < 2:
+        raise UsageError(
+            f"label set {opts.labels!r} leaves fewer than two classes with samples in {opts.data}"
+        )
+    ds = ds.subset(sel.indices)
+    if len(set(ds.subjects)) < 2 and opts.protocol != "random":
+        raise UsageError("the protocol needs at least two subjects")
+    prep = preprocessing(opts)
+    t0 = time.time()
+    X = {kind: model_input(kind, ds.apex, ds.flow, prep) for kind in ("apex", "flow")}
+    _JOB.update(
+        X=X,
+        y=sel.targets,
+        k=len(sel.labels),
+        opts=opts,
+        loop=loop,
+        streams=streams_of(opts),
+        subjects=ds.subjects,
+    )
+    folds = PROTOCOLS[opts.protocol](ds.subjects, opts.seed)
+    folds = [f for f in folds if len(f.test) and len(f.train)]
+    tested = np.sort(np.concatenate([f.test for f in folds]))
+    frac_cv = 0.85 if opts.final else 1.0
+    probs, weights = cross_validate(folds, len(ds), opts.workers, lambda s, f: progress(s, f * frac_cv))
+    cv_seconds = time.time() - t0
+    y_test = sel.targets[tested]
+    metrics = report(y_test, probs, sel.labels, [ds.datasets[i] for i in tested])
+    metrics["protocol"] = opts.protocol
+    metrics["folds"] = len(folds)
+    metrics["ensemble_weights"] = {"apex_mean": round(float(np.mean(weights)), 3), "mode": opts.weights}
+    metrics["dropped"] = sel.dropped
+    metrics["notes"] = list(sel.notes)
+    metrics["seconds"] = round(cv_seconds, 1)
+
+    checkpoint = None
+    if opts.final:
+        progress("final fit", frac_cv)
+        final = fit(np.arange(len(ds)), None)
+        progress("final fit", 1.0)
+        name = opts.name or opts.labels
+        w = final["weight"]
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "name": name,
+            "labels": list(sel.labels),
+            "streams": final["members"],
+            "ensemble": {"apex": w, "flow": round(1 - w, 4)},
+            "preprocessing": prep,
+            "training": {**asdict(opts), **options_dict(loop), "label_set": list(labels)},
+            "provenance": {
+                **ds.provenance(),
+                "selection": {"counts": sel.counts(), "dropped": sel.dropped, "notes": list(sel.notes)},
+            },
+            "metrics": metrics,
+        }
+        checkpoint["card"] = model_card(checkpoint)
+    return {"metrics": metrics, "checkpoint": checkpoint, "selection": sel, "dataset": ds}
+
+
+def _fmt_row(name: str, m: dict) -> str:
+    per = m.get("per_dataset", {})
+    cells = [f"{m['accuracy']:.3f} / {m['uf1']:.3f} / {m['uar']:.3f}"]
+    cells += [f"{per[d]['uf1']:.3f}" for d in sorted(per)]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def model_card(ckpt: dict[str, Any]) -> str:
+    """Markdown model card: labels, data, protocol figures, preprocessing and licence."""
+    m = ckpt["metrics"]
+    prov = ckpt["provenance"]
+    datasets = sorted(m.get("per_dataset", {}))
+    head = "| stream | acc / UF1 / UAR (all) | " + " | ".join(f"UF1 {d}" for d in datasets) + " |"
+    rows = [_fmt_row("ensemble", m)] + [_fmt_row(s, v) for s, v in m["streams"].items()]
+    counts = ", ".join(f"{k} {v}" for k, v in prov["selection"]["counts"].items())
+    dropped = ", ".join(f"{k} {v}" for k, v in prov["selection"]["dropped"].items()) or "none"
+    notes = "; ".join(prov["selection"]["notes"]) or "none"
+    t = ckpt["training"]
+    return "\n".join(
+        [
+            f"# microlens model `{ckpt['name']}`",
+            "",
+            f"Labels: {', '.join(ckpt['labels'])}. Two-stream softmax ensemble (apex weight "
+            f"{ckpt['ensemble']['apex']}, flow weight {ckpt['ensemble']['flow']}): ApexNet on a "
+            f"{t['apex_size']}px {'RGB' if t['apex_color'] else 'gray'} apex crop (equalisation "
+            f"{t['equalization']}) and FlowNet on the 28x28 (u, v, strain) onset-to-apex flow.",
+            "",
+            f"Trained on {prov['samples']} samples of {', '.join(prov['datasets'])} ({len(prov['subjects'])} "
+            f"subjects): {counts}. Dropped: {dropped}. Notes: {notes}. Manifest sha256 "
+            f"`{prov['manifest_sha256'][:16]}…`.",
+            "",
+            f"## {m['protocol'].upper()} figures ({m['folds']} folds, pooled predictions, fixed "
+            f"{t['epochs']} epochs, nothing selected on test subjects)",
+            "",
+            head,
+            "|" + "---|" * (2 + len(datasets)),
+            *rows,
+            "",
+            "The shipped weights are the final fit on all these samples; the figures above estimate how "
+            "it does on unseen people.",
+            "",
+            "## Licence and intended use",
+            "",
+            "Training data: CASME II (Yan et al., 2014, Institute of Psychology, Chinese Academy of "
+            "Sciences) and SMIC (Li et al., 2013, University of Oulu), as published in the HTNet "
+            "repository's datasets/. Their licences allow **research use only**, and so does this model. "
+            "Predictions are not proof of what a person feels; never use it as a lie detector, nor for "
+            "emotion recognition in workplaces or schools (forbidden by the EU AI Act).",
+            "",
+        ]
+    )
+
+
+def save_outputs(result: dict[str, Any], out: Path, onnx: bool) -> list[Path]:
+    """Write metrics.json, confusion PNGs and (when fitted) NAME.pt, NAME.md and ONNX files."""
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    m = result["metrics"]
+    written = [out / "metrics.json"]
+    written[0].write_text(json.dumps(m, indent=2))
+    written.append(
+        plot_confusion(
+            m["confusion"],
+            m["labels"],
+            out / "confusion_ensemble.png",
+            f"ensemble {m['protocol']} UF1 {m['uf1']:.3f}",
+        )
+    )
+    for s, v in m["streams"].items():
+        written.append(
+            plot_confusion(
+                v["confusion"],
+                m["labels"],
+                out / f"confusion_{s}.png",
+                f"{s} {m['protocol']} UF1 {v['uf1']:.3f}",
+            )
+        )
+    ckpt = result["checkpoint"]
+    if ckpt is not None:
+        path = out / f"{ckpt['name']}.pt"
+        torch.save(ckpt, path)
+        (out / f"{ckpt['name']}.md").write_text(ckpt["card"])
+        written += [path, out / f"{ckpt['name']}.md"]
+        if onnx:
+            from microlens.recognize import export_onnx
+
+            written += export_onnx(ckpt, out)
+    return written
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    p = subparsers.add_parser(
+        "train",
+        help="train both streams and their ensemble under a protocol",
+        description=__doc__.splitlines()[0],
+    )
+    add_options(p, TrainOptions)
+    add_options(p, LoopOptions)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """CLI entry: train, write outputs, print a summary line per stream."""
+    from microlens.cli import progress_bar
+
+    opts = options_from_args(TrainOptions, args)
+    loop = options_from_args(LoopOptions, args)
+    with progress_bar(f"train {opts.labels} {opts.protocol}") as bar:
+        result = train(opts, loop, bar)
+    save_outputs(result, Path(opts.out), opts.onnx)
+    m = result["metrics"]
+    sel = result["selection"]
+    print(
+        f"labels: {', '.join(sel.labels)}; samples {sum(sel.counts().values())}; dropped {sel.dropped or 0}"
+        + (f"; {'; '.join(sel.notes)}" if sel.notes else "")
+    )
+    print(
+        f"{'stream':10s} {'acc':>6s} {'UF1':>6s} {'UAR':>6s}   "
+        f"({m['protocol']}, {m['folds']} folds, n={m['n']})"
+    )
+    for name, v in [("ensemble", m), *m["streams"].items()]:
+        print(f"{name:10s} {v['accuracy']:6.3f} {v['uf1']:6.3f} {v['uar']:6.3f}")
+    print(f"wrote {opts.out}/metrics.json")
+    return 0

@@ -1,0 +1,147 @@
+"""The site's pages (English and Korean): home, video upload, analyses list, results, webcam."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext, lazy_gettext
+
+from microlens.web.errors import ApiError
+from microlens.web.storage import valid_id
+
+bp = Blueprint("pages", __name__)
+
+# Emotion and state names as shown on the pages; the JSON keeps the English keys.
+LABEL_NAMES = {
+    "happiness": lazy_gettext("happiness"), "surprise": lazy_gettext("surprise"),
+    "disgust": lazy_gettext("disgust"), "repression": lazy_gettext("repression"),
+    "sadness": lazy_gettext("sadness"), "fear": lazy_gettext("fear"), "anger": lazy_gettext("anger"),
+    "contempt": lazy_gettext("contempt"), "negative": lazy_gettext("negative"),
+    "positive": lazy_gettext("positive"), "others": lazy_gettext("others"),
+    "neutral": lazy_gettext("neutral"), "no face": lazy_gettext("no face"), "no_face": lazy_gettext("no face"),
+    "warming up": lazy_gettext("warming up"), "micro": lazy_gettext("micro"), "macro": lazy_gettext("macro"),
+}
+STATUS_NAMES = {
+    "queued": lazy_gettext("queued"), "running": lazy_gettext("running"), "done": lazy_gettext("done"),
+    "failed": lazy_gettext("failed"), "cancelled": lazy_gettext("cancelled"),
+}
+
+
+def select_locale() -> str:
+    """The language: the ``lang`` cookie if set, else the browser's preference, else English."""
+    from microlens.web import LANGUAGES
+
+    chosen = request.cookies.get("lang", "")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def _rt() -> Any:
+    from microlens.web import runtime
+
+    return runtime(current_app)
+
+
+def _strings() -> dict[str, Any]:
+    """Strings the page scripts need, translated."""
+    return {
+        "labels": {k: str(v) for k, v in LABEL_NAMES.items()},
+        "status": {k: str(v) for k, v in STATUS_NAMES.items()},
+        "uploading": gettext("Uploading…"), "uploaded": gettext("Uploaded; starting the analysis…"),
+        "upload_failed": gettext("Upload failed"), "choose_video": gettext("Choose a video file first."),
+        "stage": gettext("Stage"), "cancel_confirm": gettext("Cancel this analysis?"),
+        "delete_confirm": gettext("Delete this analysis, its video and its results?"),
+        "no_events": gettext("No expression was spotted."), "seconds": gettext("s"),
+        "camera_denied": gettext("The camera could not be opened"),
+        "connecting": gettext("Connecting…"), "live": gettext("Live"), "stopped": gettext("Stopped"),
+        "saving": gettext("Saving the recording…"), "saved": gettext("Saved as an analysis"),
+        "spotted": gettext("micro-expression spotted"), "confidence": gettext("confidence"),
+        "closest": gettext("closest"), "calm": gettext("no facial movement in the last second"),
+        "current": gettext("Current emotion"), "time": gettext("time"), "duration": gettext("duration"),
+        "connection_lost": gettext("Connection lost"), "fps": gettext("fps"),
+        "click_to_seek": gettext("Click an event to jump to it"),
+    }
+
+
+@bp.app_context_processor
+def _context() -> dict[str, Any]:
+    rt = _rt()
+    return {
+        "locale": str(get_locale() or "en"),
+        "label_name": lambda k: str(LABEL_NAMES.get(k, k)),
+        "status_name": lambda k: str(STATUS_NAMES.get(k, k)),
+        "emoji": _emoji,
+        "settings": rt.settings,
+        "strings": _strings(),
+        "when": _when,
+    }
+
+
+def _emoji(label: str) -> str:
+    from microlens.labels import emoji
+
+    return {"no face": "🚫", "no_face": "🚫", "warming up": "⏳"}.get(label) or emoji(label)
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.get("/")
+def index() -> Any:
+    """Home: analyse a video or the webcam."""
+    return render_template("home.html", page="home", recent=_rt().store.list(limit=5))
+
+
+@bp.get("/video")
+def video() -> Any:
+    """Upload a video."""
+    from microlens.web.api import known_models
+
+    return render_template("video.html", page="video", models=known_models(),
+                           recent=_rt().store.list(limit=8))
+
+
+@bp.get("/analyses")
+def analyses() -> Any:
+    """All analyses."""
+    return render_template("analyses.html", page="analyses", analyses=_rt().store.list(limit=500))
+
+
+@bp.get("/analyses/<analysis_id>")
+def analysis(analysis_id: str) -> Any:
+    """Progress while the job runs, then the results (this URL can be bookmarked)."""
+    a = _rt().store.get(analysis_id) if valid_id(analysis_id) else None
+    if a is None:
+        raise ApiError(404, gettext("There is no such analysis; it may have been deleted."))
+    folder = _rt().store.result_dir(a.id)
+    strips = sorted((p.name for p in folder.glob("micro-*.jpg")), key=lambda n: int(n[6:-4]))
+    return render_template("analysis.html", page="analysis", a=a, summary=a.summary_dict(),
+                           has_face_image=(folder / "face.jpg").is_file(),
+                           has_face_video=(folder / "face.mp4").is_file(), strips=strips)
+
+
+@bp.get("/webcam")
+def webcam() -> Any:
+    """Live analysis of the webcam."""
+    return render_template("webcam.html", page="webcam")
+
+
+@bp.get("/lang/<code>")
+def language(code: str) -> Any:
+    """Switch the language (a cookie) and go back."""
+    from microlens.web import LANGUAGES
+
+    if code not in LANGUAGES:
+        raise ApiError(404, "unknown language")
+    back = request.referrer or ""
+    host = request.host_url
+    target = back if back.startswith(host) else url_for("pages.index")
+    resp = redirect(target)
+    resp.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax")
+    return resp

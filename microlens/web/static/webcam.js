@@ -1,0 +1,133 @@
+/* Webcam page: getUserMedia -> JPEG frames over a WebSocket (one in flight, stale frames dropped)
+   -> a status from the server every 0.4 s: current emotion, spotted micro-expressions, log, stats. */
+"use strict";
+(function () {
+  const ML = window.ML, S = ML.S;
+  const $ = (id) => document.getElementById(id);
+  const video = $("cam-video"), startB = $("cam-start"), saveB = $("cam-save"), stopB = $("cam-stop");
+  const conn = $("conn-state"), errBox = $("cam-error");
+  const grab = document.createElement("canvas");
+  const MAX_W = 480, FPS = 24;
+  let ws = null, stream = null, inFlight = false, timer = null, saving = false;
+  let sent = 0, acks = [], history = [];
+
+  function setConn(text, cls) { conn.textContent = text; conn.className = "badge " + (cls || ""); }
+  function error(msg) { errBox.textContent = msg; errBox.classList.remove("hidden"); }
+
+  async function start() {
+    errBox.classList.add("hidden");
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } }, audio: false });
+    } catch (e) { error(S.camera_denied + ": " + e.message); return; }
+    video.srcObject = stream;
+    await video.play().catch(() => {});
+    $("cam-empty").classList.add("hidden");
+    const proto = location.protocol === "https:" ? "wss://" : "ws://";
+    ws = new WebSocket(proto + location.host + "/ws/live");
+    ws.binaryType = "arraybuffer";
+    setConn(S.connecting);
+    ws.onopen = () => { setConn(S.live, "live-on"); startB.disabled = true; saveB.disabled = false; stopB.disabled = false; timer = setInterval(capture, 1000 / FPS); };
+    ws.onmessage = (m) => { const d = JSON.parse(m.data); handle(d); };
+    ws.onclose = () => { if (!saving) setConn(S.stopped); cleanup(); };
+    ws.onerror = () => { if (!saving) error(S.connection_lost); };
+  }
+  function capture() {
+    if (!ws || ws.readyState !== 1 || inFlight || !video.videoWidth) return;  // one frame in flight: drop stale ones
+    const s = Math.min(1, MAX_W / video.videoWidth);
+    grab.width = Math.round(video.videoWidth * s); grab.height = Math.round(video.videoHeight * s);
+    grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+    inFlight = true;
+    grab.toBlob((b) => {
+      if (!b || !ws || ws.readyState !== 1) { inFlight = false; return; }
+      ws.send(b); sent++;
+    }, "image/jpeg", 0.8);
+  }
+  function cleanup() {
+    clearInterval(timer); timer = null; inFlight = false;
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    stream = null; video.srcObject = null;
+    $("cam-empty").classList.remove("hidden");
+    startB.disabled = false; saveB.disabled = true; stopB.disabled = true;
+  }
+  function handle(d) {
+    if (d.type === "ack") {
+      inFlight = false;
+      const now = performance.now(); acks.push(now); acks = acks.filter((t) => now - t < 2000);
+      $("cam-fps").textContent = acks.length > 1 ? ((acks.length - 1) / ((now - acks[0]) / 1000)).toFixed(1) : "0";
+      return;
+    }
+    if (d.type === "status") return status(d);
+    if (d.type === "saved") { setConn(S.saved, "live-on"); window.location.href = d.url; return; }
+    if (d.type === "error") { error(d.error); }
+  }
+  function status(d) {
+    const cur = $("current");
+    cur.dataset.seq = String(d.seq);
+    cur.dataset.updated = String(Date.now());
+    cur.dataset.state = d.state;
+    $("current-emoji").textContent = d.emoji;
+    $("current-label").textContent = ML.label(d.state);
+    $("cam-badge-emoji").textContent = d.emoji;
+    $("cam-badge-label").textContent = ML.label(d.state);
+    if (!d.face || !d.label) $("current-conf").textContent = "—";
+    else if (d.active) $("current-conf").textContent = S.confidence + " " + Math.round(100 * d.confidence) + "%";
+    else $("current-conf").textContent = S.calm + " (" + S.closest + ": " + ML.label(d.label) + " " + Math.round(100 * d.confidence) + "%)";
+    $("motion-bar").style.width = (100 * d.motion).toFixed(0) + "%";
+    ML.bars($("live-probs"), Object.fromEntries(Object.entries(d.probs).map(([k, v]) => [k, Math.round(100 * v)])), 100);
+    $("cam-frames").textContent = d.frames;
+    $("cam-updated").textContent = new Date().toLocaleTimeString();
+    const st = d.stats;
+    $("ls-micro").textContent = st.micro_count; $("ls-macro").textContent = st.macro_count;
+    $("ls-changes").textContent = st.emotion_changes; $("ls-ratio").textContent = st.micro_ratio_percent + "%";
+    $("ls-face").textContent = st.face_coverage_percent + "%"; $("ls-seconds").textContent = Math.round(st.seconds);
+    if (d.new_events.some((e) => e.kind === "micro")) {
+      const s = $("spotted"); s.classList.remove("hidden");
+      clearTimeout(s._t); s._t = setTimeout(() => s.classList.add("hidden"), 1500);
+    }
+    log(d);
+    history.push({ t: d.t, state: d.state, events: d.new_events });
+    history = history.filter((h) => d.t - h.t < 30);
+    drawTimeline(d.t);
+  }
+  function log(d) {
+    const list = $("live-log");
+    const items = d.log.map((e) => ({ t: e.start_s, label: e.label, emoji: e.emoji, d: e.duration_s, micro: false }))
+      .concat(d.events.map((e) => ({ t: e.apex_s, label: e.label, emoji: e.emoji, d: e.end_s - e.start_s, micro: e.kind === "micro", kind: e.kind, c: e.confidence })))
+      .sort((a, b) => b.t - a.t).slice(0, 60);
+    list.textContent = "";
+    items.forEach((it) => {
+      const li = ML.el("li", { class: it.micro ? "micro" : "" });
+      li.appendChild(ML.el("span", { class: "t" }, it.t.toFixed(1) + " s"));
+      li.appendChild(ML.el("span", { class: "e" }, it.emoji));
+      li.appendChild(ML.el("span", {}, ML.label(it.label) + (it.kind ? " · " + ML.label(it.kind) + " " + Math.round(100 * it.c) + "%" : "")));
+      li.appendChild(ML.el("span", { class: "d" }, it.d.toFixed(1) + " s"));
+      list.appendChild(li);
+    });
+  }
+  function drawTimeline(now) {
+    const c = $("live-timeline"), dpr = window.devicePixelRatio || 1, w = c.clientWidth, h = 56;
+    c.width = w * dpr; c.height = h * dpr;
+    const g = c.getContext("2d"); g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const x = (t) => w - (now - t) / 30 * w;
+    history.forEach((hh, i) => {
+      const next = history[i + 1] ? history[i + 1].t : now + 0.4;
+      g.fillStyle = ML.color(hh.state); g.globalAlpha = hh.state === "neutral" ? 0.4 : 0.8;
+      g.fillRect(x(hh.t), 8, Math.max(1, x(next) - x(hh.t)), 18);
+      hh.events.forEach((e) => {
+        g.globalAlpha = 1; g.fillStyle = ML.color(e.label);
+        g.fillRect(x(e.start_s), 30, Math.max(4, x(e.end_s) - x(e.start_s)), e.kind === "micro" ? 20 : 12);
+      });
+    });
+    g.globalAlpha = 1; g.fillStyle = "#64748b"; g.font = "10px system-ui, sans-serif";
+    g.fillText("-30 s", 4, 54); g.textAlign = "right"; g.fillText("now", w - 4, 54);
+  }
+  startB.addEventListener("click", start);
+  stopB.addEventListener("click", () => { if (ws && ws.readyState === 1) ws.send(JSON.stringify({ action: "stop" })); if (ws) ws.close(); cleanup(); });
+  saveB.addEventListener("click", () => {
+    if (!ws || ws.readyState !== 1) return;
+    saving = true; clearInterval(timer); timer = null;
+    setConn(S.saving); saveB.disabled = true; stopB.disabled = true;
+    ws.send(JSON.stringify({ action: "save" }));
+  });
+  window.addEventListener("beforeunload", () => { if (ws && !saving) ws.close(); });
+})();

@@ -1,0 +1,139 @@
+"""The webcam WebSocket (/ws/live): binary JPEG frames in, a JSON status every 0.4 s out.
+
+Protocol: the page sends one JPEG frame as a binary message and waits for ``{"type": "ack"}`` before
+sending the next, so exactly one frame is in flight and stale frames are dropped in the browser.
+A reporter thread sends ``{"type": "status", ...}`` (see :class:`microlens.live.LiveStatus`) every
+``report_every_s``. The text message ``{"action": "save"}`` stops the session and queues its
+recording as an analysis (answer ``{"type": "saved", "id", "url"}``); ``{"action": "stop"}`` stops
+and discards it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import Flask, current_app
+
+log = logging.getLogger("microlens.web.webcam")
+MAX_SESSIONS = 4  # live sessions at once (each takes a share of the CPU)
+_sessions = threading.Semaphore(MAX_SESSIONS)
+
+
+def init(app: Flask, sock: Any) -> None:
+    """Register the /ws/live route."""
+
+    @sock.route("/ws/live")
+    def live(ws: Any) -> None:
+        if not _sessions.acquire(blocking=False):
+            ws.send(json.dumps({"type": "error", "error": "too many live sessions; try again later"}))
+            return
+        try:
+            _session(ws)
+        finally:
+            _sessions.release()
+
+
+def _session(ws: Any) -> None:
+    from simple_websocket import ConnectionClosed
+
+    from microlens.live import LiveAnalyzer, LiveOptions
+    from microlens.web import runtime
+    from microlens.web.storage import new_id
+
+    rt = runtime(current_app)
+    send_lock = threading.Lock()
+
+    def send(obj: dict[str, Any]) -> None:
+        with send_lock:
+            ws.send(json.dumps(obj))
+
+    record = rt.store.tmp_dir() / f"live-{new_id()}.mp4"
+    options = LiveOptions()
+    try:
+        analyzer = LiveAnalyzer(rt.queue.loader(rt.settings.model), options, record_to=str(record))
+    except Exception as e:  # noqa: BLE001 - the page shows the reason
+        log.warning("live analysis unavailable: %s", e)
+        send({"type": "error", "error": f"live analysis is unavailable: {type(e).__name__}: {e}"})
+        record.unlink(missing_ok=True)
+        return
+    stop = threading.Event()
+
+    def reporter() -> None:
+        start = time.monotonic()
+        k = 1
+        while not stop.wait(max(0.0, start + k * options.report_every_s - time.monotonic())):
+            k += 1
+            try:
+                send({"type": "status", **analyzer.status().to_dict()})
+            except ConnectionClosed:
+                return
+            except Exception as e:  # noqa: BLE001 - keep the session alive, say what went wrong
+                log.exception("live status failed")
+                try:
+                    send({"type": "error", "error": f"{type(e).__name__}: {e}"})
+                except ConnectionClosed:
+                    return
+            if k < (time.monotonic() - start) / options.report_every_s:
+                k = int((time.monotonic() - start) / options.report_every_s) + 1  # skip missed ticks
+
+    thread = threading.Thread(target=reporter, name="live-reporter", daemon=True)
+    thread.start()
+    saved = False
+    try:
+        while True:
+            msg = ws.receive()
+            if msg is None:
+                break
+            if isinstance(msg, bytes | bytearray):
+                ok = analyzer.push_jpeg(bytes(msg))
+                send({"type": "ack", "ok": ok})
+                continue
+            try:
+                action = json.loads(msg).get("action")
+            except (ValueError, AttributeError):
+                action = None
+            if action == "save":
+                stop.set()
+                thread.join(timeout=5)
+                saved = _save(analyzer, record, send)
+                break
+            if action == "stop":
+                break
+    except ConnectionClosed:
+        pass
+    finally:
+        stop.set()
+        analyzer.close()
+        if not saved:
+            record.unlink(missing_ok=True)
+
+
+def _save(analyzer: Any, record: Any, send: Any) -> bool:
+    """Finish the recording and queue it as an analysis; tell the page."""
+    from microlens.web import runtime
+    from microlens.web.api import accept_video
+    from microlens.web.errors import ApiError
+    from microlens.web.storage import new_id
+
+    path = analyzer.close()
+    rt = runtime(current_app)
+    if path is None:
+        send({"type": "error", "error": "nothing was recorded"})
+        return False
+    if rt.store.count_active() >= rt.settings.max_queue:
+        send({"type": "error", "error": "the queue is full; try again later"})
+        return False
+    analysis_id = new_id()
+    name = time.strftime("webcam-%Y%m%d-%H%M%S.mp4")
+    try:
+        a = accept_video(analysis_id, None, name, model=rt.settings.model, kind="webcam",
+                         source_path=str(record))
+    except ApiError as e:
+        send({"type": "error", "error": e.message})
+        return False
+    send({"type": "saved", "id": a.id, "url": f"/analyses/{a.id}"})
+    return True

@@ -1,0 +1,35 @@
+"""MEGC scores on hand-computed cases, the metrics JSON shape, the confusion plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microlens.metrics import accuracy, confusion, plot_confusion, report, uar, uf1
+
+
+def test_scores_by_hand():
+    y = np.array([0, 0, 0, 1, 1, 2])
+    p = np.array([0, 0, 1, 1, 2, 2])
+    assert confusion(y, p, 3).tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert accuracy(y, p) == pytest.approx(4 / 6)
+    # F1: class0 2*2/(4+0+1)=0.8, class1 2/(2+1+1)=0.5, class2 2/(2+1+0)=2/3
+    assert uf1(y, p, 3) == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    assert uar(y, p, 3) == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    # a class absent from the truth does not count
+    assert uar(np.array([0, 0]), np.array([0, 1]), 3) == pytest.approx(0.5)
+
+
+def test_report_schema(tmp_path):
+    y = np.array([0, 1, 1, 0])
+    probs = {s: np.eye(2, dtype=np.float32)[[0, 1, 0, 0]] for s in ("ensemble", "apex", "flow")}
+    m = report(y, probs, ("a", "b"), ["d1", "d1", "d2", "d2"], skipped=3)
+    for key in ("accuracy", "uf1", "uar", "n", "skipped", "labels", "confusion", "per_dataset", "streams"):
+        assert key in m
+    assert m["skipped"] == 3 and m["n"] == 4 and m["labels"] == ["a", "b"]
+    assert set(m["per_dataset"]) == {"d1", "d2"} and m["per_dataset"]["d1"]["accuracy"] == 1.0
+    assert set(m["streams"]) == {"apex", "flow"}
+    for s in m["streams"].values():
+        assert {"accuracy", "uf1", "uar", "n", "confusion", "per_dataset"} <= set(s)
+    png = plot_confusion(m["confusion"], m["labels"], tmp_path / "c.png", "t")
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,226 @@
+"""Spotting on short synthetic aligned-crop sequences with known motions (no ../shared needed)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from microlens import spotting
+from microlens.errors import UsageError
+from microlens.face import CROP_SIZE, FaceFrame
+from microlens.synthetic import astronaut_scene, bump, warp
+
+Field = Callable[[float], np.ndarray | None]  # time -> (224, 224, 2) displacement or None
+
+
+@pytest.fixture(scope="module")
+def face() -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut as an aligned 224 crop (eyes level) and its 468 face_mesh landmarks in it."""
+    import mediapipe as mp
+
+    scene = astronaut_scene(640, 480, face_width=150.0).image
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as fm:
+        res = fm.process(scene)
+    lm = np.array([(p.x * 640, p.y * 480) for p in res.multi_face_landmarks[0].landmark[:468]])
+    le, re = lm[[33, 133]].mean(axis=0), lm[[362, 263]].mean(axis=0)
+    s = 0.30 * CROP_SIZE / float(np.linalg.norm(re - le))
+    ang = math.atan2(re[1] - le[1], re[0] - le[0])
+    m = np.array([[s * math.cos(ang), s * math.sin(ang), 0.0], [-s * math.sin(ang), s * math.cos(ang), 0.0]])
+    m[:, 2] = np.array([CROP_SIZE / 2, 0.36 * CROP_SIZE]) - m[:, :2] @ ((le + re) / 2)
+    crop = cv2.warpAffine(scene, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR)
+    return crop, (lm @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
+def rise_fall(t: float, onset: float, apex: float, offset: float, hold: float = 0.0) -> float:
+    """0..1 smooth onset -> apex (-> hold) -> offset profile."""
+    def sm(x: float) -> float:
+        x = min(max(x, 0.0), 1.0)
+        return x * x * (3 - 2 * x)
+    if t <= onset or t >= offset:
+        return 0.0
+    if t <= apex:
+        return sm((t - onset) / (apex - onset))
+    if t <= apex + hold:
+        return 1.0
+    return sm((offset - t) / (offset - apex - hold))
+
+
+def run(face: tuple[np.ndarray, np.ndarray], fps: float, duration: float, *,
+        field: Field | None = None, affine: Callable[[float], np.ndarray] | None = None,
+        gain: Callable[[int], float] | None = None, present: Callable[[float], bool] | None = None,
+        seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[spotting.Interval]]:
+    """Render the crop sequence, measure it with MotionMeter and spot. Returns times, motion, intervals."""
+    crop, lm = face
+    rng = np.random.default_rng(seed)
+    meter = spotting.MotionMeter()
+    times, motion = [], []
+    for i in range(int(round(duration * fps))):
+        t = i / fps
+        img = crop
+        f = field(t) if field is not None else None
+        if f is not None:
+            img = warp(img, f)
+        if affine is not None:
+            img = cv2.warpAffine(img, affine(t), (CROP_SIZE, CROP_SIZE), borderMode=cv2.BORDER_REFLECT)
+        out = img.astype(np.float32) * (gain(i) if gain is not None else 1.0)
+        out = np.clip(out + rng.normal(0, 1.5, out.shape), 0, 255).astype(np.uint8)
+        ff = FaceFrame(i, t, (0.0, 0.0, 1.0, 1.0), out, lm, 1) if present is None or present(t) else None
+        times.append(t)
+        motion.append(meter(ff))
+    tt, mm = np.array(times), np.array(motion)
+    return tt, mm, spotting.spot(tt, mm)
+
+
+def brows_up(face: tuple[np.ndarray, np.ndarray], amp: float, onset: float, apex: float, offset: float,
+             hold: float = 0.0) -> Field:
+    """Both brows lifted by ``amp`` px at the apex."""
+    _, lm = face
+    shape = (CROP_SIZE, CROP_SIZE)
+    unit = sum(bump(shape, tuple(lm[list(idx)].mean(axis=0)), 13.0, 0.0, -1.0)
+               for idx in ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336)))
+
+    def f(t: float) -> np.ndarray | None:
+        w = float(rise_fall(float(t), onset, apex, offset, hold))
+        return unit * (amp * w) if w > 0 else None
+    return f
+
+
+def smile(face: tuple[np.ndarray, np.ndarray], amp: float, onset: float, apex: float, offset: float,
+          hold: float = 0.0) -> Field:
+    """Mouth corners pulled up and out by ``amp`` px at the apex."""
+    _, lm = face
+    shape = (CROP_SIZE, CROP_SIZE)
+    unit = (bump(shape, tuple(lm[61]), 11.0, -0.5, -1.0) + bump(shape, tuple(lm[291]), 11.0, 0.5, -1.0))
+
+    def f(t: float) -> np.ndarray | None:
+        w = float(rise_fall(float(t), onset, apex, offset, hold))
+        return unit * (amp * w) if w > 0 else None
+    return f
+
+
+def test_micro_expression_is_spotted_as_micro(face):
+    _, _, iv = run(face, 30.0, 5.0, field=brows_up(face, 3.0, 2.0, 2.15, 2.35))
+    assert len(iv) == 1, iv
+    (i,) = iv
+    assert i.kind == "micro"
+    assert abs(i.onset_s - 2.0) <= 0.1 and abs(i.apex_s - 2.15) <= 0.1 and abs(i.offset_s - 2.35) <= 0.1
+    assert i.onset < i.apex < i.offset and i.score > 0
+
+
+def test_macro_expression_is_spotted_as_macro(face):
+    _, _, iv = run(face, 25.0, 7.0, field=smile(face, 5.0, 2.0, 2.5, 4.5, hold=1.5))
+    assert len(iv) == 1, iv
+    (i,) = iv
+    assert i.kind == "macro"
+    assert abs(i.onset_s - 2.0) <= 0.2 and abs(i.offset_s - 4.5) <= 0.3 and 2.2 <= i.apex_s <= 4.2
+
+
+def test_head_motion_alone_is_not_spotted(face):
+    def affine(t: float) -> np.ndarray:  # shift 6 px and turn 3 degrees, then come back
+        w = rise_fall(t, 1.0, 1.4, 3.0, hold=1.0)
+        m = cv2.getRotationMatrix2D((112.0, 100.0), 3.0 * w, 1.0 + 0.03 * w)
+        m[:, 2] += (6.0 * w, -4.0 * w)
+        return m
+    _, _, iv = run(face, 30.0, 4.0, affine=affine)
+    assert iv == []
+
+
+def test_blink_alone_is_not_spotted(face):
+    _, lm = face
+    shape = (CROP_SIZE, CROP_SIZE)
+    lids = (bump(shape, tuple(lm[[159, 158, 160]].mean(axis=0)), 5.0, 0.0, 6.0)
+            + bump(shape, tuple(lm[[386, 385, 387]].mean(axis=0)), 5.0, 0.0, 6.0))
+
+    def blink(t: float) -> np.ndarray | None:
+        w = rise_fall(t, 1.5, 1.57, 1.75) + rise_fall(t, 3.0, 3.06, 3.2)
+        return lids * w if w > 0 else None
+    _, _, iv = run(face, 30.0, 4.5, field=blink)
+    assert iv == []
+
+
+def test_lighting_flicker_alone_is_not_spotted(face):
+    g = np.random.default_rng(3).uniform(0.88, 1.12, 200)
+    _, _, iv = run(face, 30.0, 4.0, gain=lambda i: float(g[i]) if 30 <= i < 90 else 1.0)
+    assert iv == []
+
+
+def test_same_motion_at_25_and_60_fps_gives_the_same_interval(face):
+    f = brows_up(face, 3.0, 1.5, 1.7, 1.9)
+    _, _, a = run(face, 25.0, 3.5, field=f)
+    _, _, b = run(face, 60.0, 3.5, field=f)
+    assert len(a) == 1 and len(b) == 1, (a, b)
+    assert a[0].kind == b[0].kind == "micro"
+    for k in ("onset_s", "apex_s", "offset_s"):
+        assert abs(getattr(a[0], k) - getattr(b[0], k)) <= 0.07, (a, b)
+    assert b[0].onset > a[0].onset  # frame indices differ, seconds agree
+
+
+def test_no_face_frames_never_produce_an_interval(face):
+    times, motion, iv = run(face, 30.0, 3.0, field=brows_up(face, 4.0, 1.0, 1.2, 1.4), present=lambda t: False)
+    assert iv == [] and np.isnan(motion).all()
+    # the face is missing around the expression: nothing is invented there
+    _, motion, iv = run(face, 30.0, 5.0, field=smile(face, 5.0, 2.0, 2.3, 3.0),
+                        present=lambda t: not 1.8 <= t <= 3.2)
+    assert np.isnan(motion[60:90]).all()
+    assert all(i.offset_s < 1.8 or i.onset_s > 3.2 for i in iv), iv
+
+
+def test_nan_rows_break_intervals(face):
+    times, motion, iv = run(face, 30.0, 8.0, field=smile(face, 5.0, 2.0, 2.4, 6.0, hold=3.0))
+    assert len(iv) == 1 and iv[0].kind == "macro"
+    motion = motion.copy()
+    motion[120:125] = np.nan  # the face is lost for 5 frames around t = 4.1 s
+    for i in spotting.spot(times, motion):
+        assert not (i.onset < 120 and i.offset >= 125), i
+
+
+def test_motion_meter_features_shape_and_rigid_invariance(face):
+    crop, lm = face
+    meter = spotting.MotionMeter()
+    a = meter(FaceFrame(0, 0.0, (0, 0, 1, 1), crop, lm, 1))
+    shifted = cv2.warpAffine(crop, np.float32([[1, 0, 3], [0, 1, -2]]), (CROP_SIZE, CROP_SIZE),
+                             borderMode=cv2.BORDER_REFLECT)
+    b = meter(FaceFrame(1, 0.04, (0, 0, 1, 1), shifted, lm, 1))
+    assert a.shape == b.shape == (spotting.N_FEATURES,) and a.dtype == np.float32
+    assert np.abs(b).max() < 0.5  # a rigid shift of 3 px is not a deformation
+    c = meter(None)
+    assert np.isnan(c).all()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"threshold": -1.0}, {"edge_fraction": 1.5}, {"baseline_s": 0.0}, {"min_duration_s": 5.0, "max_duration_s": 1.0},
+    {"key_s": float("nan")}, {"edge_floor": 9.0, "threshold": 5.0}, {"smooth_s": "x"},
+])
+def test_bad_options_raise_usage_error(kwargs):
+    with pytest.raises(UsageError):
+        spotting.SpotOptions(**kwargs)
+
+
+def test_bad_arrays_raise_usage_error():
+    with pytest.raises(UsageError):
+        spotting.spot(np.arange(10.0), np.zeros((9, spotting.N_FEATURES)))
+    with pytest.raises(UsageError):
+        spotting.spot(np.arange(10.0), np.zeros((10, 3)))
+    with pytest.raises(UsageError):
+        spotting.spot(np.zeros(10), np.zeros((10, spotting.N_FEATURES)))
+
+
+def test_baseline_spots_a_strong_motion_and_ignores_no_face(face):
+    crop, lm = face
+    f = smile(face, 8.0, 2.0, 2.2, 2.45)
+    bm = spotting.BaselineMeter()
+    rng = np.random.default_rng(1)
+    times = np.arange(0, 5, 1 / 30)
+    diff = []
+    for i, t in enumerate(times):
+        d = f(t)
+        img = warp(crop, d) if d is not None else crop
+        img = np.clip(img + rng.normal(0, 1.5, img.shape), 0, 255).astype(np.uint8)
+        diff.append(bm(FaceFrame(i, t, (0, 0, 1, 1), img, lm, 1)))
+    iv = spotting.spot_baseline(times, np.array(diff))
+    assert any(i.onset_s <= 2.2 <= i.offset_s for i in iv), iv
+    assert spotting.spot_baseline(times, np.full((len(times), 1), np.nan)) == []

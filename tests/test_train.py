@@ -1,0 +1,120 @@
+"""`microlens train` and `microlens evaluate` end to end through the CLI on a synthetic prepared
+dataset, the checkpoint contents, the metrics schema, bad input; a short real-data smoke run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_data import make_prepared
+
+import microlens.cli as cli
+
+FAST = ["--epochs", "12", "--apex-size", "16", "--workers", "1", "--no-onnx"]
+SCHEMA = {"accuracy", "uf1", "uar", "n", "skipped", "labels", "confusion", "per_dataset", "streams"}
+
+
+def core_main(argv: list[str]) -> int:
+    """cli.main with only the science-core commands registered (other stages may be absent)."""
+    mine = {k: v for k, v in cli.COMMANDS.items() if k in ("train", "evaluate", "models")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "COMMANDS", mine)
+        return cli.main(argv)
+
+
+@pytest.fixture
+def main():
+    return core_main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One LOSO run with the baseline, shared by the tests below."""
+    root = tmp_path_factory.mktemp("train")
+    data = make_prepared(root / "data", subjects=3, per_class=4, extra=("others", "fear"))
+    out = root / "out"
+    code = core_main(["train", "--data", str(data), "--labels", "happiness,surprise,disgust,sadness",
+                     "--out", str(out), "--baseline", "--name", "syn", *FAST])
+    assert code == 0
+    return data, out
+
+
+def check_schema(m: dict, streams: set[str]) -> None:
+    assert SCHEMA <= set(m)
+    k = len(m["labels"])
+    assert len(m["confusion"]) == k and all(len(r) == k for r in m["confusion"])
+    assert sum(map(sum, m["confusion"])) == m["n"]
+    assert set(m["streams"]) == streams
+    for s in m["streams"].values():
+        assert {"accuracy", "uf1", "uar", "n", "confusion", "per_dataset"} <= set(s)
+    for d in m["per_dataset"].values():
+        assert set(d) == {"accuracy", "uf1", "uar", "n"}
+
+
+def test_train_loso_learns_and_writes_everything(trained):
+    _, out = trained
+    m = json.loads((out / "metrics.json").read_text())
+    check_schema(m, {"apex", "flow", "ststnet"})
+    assert m["labels"] == ["happiness", "surprise", "disgust"]  # sadness: no samples -> dropped
+    assert m["dropped"] == {"others": 3, "fear": 3}
+    assert m["n"] == 36 and m["folds"] == 3 and m["protocol"] == "loso"
+    assert m["uf1"] > 0.6  # the classes are encoded in both images: unseen subjects are recognised
+    for name in ("confusion_ensemble.png", "confusion_apex.png", "confusion_flow.png", "syn.md"):
+        assert (out / name).is_file()
+    ckpt = torch.load(out / "syn.pt", weights_only=True)
+    assert ckpt["labels"] == m["labels"] and ckpt["metrics"]["uf1"] == m["uf1"]
+    assert set(ckpt["streams"]) == {"apex", "flow", "ststnet"}
+    assert ckpt["preprocessing"]["apex_size"] == 16
+    assert ckpt["provenance"]["samples"] == 36 and len(ckpt["provenance"]["manifest_sha256"]) == 64
+    assert len(ckpt["provenance"]["subjects"]) == 3
+    assert ckpt["training"]["protocol"] == "loso" and ckpt["training"]["epochs"] == 12
+    assert "research use only" in ckpt["card"]
+
+
+def test_evaluate_maps_and_skips(trained, main, capsys):
+    data, out = trained
+    assert main(["evaluate", "--model", str(out / "syn.pt"), "--data", str(data)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    check_schema(m, {"apex", "flow"})
+    assert m["skipped"] == 6 and m["n"] == 36  # 'others' and 'fear' are outside the model's labels
+    assert m["accuracy"] > 0.8  # evaluated on its own training data
+
+
+@pytest.mark.parametrize("protocol", ["holdout", "random"])
+def test_other_protocols(tmp_path, main, protocol):
+    data = make_prepared(tmp_path / "d", subjects=5, per_class=2)
+    out = tmp_path / "o"
+    args = ["train", "--data", str(data), "--labels", "casme2", "--protocol", protocol, "--out", str(out),
+            "--no-final", *FAST]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    check_schema(m, {"apex", "flow"})
+    assert m["protocol"] == protocol and m["folds"] == 1 and 0 < m["n"] < 30
+
+
+def test_bad_input_one_line_exit_2(tmp_path, main, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("microlens: error:") and "\n" not in err
+    data = make_prepared(tmp_path / "d", subjects=2, per_class=1)
+    assert main(["train", "--data", str(data), "--labels", "joy", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown label set" in err and "\n" not in err
+    assert main(["evaluate", "--model", "no-such-model", "--data", str(data)]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(data / "manifest.csv"), "--data", str(data)]) == 2
+    assert "not a microlens checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.shared
+def test_real_data_smoke(shared_data, tmp_path, main):
+    """A few CASME II subjects, few epochs, flow-stream features: above-chance UF1 under LOSO."""
+    out = tmp_path / "o"
+    args = ["train", "--data", str(shared_data / "megc2019"), "--labels", "megc3", "--datasets", "casme2",
+            "--subjects", "8", "--epochs", "15", "--apex-size", "16", "--out", str(out), "--no-final",
+            "--workers", "2"]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] > 30 and m["folds"] == 8
+    assert m["streams"]["flow"]["uf1"] > 1 / 3 + 0.1  # chance is about 1/3 for 3 classes
