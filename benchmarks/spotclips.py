@@ -11,7 +11,7 @@ Everything is drawn from a seeded numpy Generator, so a ClipSpec always renders 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,7 +201,7 @@ def profile(e: Event, t: float) -> float:
     return _smooth((e.offset_s - t) / (e.offset_s - e.apex_s))
 
 
-def _keyed(keys: list[tuple[float, ...]], t: float) -> tuple[float, ...]:
+def _keyed(keys: Sequence[tuple[float, ...]], t: float) -> tuple[float, ...]:
     """Smoothstep interpolation between timed keys (time first)."""
     for k0, k1 in zip(keys, keys[1:], strict=False):
         if k0[0] <= t < k1[0]:
@@ -212,10 +212,10 @@ def _keyed(keys: list[tuple[float, ...]], t: float) -> tuple[float, ...]:
 
 def pose(script: Script, tex: Texture, t: float) -> np.ndarray:
     """(2, 3) head-motion affine at time t (moves to each key pose within 1.5 s, then holds)."""
-    dx, dy, ang, sc = _keyed(script.pose_keys, t)  # type: ignore[misc]
+    dx, dy, ang, sc = _keyed(script.pose_keys, t)
     c = tex.landmarks.mean(axis=0)
     m = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), float(ang), float(sc))
-    m[:, 2] += (dx, dy)
+    m[:, 2] += np.array([dx, dy])
     return m
 
 

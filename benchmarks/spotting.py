@@ -27,6 +27,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,13 +146,12 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
 
         tracker = face.FaceTracker()
         clip = video.open_clip(str(path))
-        it = iter(video.frames(clip))
+        it: Iterator[Any] = iter(video.frames(clip))
     else:
         import av
 
         container = av.open(str(path))
-        it = ({"i": i, "t": float(f.time), "img": f.to_ndarray(format="rgb24")}  # type: ignore[assignment]
-              for i, f in enumerate(container.decode(video=0)))
+        it = ({"i": i, "img": f.to_ndarray(format="rgb24")} for i, f in enumerate(container.decode(video=0)))
     while True:
         t = time.perf_counter()
         fr = next(it, None)
@@ -161,11 +161,11 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
         t = time.perf_counter()
         if crops == "tracker":
             ff = tracker(fr)
-            ts = fr.time_s  # type: ignore[attr-defined]
+            ts = fr.time_s
         else:
-            ts = fr["i"] / spec.fps  # type: ignore[index]
-            crop, lm = sc.aligned_crop(fr["img"], sc.true_landmarks(script, tex, ts))  # type: ignore[index]
-            ff = FaceFrame(fr["i"], ts, (0, 0, 1, 1), crop, lm.astype(np.float32), 1)  # type: ignore[index]
+            ts = fr["i"] / spec.fps
+            crop, lm = sc.aligned_crop(fr["img"], sc.true_landmarks(script, tex, ts))
+            ff = FaceFrame(fr["i"], ts, (0, 0, 1, 1), crop, lm.astype(np.float32), 1)
         timing["face_s"] += time.perf_counter() - t
         n_face += ff is not None
         t = time.perf_counter()
@@ -193,7 +193,8 @@ def evaluate(feat: dict[str, Any], events: list[sc.Event], opts: spotting.SpotOp
     t = time.perf_counter()
     base = spotting.spot_baseline(feat["times"], feat["diff"], bopts)
     t_base = time.perf_counter() - t
-    return counts(ours, events), counts(base, events), ours, base, {"spot_s": t_ours, "baseline_spot_s": t_base}
+    timing = {"spot_s": t_ours, "baseline_spot_s": t_base}
+    return counts(ours, events), counts(base, events), ours, base, timing
 
 
 def _round(d: dict[str, float]) -> dict[str, float]:
@@ -206,7 +207,7 @@ def tune(feats: list[tuple[sc.ClipSpec, list[sc.Event], dict[str, Any]]]) -> Non
             "edge_floor": [2.5, 3.0, 3.5, 4.0]}
     rows = []
     for vals in itertools.product(*grid.values()):
-        o = spotting.SpotOptions(**dict(zip(grid, vals, strict=True)))
+        o = spotting.SpotOptions(**dict(zip(grid, vals, strict=True)))  # type: ignore[arg-type]
         total: dict[str, dict[str, int]] = {}
         for _spec, ev, f in feats:
             _add(total, counts(spotting.spot(f["times"], f["motion"], o), ev))
@@ -218,20 +219,18 @@ def tune(feats: list[tuple[sc.ClipSpec, list[sc.Event], dict[str, Any]]]) -> Non
     for r in rows[:10]:
         print(" ", r[1], r[2:])
     brows = []
-    for th, lag in itertools.product([3.0, 4.0, 5.0, 6.0, 8.0, 10.0], [0.1, 0.2, 0.3]):
-        bo = spotting.BaselineOptions(threshold=th, lag_s=lag)
+    for th, gap in itertools.product([3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0, 20.0], [0.1, 0.3]):
+        bo = spotting.BaselineOptions(threshold=th, merge_gap_s=gap)
         total = {}
-        for spec, ev, f in feats:
-            if lag != spotting.BaselineOptions().lag_s:  # the cached diff used the default lag
-                continue
+        for _spec, ev, f in feats:
             _add(total, counts(spotting.spot_baseline(f["times"], f["diff"], bo), ev))
-        if total:
-            s = summarize(total)
-            brows.append((s["overall"]["f1"] + s["micro"]["f1"], th, s["micro"]["f1"], s["overall"]["f1"]))
+        s = summarize(total)
+        brows.append((s["overall"]["f1"] + s["micro"]["f1"], (th, gap), s["micro"]["f1"], s["macro"]["f1"],
+                      s["overall"]["f1"]))
     brows.sort(reverse=True)
-    print("baseline (lag = default): threshold -> micro, overall F1")
+    print("baseline: (threshold, merge_gap_s) -> micro, macro, overall F1")
     for r in brows[:6]:
-        print(" ", r[1:])
+        print(" ", r[1], r[2:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="two 30 s clips: a smoke run")
     ap.add_argument("--crops", choices=("auto", "tracker", "direct"), default="auto",
                     help="face crops from microlens.face (tracker) or from the known landmarks (direct)")
-    ap.add_argument("--shared", default=os.environ.get("MICROLENS_SHARED", str(HERE.parents[1] / "shared" / "data")),
+    default_shared = os.environ.get("MICROLENS_SHARED", str(HERE.parents[1] / "shared" / "data"))
+    ap.add_argument("--shared", default=default_shared,
                     help="shared data folder (for the webcam texture)")
     ap.add_argument("--tune", action="store_true", help="grid-search parameters instead of writing results")
     ap.add_argument("--cache", default=None, help="folder caching per-clip features (for --tune only; "
@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skip {spec.name}: webcam texture absent", file=sys.stderr)
                 continue
             script = sc.make_script(spec)
-            cached = Path(args.cache) / f"{spec.name}-{spec.seed}-{spec.duration_s:g}-{crops}.npz" if args.cache else None
+            key = f"{spec.name}-{spec.seed}-{spec.duration_s:g}-{crops}.npz"
+            cached = Path(args.cache) / key if args.cache else None
             if cached is not None and cached.is_file():
                 z = np.load(cached)
                 feat = {k: z[k] for k in ("times", "motion", "diff")}
@@ -307,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                 "frames": len(feat["times"]),
                 "frames_with_face": feat["frames_with_face"],
                 "distractors": {"blinks": len(script.blinks), "talking_spans": len(script.talks),
-                                "flicker_spans": len(script.flickers), "head_pose_keys": len(script.pose_keys) - 1},
+                                "flicker_spans": len(script.flickers),
+                                "head_pose_keys": len(script.pose_keys) - 1},
                 "truth": [dataclasses.asdict(e) for e in script.events],
                 "ours": {"scores": s_o, "intervals": [dataclasses.asdict(i) for i in ours]},
                 "baseline": {"scores": s_b, "intervals": [dataclasses.asdict(i) for i in base]},
@@ -339,11 +341,12 @@ def main(argv: list[str] | None = None) -> int:
                    "pipeline_x_realtime": round(video_s / pipeline_s, 2) if pipeline_s else None,
                    "meter_ms_per_frame": round(1000 * stage_total.get("meter_s", 0.0)
                                                / max(1, sum(c["frames"] for c in clips_out)), 3),
-                   "note": "pipeline = decode + face + MotionMeter + spot, single process, shared 2-core CPU"},
+                   "note": "pipeline = decode + face + MotionMeter + spot, one process, shared 2-core CPU"},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "clips": clips_out,
     }
-    out = Path(args.out) if args.out else HERE / "results" / ("spotting-quick.json" if args.quick else "spotting.json")
+    name = "spotting-quick.json" if args.quick else "spotting.json"
+    out = Path(args.out) if args.out else HERE / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"ours:     micro F1 {s_o['micro']['f1']:.3f}  macro F1 {s_o['macro']['f1']:.3f}  "

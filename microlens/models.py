@@ -74,10 +74,8 @@ class GridPool(nn.Module):
             return F.avg_pool2d(x, (h // g, w // g))
         rows = [(i * h // g, -(-(i + 1) * h // g)) for i in range(g)]
         cols = [(j * w // g, -(-(j + 1) * w // g)) for j in range(g)]
-        return torch.stack(
-            [torch.stack([x[..., r0:r1, c0:c1].mean(dim=(-2, -1)) for c0, c1 in cols], dim=-1) for r0, r1 in rows],
-            dim=-2,
-        )
+        cells = [[x[..., r0:r1, c0:c1].mean(dim=(-2, -1)) for c0, c1 in cols] for r0, r1 in rows]
+        return torch.stack([torch.stack(row, dim=-1) for row in cells], dim=-2)
 
 
 def _block(cin: int, cout: int, pool: bool) -> nn.Sequential:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,16 +65,18 @@ def export_onnx(ckpt: dict[str, Any], out: Path) -> list[Path]:
         module = _stream_module(ckpt["streams"][stream])
         dummy = torch.zeros((2, *_input_shape(stream, ckpt["preprocessing"])))
         path = Path(out) / f"{ckpt['name']}.{stream}.onnx"
-        torch.onnx.export(
-            module,
-            (dummy,),
-            str(path),
-            input_names=["x"],
-            output_names=["probs"],
-            dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}},
-            opset_version=17,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about static shapes, deprecation notices
+            torch.onnx.export(
+                module,
+                (dummy,),
+                str(path),
+                input_names=["x"],
+                output_names=["probs"],
+                dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
         paths.append(path)
     return paths
 

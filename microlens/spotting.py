@@ -37,7 +37,7 @@ from microlens.options import option
 MICRO_MAX_S = 0.5  # MEGC convention: an interval of at most 0.5 s is a micro-expression
 WORK_SIZE = 112  # side of the gray image the flow is computed on (crop pixels / 2)
 # Farneback: pyramid scale, levels, window, iterations, poly_n, poly_sigma, flags
-_FARNEBACK = (0.5, 2, 9, 3, 5, 1.1, cv2.OPTFLOW_FARNEBACK_GAUSSIAN)
+_FARNEBACK = (0.5, 3, 11, 3, 5, 1.1, cv2.OPTFLOW_FARNEBACK_GAUSSIAN)
 GRID_RATE = 50.0  # Hz, the uniform time grid spot() works on
 _BOX = 0.09  # side of a region's averaging box, fraction of the crop side
 
@@ -96,11 +96,11 @@ class SpotOptions:
     # the combined signal is smoothed by a Gaussian of this sigma
     smooth_s: float = option(0.03, "signal smoothing (Gaussian sigma), seconds")
     # a peak must reach this many robust noise units (MAD) above the baseline
-    threshold: float = option(7.0, "peak threshold, robust z units")
+    threshold: float = option(6.0, "peak threshold, robust z units")
     # onset/offset: where the signal falls back to this fraction of the peak
-    edge_fraction: float = option(0.12, "onset/offset level, fraction of the peak")
+    edge_fraction: float = option(0.18, "onset/offset level, fraction of the peak")
     # ... but never below this z level
-    edge_floor: float = option(3.0, "lowest onset/offset level, robust z units")
+    edge_floor: float = option(3.5, "lowest onset/offset level, robust z units")
     # noise below this displacement (crop px) is not trusted (still, clean videos)
     noise_floor_px: float = option(0.04, "smallest noise scale, crop pixels")
     # blink: eye regions move this many times more than the brows; brows are then ignored
@@ -226,7 +226,7 @@ class MotionMeter:
         a = 1.0 - math.exp(-max(t - self._last_t, 1e-3) / max(self.options.landmark_smooth_s, 1e-3))
         self._centres = self._centres + a * (centres - self._centres)
         self._last_t = t
-        flow = cv2.calcOpticalFlowFarneback(self._ref, gray, None, *_FARNEBACK)  # (WORK_SIZE, WORK_SIZE, 2)
+        flow = cv2.calcOpticalFlowFarneback(self._ref, gray, None, *_FARNEBACK)  # type: ignore[call-overload]  # (WORK_SIZE, WORK_SIZE, 2)
         local = self._local(flow)  # (R, 2) work px since the key frame
         disp = self._ref_disp + local
         self._recent.append((t, local))
@@ -266,7 +266,7 @@ class MotionMeter:
 def _segments(valid: np.ndarray) -> list[tuple[int, int]]:
     """Runs [a, b) of True in a (T,) bool array."""
     d = np.diff(np.concatenate([[0], valid.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
+    return [(int(a), int(b)) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True)]
 
 
 def _running_median(x: np.ndarray, n: int) -> np.ndarray:
@@ -325,17 +325,19 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
     z = np.hypot(d[..., 0] / s[:, 0], d[..., 1] / s[:, 1])  # (G, R)
     px = np.hypot(d[..., 0], d[..., 1])  # (G, R) crop pixels
     idx = {n: i for i, n in enumerate(REGIONS)}
+    brows = np.array([idx[b] for b in _BROWS])
+    mouth = np.array([idx[m] for m in _MOUTH])
     # a blink moves the eye regions much more than the brows (a brow raise moves both alike)
     eye = np.max(px[:, [idx[e] for e in _EYES]], axis=1)
     eye_z = np.max(z[:, [idx[e] for e in _EYES]], axis=1)
     brow = np.max(px[:, [idx[b] for b in _BROWS]], axis=1)
     blink = (eye > o.blink_ratio * brow) & (eye_z > o.threshold)
     blink = _mask_runs(blink, int(round(o.blink_pad_s * GRID_RATE)))
-    z[np.ix_(blink, [idx[b] for b in _BROWS])] = 0.0
+    z[np.ix_(blink, brows)] = 0.0
     jaw_ch = [2 * idx[j] + 1 for j in _JAW]  # vertical jaw motion
     jaw = dev[:, jaw_ch].mean(axis=1)
     talk = _talking(ndimage.gaussian_filter1d(jaw, 0.02 * GRID_RATE), float(sig[jaw_ch].mean()), o)
-    z[np.ix_(talk, [idx[m] for m in _MOUTH])] = 0.0
+    z[np.ix_(talk, mouth)] = 0.0
     strength = np.max(z[:, [idx[e] for e in _EXPRESSIVE]], axis=1)
     if o.smooth_s > 0:
         strength = ndimage.gaussian_filter1d(strength, o.smooth_s * GRID_RATE)
@@ -375,7 +377,7 @@ def _intervals(times: np.ndarray, lo: int, spans: list[tuple[float, float, float
     for a, p, b, v in spans:
         if not o.min_duration_s <= b - a <= o.max_duration_s:
             continue
-        ia, ip, ib = (lo + int(np.argmin(np.abs(times - t)) ) for t in (a, p, b))
+        ia, ip, ib = (lo + int(np.argmin(np.abs(times - t))) for t in (a, p, b))
         ta, tp, tb = (float(times[i - lo]) for i in (ia, ip, ib))
         kind = "micro" if tb - ta <= MICRO_MAX_S else "macro"
         out.append(Interval(ia, ip, ib, ta, tp, tb, kind, round(v, 3)))
@@ -416,7 +418,9 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
 
 
 # ---------------------------------------------------------------------------------------------
-# Baseline: frame difference against the frame ~lag_s before, thresholded on its robust z-score.
+# Baseline: block-wise frame difference against the frame ~lag_s before, thresholded on robust z.
+
+BASELINE_GRID = 6  # the face crop is cut into BASELINE_GRID x BASELINE_GRID blocks
 
 
 @dataclass(frozen=True)
@@ -425,27 +429,35 @@ class BaselineOptions:
 
     # the difference is taken against the frame this long before
     lag_s: float = option(0.2, "frame-difference lag, seconds")
-    # a frame is active when its difference exceeds this many robust z units
-    threshold: float = option(4.0, "activity threshold, robust z units")
+    # a frame is active when its most changed block exceeds this many robust z units
+    threshold: float = option(8.0, "activity threshold, robust z units")
     # active runs closer than this are merged
-    merge_gap_s: float = option(0.2, "merge runs closer than this, seconds")
+    merge_gap_s: float = option(0.3, "merge runs closer than this, seconds")
     # shortest interval kept
     min_duration_s: float = option(0.08, "shortest interval kept, seconds")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise UsageError(f"baseline option {f.name} must be a non-negative number, got {v!r}")
 
 
 class BaselineMeter:
     """Per-frame mean absolute difference of the normalised gray face crop against the frame
-    ``lag_s`` before (the classic frame-difference spotting feature). Returns (1,) float32."""
+    ``lag_s`` before, in each of BASELINE_GRID^2 blocks (the classic frame/feature-difference
+    spotting feature, with no head-motion or blink handling). Returns (BASELINE_GRID**2,) float32."""
 
     def __init__(self, options: BaselineOptions | None = None) -> None:
         self.options = options or BaselineOptions()
         self._past: deque[tuple[float, np.ndarray]] = deque()
 
     def __call__(self, face: FaceFrame | None) -> np.ndarray:
-        """(1,) float32 difference for this frame; NaN where there is no face."""
+        """(BASELINE_GRID**2,) float32 block differences for this frame; NaN where there is no face."""
+        n = BASELINE_GRID
         if face is None:
             self._past.clear()
-            return np.full(1, np.nan, np.float32)
+            return np.full(n * n, np.nan, np.float32)
         g = _normalised_gray(face.crop).astype(np.float32)
         t = float(face.time_s)
         self._past.append((t, g))
@@ -453,24 +465,26 @@ class BaselineMeter:
             self._past.popleft()
         t0, g0 = self._past[0]
         if t - t0 < 0.5 * self.options.lag_s:
-            return np.zeros(1, np.float32)
-        return np.array([np.abs(g - g0).mean()], np.float32)
+            return np.zeros(n * n, np.float32)
+        d = cv2.resize(np.abs(g - g0), (n, n), interpolation=cv2.INTER_AREA)  # (n, n) block means
+        return d.reshape(-1).astype(np.float32)
 
 
 def spot_baseline(times: np.ndarray, diff: np.ndarray,
                   options: BaselineOptions | None = None) -> list[Interval]:
-    """Baseline intervals from frame times (T,) and BaselineMeter values (T, 1): runs whose robust
-    z-score exceeds the threshold, started ``lag_s`` earlier, merged when close."""
+    """Baseline intervals from frame times (T,) and BaselineMeter values (T, B): the most changed
+    block's robust z-score (per block median/MAD) above the threshold; runs are shifted back by
+    half the lag (the difference lags the motion) and merged when close."""
     o = options or BaselineOptions()
-    times, diff = _check(times, diff, 1)
-    d = diff[:, 0]
+    times, diff = _check(times, diff, BASELINE_GRID**2)
     out: list[Interval] = []
-    for lo, hi in _segments(np.isfinite(d)):
-        t, x = times[lo:hi], d[lo:hi]
+    for lo, hi in _segments(np.all(np.isfinite(diff), axis=1)):
+        t, x = times[lo:hi], diff[lo:hi]
         if len(t) < 3:
             continue
-        med = np.median(x)
-        z = (x - med) / max(1.4826 * float(np.median(np.abs(x - med))), 1e-6)
+        med = np.median(x, axis=0)
+        mad = np.maximum(1.4826 * np.median(np.abs(x - med), axis=0), 1e-3)
+        z = np.max((x - med) / mad, axis=1)  # (T,)
         runs: list[list[int]] = []
         for a, b in _segments(z > o.threshold):
             if runs and t[a] - t[runs[-1][1] - 1] <= o.merge_gap_s:
@@ -478,12 +492,11 @@ def spot_baseline(times: np.ndarray, diff: np.ndarray,
             else:
                 runs.append([a, b])
         for a, b in runs:
-            ta = t[a] - o.lag_s
-            ia = int(np.argmin(np.abs(t - ta)))
-            ib = b - 1
+            ia = int(np.argmin(np.abs(t - (t[a] - o.lag_s / 2))))
+            ib = int(np.argmin(np.abs(t - (t[b - 1] - o.lag_s / 2))))
             if t[ib] - t[ia] < o.min_duration_s:
                 continue
-            ip = a + int(np.argmax(x[a:b]))
+            ip = a + int(np.argmax(z[a:b]))
             kind = "micro" if t[ib] - t[ia] <= MICRO_MAX_S else "macro"
             out.append(Interval(lo + ia, lo + ip, lo + ib, float(t[ia]), float(t[ip]), float(t[ib]),
                                 kind, round(float(z[ip]), 3)))

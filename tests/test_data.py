@@ -16,8 +16,16 @@ CLASSES = ("happiness", "surprise", "disgust")
 MEGC = {"happiness": "positive", "surprise": "surprise", "disgust": "negative", "others": ""}
 
 
-def make_prepared(root: Path, *, subjects: int = 4, per_class: int = 3, classes: tuple[str, ...] = CLASSES,
-                  frames: bool = True, extra: tuple[str, ...] = (), seed: int = 0) -> Path:
+def make_prepared(
+    root: Path,
+    *,
+    subjects: int = 4,
+    per_class: int = 3,
+    classes: tuple[str, ...] = CLASSES,
+    frames: bool = True,
+    extra: tuple[str, ...] = (),
+    seed: int = 0,
+) -> Path:
     """A tiny prepared dataset whose class is encoded in both images: the apex has a bright band at
     a class-specific height, the flow a bright blob in a class-specific quadrant; plus noise.
     ``extra`` adds one sample per subject for each given emotion (e.g. 'others')."""
@@ -31,17 +39,29 @@ def make_prepared(root: Path, *, subjects: int = 4, per_class: int = 3, classes:
             sid = f"syn_s{s:02d}_{len(rows):03d}"
             apex = rng.integers(60, 120, (224, 224, 3), dtype=np.uint8)
             band = 20 + 60 * k
-            apex[band:band + 40] = 230
+            apex[band : band + 40] = 230
             flow = rng.integers(0, 60, (28, 28, 3), dtype=np.uint8)
             y0, x0 = (k // 2) * 14, (k % 2) * 14
-            flow[y0:y0 + 14, x0:x0 + 14] = 250
+            flow[y0 : y0 + 14, x0 : x0 + 14] = 250
             cv2.imwrite(str(root / "apex" / f"{sid}.jpg"), cv2.cvtColor(apex, cv2.COLOR_RGB2BGR))
             cv2.imwrite(str(root / "flow" / f"{sid}.png"), cv2.cvtColor(flow, cv2.COLOR_RGB2BGR))
-            row = {"sample_id": sid, "dataset": "syn", "subject": f"s{s:02d}", "emotion": emo,
-                   "megc_class": MEGC.get(emo, "")}
+            row = {
+                "sample_id": sid,
+                "dataset": "syn",
+                "subject": f"s{s:02d}",
+                "emotion": emo,
+                "megc_class": MEGC.get(emo, ""),
+            }
             if frames:
-                row.update(episode=f"EP{len(rows)}", onset_frame="1", apex_frame="5", offset_frame="9",
-                           action_units="12", apex_image=f"apex/{sid}.jpg", flow_image=f"flow/{sid}.png")
+                row.update(
+                    episode=f"EP{len(rows)}",
+                    onset_frame="1",
+                    apex_frame="5",
+                    offset_frame="9",
+                    action_units="12",
+                    apex_image=f"apex/{sid}.jpg",
+                    flow_image=f"flow/{sid}.png",
+                )
             rows.append(row)
     with open(root / "manifest.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))

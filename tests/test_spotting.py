@@ -17,8 +17,7 @@ from microlens.synthetic import astronaut_scene, bump, warp
 Field = Callable[[float], np.ndarray | None]  # time -> (224, 224, 2) displacement or None
 
 
-@pytest.fixture(scope="module")
-def face() -> tuple[np.ndarray, np.ndarray]:
+def make_face() -> tuple[np.ndarray, np.ndarray]:
     """The astronaut as an aligned 224 crop (eyes level) and its 468 face_mesh landmarks in it."""
     import mediapipe as mp
 
@@ -35,11 +34,19 @@ def face() -> tuple[np.ndarray, np.ndarray]:
     return crop, (lm @ m[:, :2].T + m[:, 2]).astype(np.float32)
 
 
+@pytest.fixture(scope="module")
+def face() -> tuple[np.ndarray, np.ndarray]:
+    """The aligned astronaut crop and its landmarks (see make_face)."""
+    return make_face()
+
+
 def rise_fall(t: float, onset: float, apex: float, offset: float, hold: float = 0.0) -> float:
     """0..1 smooth onset -> apex (-> hold) -> offset profile."""
+
     def sm(x: float) -> float:
         x = min(max(x, 0.0), 1.0)
         return x * x * (3 - 2 * x)
+
     if t <= onset or t >= offset:
         return 0.0
     if t <= apex:
@@ -49,10 +56,17 @@ def rise_fall(t: float, onset: float, apex: float, offset: float, hold: float = 
     return sm((offset - t) / (offset - apex - hold))
 
 
-def run(face: tuple[np.ndarray, np.ndarray], fps: float, duration: float, *,
-        field: Field | None = None, affine: Callable[[float], np.ndarray] | None = None,
-        gain: Callable[[int], float] | None = None, present: Callable[[float], bool] | None = None,
-        seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[spotting.Interval]]:
+def run(
+    face: tuple[np.ndarray, np.ndarray],
+    fps: float,
+    duration: float,
+    *,
+    field: Field | None = None,
+    affine: Callable[[float], np.ndarray] | None = None,
+    gain: Callable[[int], float] | None = None,
+    present: Callable[[float], bool] | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, list[spotting.Interval]]:
     """Render the crop sequence, measure it with MotionMeter and spot. Returns times, motion, intervals."""
     crop, lm = face
     rng = np.random.default_rng(seed)
@@ -75,30 +89,46 @@ def run(face: tuple[np.ndarray, np.ndarray], fps: float, duration: float, *,
     return tt, mm, spotting.spot(tt, mm)
 
 
-def brows_up(face: tuple[np.ndarray, np.ndarray], amp: float, onset: float, apex: float, offset: float,
-             hold: float = 0.0) -> Field:
+def brows_up(
+    face: tuple[np.ndarray, np.ndarray],
+    amp: float,
+    onset: float,
+    apex: float,
+    offset: float,
+    hold: float = 0.0,
+) -> Field:
     """Both brows lifted by ``amp`` px at the apex."""
     _, lm = face
     shape = (CROP_SIZE, CROP_SIZE)
-    unit = sum(bump(shape, tuple(lm[list(idx)].mean(axis=0)), 13.0, 0.0, -1.0)
-               for idx in ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336)))
+    unit = sum(
+        bump(shape, tuple(lm[list(idx)].mean(axis=0)), 13.0, 0.0, -1.0)
+        for idx in ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))
+    )
 
     def f(t: float) -> np.ndarray | None:
         w = float(rise_fall(float(t), onset, apex, offset, hold))
-        return unit * (amp * w) if w > 0 else None
+        return np.asarray(unit, np.float32) * np.float32(amp * w) if w > 0 else None
+
     return f
 
 
-def smile(face: tuple[np.ndarray, np.ndarray], amp: float, onset: float, apex: float, offset: float,
-          hold: float = 0.0) -> Field:
+def smile(
+    face: tuple[np.ndarray, np.ndarray],
+    amp: float,
+    onset: float,
+    apex: float,
+    offset: float,
+    hold: float = 0.0,
+) -> Field:
     """Mouth corners pulled up and out by ``amp`` px at the apex."""
     _, lm = face
     shape = (CROP_SIZE, CROP_SIZE)
-    unit = (bump(shape, tuple(lm[61]), 11.0, -0.5, -1.0) + bump(shape, tuple(lm[291]), 11.0, 0.5, -1.0))
+    unit = bump(shape, tuple(lm[61]), 11.0, -0.5, -1.0) + bump(shape, tuple(lm[291]), 11.0, 0.5, -1.0)
 
     def f(t: float) -> np.ndarray | None:
         w = float(rise_fall(float(t), onset, apex, offset, hold))
-        return unit * (amp * w) if w > 0 else None
+        return np.asarray(unit, np.float32) * np.float32(amp * w) if w > 0 else None
+
     return f
 
 
@@ -109,6 +139,7 @@ def test_micro_expression_is_spotted_as_micro(face):
     assert i.kind == "micro"
     assert abs(i.onset_s - 2.0) <= 0.1 and abs(i.apex_s - 2.15) <= 0.1 and abs(i.offset_s - 2.35) <= 0.1
     assert i.onset < i.apex < i.offset and i.score > 0
+    assert all(type(v) is int for v in (i.onset, i.apex, i.offset))  # JSON-serialisable
 
 
 def test_macro_expression_is_spotted_as_macro(face):
@@ -123,8 +154,9 @@ def test_head_motion_alone_is_not_spotted(face):
     def affine(t: float) -> np.ndarray:  # shift 6 px and turn 3 degrees, then come back
         w = rise_fall(t, 1.0, 1.4, 3.0, hold=1.0)
         m = cv2.getRotationMatrix2D((112.0, 100.0), 3.0 * w, 1.0 + 0.03 * w)
-        m[:, 2] += (6.0 * w, -4.0 * w)
+        m[:, 2] += np.array([6.0 * w, -4.0 * w])
         return m
+
     _, _, iv = run(face, 30.0, 4.0, affine=affine)
     assert iv == []
 
@@ -132,12 +164,14 @@ def test_head_motion_alone_is_not_spotted(face):
 def test_blink_alone_is_not_spotted(face):
     _, lm = face
     shape = (CROP_SIZE, CROP_SIZE)
-    lids = (bump(shape, tuple(lm[[159, 158, 160]].mean(axis=0)), 5.0, 0.0, 6.0)
-            + bump(shape, tuple(lm[[386, 385, 387]].mean(axis=0)), 5.0, 0.0, 6.0))
+    lids = bump(shape, tuple(lm[[159, 158, 160]].mean(axis=0)), 5.0, 0.0, 6.0) + bump(
+        shape, tuple(lm[[386, 385, 387]].mean(axis=0)), 5.0, 0.0, 6.0
+    )
 
     def blink(t: float) -> np.ndarray | None:
         w = rise_fall(t, 1.5, 1.57, 1.75) + rise_fall(t, 3.0, 3.06, 3.2)
         return lids * w if w > 0 else None
+
     _, _, iv = run(face, 30.0, 4.5, field=blink)
     assert iv == []
 
@@ -160,11 +194,14 @@ def test_same_motion_at_25_and_60_fps_gives_the_same_interval(face):
 
 
 def test_no_face_frames_never_produce_an_interval(face):
-    times, motion, iv = run(face, 30.0, 3.0, field=brows_up(face, 4.0, 1.0, 1.2, 1.4), present=lambda t: False)
+    times, motion, iv = run(
+        face, 30.0, 3.0, field=brows_up(face, 4.0, 1.0, 1.2, 1.4), present=lambda t: False
+    )
     assert iv == [] and np.isnan(motion).all()
     # the face is missing around the expression: nothing is invented there
-    _, motion, iv = run(face, 30.0, 5.0, field=smile(face, 5.0, 2.0, 2.3, 3.0),
-                        present=lambda t: not 1.8 <= t <= 3.2)
+    _, motion, iv = run(
+        face, 30.0, 5.0, field=smile(face, 5.0, 2.0, 2.3, 3.0), present=lambda t: not 1.8 <= t <= 3.2
+    )
     assert np.isnan(motion[60:90]).all()
     assert all(i.offset_s < 1.8 or i.onset_s > 3.2 for i in iv), iv
 
@@ -182,8 +219,9 @@ def test_motion_meter_features_shape_and_rigid_invariance(face):
     crop, lm = face
     meter = spotting.MotionMeter()
     a = meter(FaceFrame(0, 0.0, (0, 0, 1, 1), crop, lm, 1))
-    shifted = cv2.warpAffine(crop, np.float32([[1, 0, 3], [0, 1, -2]]), (CROP_SIZE, CROP_SIZE),
-                             borderMode=cv2.BORDER_REFLECT)
+    shifted = cv2.warpAffine(
+        crop, np.float32([[1, 0, 3], [0, 1, -2]]), (CROP_SIZE, CROP_SIZE), borderMode=cv2.BORDER_REFLECT
+    )
     b = meter(FaceFrame(1, 0.04, (0, 0, 1, 1), shifted, lm, 1))
     assert a.shape == b.shape == (spotting.N_FEATURES,) and a.dtype == np.float32
     assert np.abs(b).max() < 0.5  # a rigid shift of 3 px is not a deformation
@@ -191,10 +229,18 @@ def test_motion_meter_features_shape_and_rigid_invariance(face):
     assert np.isnan(c).all()
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"threshold": -1.0}, {"edge_fraction": 1.5}, {"baseline_s": 0.0}, {"min_duration_s": 5.0, "max_duration_s": 1.0},
-    {"key_s": float("nan")}, {"edge_floor": 9.0, "threshold": 5.0}, {"smooth_s": "x"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"threshold": -1.0},
+        {"edge_fraction": 1.5},
+        {"baseline_s": 0.0},
+        {"min_duration_s": 5.0, "max_duration_s": 1.0},
+        {"key_s": float("nan")},
+        {"edge_floor": 9.0, "threshold": 5.0},
+        {"smooth_s": "x"},
+    ],
+)
 def test_bad_options_raise_usage_error(kwargs):
     with pytest.raises(UsageError):
         spotting.SpotOptions(**kwargs)
@@ -223,4 +269,4 @@ def test_baseline_spots_a_strong_motion_and_ignores_no_face(face):
         diff.append(bm(FaceFrame(i, t, (0, 0, 1, 1), img, lm, 1)))
     iv = spotting.spot_baseline(times, np.array(diff))
     assert any(i.onset_s <= 2.2 <= i.offset_s for i in iv), iv
-    assert spotting.spot_baseline(times, np.full((len(times), 1), np.nan)) == []
+    assert spotting.spot_baseline(times, np.full((len(times), spotting.BASELINE_GRID**2), np.nan)) == []

@@ -34,8 +34,21 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     data = make_prepared(root / "data", subjects=3, per_class=4, extra=("others", "fear"))
     out = root / "out"
-    code = core_main(["train", "--data", str(data), "--labels", "happiness,surprise,disgust,sadness",
-                     "--out", str(out), "--baseline", "--name", "syn", *FAST])
+    code = core_main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--labels",
+            "happiness,surprise,disgust,sadness",
+            "--out",
+            str(out),
+            "--baseline",
+            "--name",
+            "syn",
+            *FAST,
+        ]
+    )
     assert code == 0
     return data, out
 
@@ -85,8 +98,19 @@ def test_evaluate_maps_and_skips(trained, main, capsys):
 def test_other_protocols(tmp_path, main, protocol):
     data = make_prepared(tmp_path / "d", subjects=5, per_class=2)
     out = tmp_path / "o"
-    args = ["train", "--data", str(data), "--labels", "casme2", "--protocol", protocol, "--out", str(out),
-            "--no-final", *FAST]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--labels",
+        "casme2",
+        "--protocol",
+        protocol,
+        "--out",
+        str(out),
+        "--no-final",
+        *FAST,
+    ]
     assert main(args) == 0
     m = json.loads((out / "metrics.json").read_text())
     check_schema(m, {"apex", "flow"})
@@ -111,9 +135,28 @@ def test_bad_input_one_line_exit_2(tmp_path, main, capsys):
 def test_real_data_smoke(shared_data, tmp_path, main):
     """A few CASME II subjects, few epochs, flow-stream features: above-chance UF1 under LOSO."""
     out = tmp_path / "o"
-    args = ["train", "--data", str(shared_data / "megc2019"), "--labels", "megc3", "--datasets", "casme2",
-            "--subjects", "8", "--epochs", "15", "--apex-size", "16", "--out", str(out), "--no-final",
-            "--workers", "2"]
+    args = [
+        "train",
+        "--data",
+        str(shared_data / "megc2019"),
+        "--labels",
+        "megc3",
+        "--datasets",
+        "casme2",
+        "--subjects",
+        "8",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "8",
+        "--apex-size",
+        "16",
+        "--out",
+        str(out),
+        "--no-final",
+        "--workers",
+        "2",
+    ]
     assert main(args) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["n"] > 30 and m["folds"] == 8

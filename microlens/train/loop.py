@@ -20,7 +20,7 @@ class LoopOptions:
     """Hyper-parameters of one stream's training run (the same in every fold)."""
 
     # passes over the training set; fixed, never chosen on a test fold
-    epochs: int = option(60, "training epochs per stream (fixed, no early stopping)")
+    epochs: int = option(40, "training epochs per stream (fixed, no early stopping)")
     # minibatch size
     batch_size: int = option(32, "minibatch size")
     # peak learning rate of the one-cycle cosine schedule

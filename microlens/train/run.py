@@ -56,7 +56,7 @@ class TrainOptions:
     # apex equalisation
     equalization: str = option("none", "apex equalisation", choices=tuple(EQUALIZERS))
     # CBAM attention in both streams
-    cbam: bool = option(False, "CBAM attention in both streams")
+    cbam: bool = option(True, "CBAM attention in both streams")
     # also train the STSTNet baseline
     baseline: bool = option(False, "also train the STSTNet baseline (Liong et al., 2019)")
     # seeds averaged per stream
@@ -325,41 +325,34 @@ def model_card(ckpt: dict[str, Any]) -> str:
     )
 
 
-def save_outputs(result: dict[str, Any], out: Path, onnx: bool) -> list[Path]:
-    """Write metrics.json, confusion PNGs and (when fitted) NAME.pt, NAME.md and ONNX files."""
+def save_metrics(metrics: dict[str, Any], out: Path, prefix: str = "") -> list[Path]:
+    """Write ``metrics.json`` (when no prefix) and one confusion PNG per stream into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if not prefix:
+        written.append(out / "metrics.json")
+        written[0].write_text(json.dumps(metrics, indent=2))
+    for s, v in [("ensemble", metrics), *metrics["streams"].items()]:
+        title = f"{prefix}{s} {metrics['protocol']} UF1 {v['uf1']:.3f}"
+        written.append(
+            plot_confusion(v["confusion"], metrics["labels"], out / f"{prefix}confusion_{s}.png", title)
+        )
+    return written
+
+
+def save_model(ckpt: dict[str, Any], out: Path, onnx: bool = True) -> list[Path]:
+    """Write ``NAME.pt`` (the checkpoint), ``NAME.md`` (its card) and the ONNX streams into ``out``."""
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
-    m = result["metrics"]
-    written = [out / "metrics.json"]
-    written[0].write_text(json.dumps(m, indent=2))
-    written.append(
-        plot_confusion(
-            m["confusion"],
-            m["labels"],
-            out / "confusion_ensemble.png",
-            f"ensemble {m['protocol']} UF1 {m['uf1']:.3f}",
-        )
-    )
-    for s, v in m["streams"].items():
-        written.append(
-            plot_confusion(
-                v["confusion"],
-                m["labels"],
-                out / f"confusion_{s}.png",
-                f"{s} {m['protocol']} UF1 {v['uf1']:.3f}",
-            )
-        )
-    ckpt = result["checkpoint"]
-    if ckpt is not None:
-        path = out / f"{ckpt['name']}.pt"
-        torch.save(ckpt, path)
-        (out / f"{ckpt['name']}.md").write_text(ckpt["card"])
-        written += [path, out / f"{ckpt['name']}.md"]
-        if onnx:
-            from microlens.recognize import export_onnx
+    path = out / f"{ckpt['name']}.pt"
+    torch.save(ckpt, path)
+    (out / f"{ckpt['name']}.md").write_text(ckpt["card"])
+    written = [path, out / f"{ckpt['name']}.md"]
+    if onnx:
+        from microlens.recognize import export_onnx
 
-            written += export_onnx(ckpt, out)
+        written += export_onnx(ckpt, out)
     return written
 
 
@@ -383,7 +376,9 @@ def run(args: argparse.Namespace) -> int:
     loop = options_from_args(LoopOptions, args)
     with progress_bar(f"train {opts.labels} {opts.protocol}") as bar:
         result = train(opts, loop, bar)
-    save_outputs(result, Path(opts.out), opts.onnx)
+    save_metrics(result["metrics"], Path(opts.out))
+    if result["checkpoint"] is not None:
+        save_model(result["checkpoint"], Path(opts.out), opts.onnx)
     m = result["metrics"]
     sel = result["selection"]
     print(

@@ -1,0 +1,176 @@
+"""Report schema, derived views (timeline, stats, log) and every registered writer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+
+from microlens.labels import emoji
+from microlens.report import (
+    NEUTRAL,
+    NO_FACE,
+    SCHEMA_VERSION,
+    WRITERS,
+    Event,
+    FaceSummary,
+    Filmstrip,
+    Images,
+    ModelInfo,
+    Report,
+    save,
+)
+
+LABELS = ("happiness", "surprise", "disgust", "repression", "sadness")
+EVIL = 'clip <script>alert("x")</script> & "q".mp4'
+
+
+def _probs(label: str, conf: float) -> dict[str, float]:
+    rest = (1 - conf) / (len(LABELS) - 1)
+    return {lab: (conf if lab == label else rest) for lab in LABELS}
+
+
+def _img(v: int, size: int = 48) -> np.ndarray:
+    return np.full((size, size, 3), v, np.uint8)
+
+
+def make_report(events: tuple[Event, ...] | None = None, source: str = EVIL) -> Report:
+    if events is None:
+        events = (
+            Event(1.2, 1.3, 1.5, "micro", "happiness", 0.7, _probs("happiness", 0.7), score=9.0,
+                  onset_frame=36, apex_frame=39, offset_frame=45),
+            Event(3.0, 4.0, 5.5, "macro", "surprise", 0.6, _probs("surprise", 0.6), score=12.0),
+            Event(5.2, 5.3, 5.4, "micro", "disgust", 0.5, _probs("disgust", 0.5), score=8.0),
+        )
+    strips = tuple(Filmstrip(i, _img(10), _img(20), _img(30)) for i, e in enumerate(events)
+                   if e.kind == "micro")
+    return Report(
+        source=source, duration_s=8.5, fps=30.0, frames=255, events=events,
+        warnings=("a <b>warning</b>",),
+        face=FaceSummary(frames_with_face=210, coverage=210 / 255, max_faces=2, chosen="largest of 2",
+                         spans=((0.0, 7.0),)),
+        model=ModelInfo("casme2", LABELS),
+        images=Images(representative=_img(128, 96), representative_s=1.3, representative_kind="micro apex",
+                      representative_event=0, filmstrips=strips),
+        width=640, height=480, codec="h264", nominal_fps=30.0, timings_s={"face": 1.5})
+
+
+def test_to_dict_schema_is_json() -> None:
+    d = make_report().to_dict()
+    assert json.loads(json.dumps(d)) == d  # pure JSON types only
+    assert d["schema_version"] == SCHEMA_VERSION == 1
+    for key in ("source", "duration_s", "fps", "frames", "face", "model", "events", "timeline", "stats",
+                "log", "warnings"):
+        assert key in d
+    assert d["source"] == EVIL and d["frames"] == 255 and d["fps"] == 30.0
+    assert d["face"]["frames_with_face"] == 210
+    assert d["face"]["coverage"] == pytest.approx(210 / 255, abs=1e-4)
+    assert d["face"]["chosen"] == "largest of 2"
+    assert d["model"] == {"name": "casme2", "labels": list(LABELS)}
+    ev = d["events"][0]
+    for key in ("start_s", "apex_s", "end_s", "kind", "label", "confidence", "probs"):
+        assert key in ev
+    assert ev["kind"] == "micro" and ev["label"] == "happiness" and set(ev["probs"]) == set(LABELS)
+    assert sum(ev["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert set(d["stats"]) >= {"emotion_changes", "micro_count", "macro_count", "micro_ratio_percent",
+                               "per_label"}
+    for row in d["log"]:
+        assert set(row) >= {"label", "emoji", "start_s", "end_s", "duration_s"}
+    assert d["representative"] == {"time_s": 1.3, "kind": "micro apex", "event": 0}
+
+
+def test_timeline_states() -> None:
+    tl = make_report().timeline()
+    assert [r["second"] for r in tl] == list(range(9))  # 8.5 s -> seconds 0..8
+    states = [r["state"] for r in tl]
+    # 0 neutral; 1 happiness (micro 1.2-1.5); 2 neutral; 3-4 surprise; 5 surprise (score 12 beats the
+    # disgust micro at 5.2-5.4, score 8); 6 neutral (face until 7.0); 7-8 no face
+    assert states == [NEUTRAL, "happiness", NEUTRAL, "surprise", "surprise", "surprise", NEUTRAL, NO_FACE,
+                      NO_FACE]
+    assert [r["micro_count"] for r in tl] == [0, 1, 0, 0, 0, 1, 0, 0, 0]
+    assert tl[6]["face"] == 1.0 and tl[7]["face"] == 0.0
+
+
+def test_log_and_stats() -> None:
+    r = make_report()
+    log = r.log()
+    labels = [row["label"] for row in log]
+    # the disgust micro lies inside the stronger surprise macro: surprise wins there
+    assert labels == [NEUTRAL, "happiness", NEUTRAL, "surprise", NEUTRAL, NO_FACE]
+    assert log[0]["start_s"] == 0.0 and log[-1]["end_s"] == 8.5
+    assert sum(row["duration_s"] for row in log) == pytest.approx(8.5, abs=1e-3)
+    assert log[1] == {"label": "happiness", "emoji": emoji("happiness"), "kind": "micro", "start_s": 1.2,
+                      "end_s": 1.5, "duration_s": 0.3}
+    for a, b in zip(log[:-1], log[1:], strict=True):
+        assert a["end_s"] == b["start_s"] and a["label"] != b["label"]
+    st = r.stats()
+    assert st["micro_count"] == 2 and st["macro_count"] == 1
+    assert st["micro_ratio_percent"] == pytest.approx(100 * 2 / 3, abs=0.05)
+    assert st["emotion_changes"] == 4  # neutral>happiness>neutral>surprise>neutral
+    assert st["per_label"]["disgust"] == {"micro": 1, "macro": 0, "total": 1, "duration_s": 0.2}
+    assert st["per_label"]["sadness"]["total"] == 0  # every model label is listed
+
+
+def test_no_events() -> None:
+    r = make_report(events=())
+    d = r.to_dict()
+    assert d["events"] == [] and d["stats"]["micro_ratio_percent"] == 0.0
+    assert d["stats"]["emotion_changes"] == 0
+    assert {row["state"] for row in d["timeline"]} == {NEUTRAL, NO_FACE}
+    assert [row["label"] for row in d["log"]] == [NEUTRAL, NO_FACE]
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+@pytest.mark.parametrize("with_events", [True, False])
+def test_writer(fmt: str, with_events: bool) -> None:
+    r = make_report() if with_events else make_report(events=())
+    text = WRITERS[fmt](r)
+    assert isinstance(text, str) and text
+    n = len(r.events)
+    if fmt == "json":
+        assert json.loads(text) == r.to_dict()
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert len(rows) == n
+        if n:
+            assert rows[0]["label"] == "happiness" and float(rows[0]["p_happiness"]) == pytest.approx(0.7)
+            assert rows[1]["kind"] == "macro" and float(rows[1]["duration_s"]) == pytest.approx(2.5)
+    elif fmt == "vtt":
+        assert text.startswith("WEBVTT\n")
+        cues = re.findall(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})$", text, re.M)
+        assert len(cues) == n
+        if n:
+            assert cues[0] == ("00:00:01.200", "00:00:01.500") and "happiness" in text
+    elif fmt == "html":
+        assert text.startswith("<!DOCTYPE html>")
+        assert "<script" not in text and "<link" not in text  # no script, no external stylesheet
+        assert not re.search(r'(src|href)="(?!data:)', text)  # every image inline
+        assert "&lt;script&gt;" in text and "a &lt;b&gt;warning&lt;/b&gt;" in text  # escaped
+        assert "<svg" in text and "Emotion-change log" in text
+        assert text.count("data:image/jpeg;base64,") == 1 + 3 * len(r.images.filmstrips)
+        assert "Micro ratio" in text
+
+
+def test_save_is_atomic(tmp_path) -> None:
+    r = make_report()
+    target = tmp_path / "r.json"
+    save(r, target, "json")
+    assert json.loads(target.read_text(encoding="utf-8"))["frames"] == 255
+
+    bad = make_report(events=(Event(1.0, 1.1, 1.2, "micro", "not-a-model-label", 0.9, {}),))
+    target2 = tmp_path / "bad.csv"
+    save(bad, target2, "csv")  # unknown labels are still written
+    assert "not-a-model-label" in target2.read_text(encoding="utf-8")
+
+    class Boom(Report):
+        def to_dict(self) -> dict:
+            raise RuntimeError("boom")
+
+    broken = Boom(**{f: getattr(r, f) for f in r.__dataclass_fields__})
+    with pytest.raises(RuntimeError):
+        save(broken, tmp_path / "x.json", "json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "r.json"]  # no partial file
