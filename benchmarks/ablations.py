@@ -33,6 +33,18 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 }
 
 
+def table(variants: dict) -> str:
+    """The README table: accuracy / UF1 / UAR of each variant's ensemble and streams."""
+    lines = ["| variant | ensemble acc / UF1 / UAR | apex UF1 | flow UF1 |", "|---|---|---|---|"]
+    for name, r in variants.items():
+        e = r["ensemble"]
+        lines.append(
+            f"| {name} | {e['accuracy']:.3f} / **{e['uf1']:.3f}** / {e['uar']:.3f} | "
+            f"{r['apex']['uf1']:.3f} | {r['flow']['uf1']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
@@ -88,6 +100,7 @@ def main() -> None:
         "wall_seconds": round(time.time() - t0, 1),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
+        "table_md": table(rows),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

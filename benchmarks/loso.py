@@ -88,6 +88,7 @@ def main() -> None:
     args = ap.parse_args()
     loop = replace(LoopOptions(), epochs=args.epochs)
     t_all = time.time()
+    load_before = os.getloadavg()
     results: dict = {}
     for name, cfg in MODELS.items():
         opts = TrainOptions(
@@ -144,6 +145,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "workers": args.workers,
         "machine": platform.machine(),
+        "load_average_1_5_15": {"start": load_before, "end": os.getloadavg()},
         "loop": asdict(loop),
         "train_options": {
             k: v for k, v in asdict(opts).items() if k not in ("data", "labels", "datasets", "name")

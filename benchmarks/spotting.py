@@ -203,8 +203,8 @@ def _round(d: dict[str, float]) -> dict[str, float]:
 
 def tune(feats: list[tuple[sc.ClipSpec, list[sc.Event], dict[str, Any]]]) -> None:
     """Grid search of the main spot/baseline parameters on cached features; prints the ranking."""
-    grid = {"threshold": [5.0, 6.0, 7.0, 8.0, 10.0], "edge_fraction": [0.08, 0.12, 0.18, 0.25],
-            "edge_floor": [2.5, 3.0, 3.5, 4.0]}
+    grid = {"peak_z": [5.0, 6.0, 7.0, 8.0, 10.0], "edge_fraction": [0.12, 0.18, 0.25, 0.35, 0.5],
+            "edge_z": [2.0, 2.5, 3.0, 3.5, 4.0]}
     rows = []
     for vals in itertools.product(*grid.values()):
         o = spotting.SpotOptions(**dict(zip(grid, vals, strict=True)))  # type: ignore[arg-type]
@@ -215,7 +215,7 @@ def tune(feats: list[tuple[sc.ClipSpec, list[sc.Event], dict[str, Any]]]) -> Non
         rows.append((s["overall"]["f1"] + s["micro"]["f1"], vals, s["micro"]["f1"], s["macro"]["f1"],
                      s["overall"]["f1"]))
     rows.sort(reverse=True)
-    print("ours: (threshold, edge_fraction, edge_floor) -> micro, macro, overall F1")
+    print("ours: (peak_z, edge_fraction, edge_z) -> micro, macro, overall F1")
     for r in rows[:10]:
         print(" ", r[1], r[2:])
     brows = []

@@ -41,6 +41,8 @@ class LiveOptions:
     history_s: float = option(6.0, "frames kept for spotting, seconds")
     # frames larger than this (longer side, px) are downsized before tracking
     max_side: int = option(640, "largest frame side analysed, pixels")
+    # no expression is reported before the spotter has seen this much video
+    warmup_s: float = option(1.5, "history needed before expressions are reported, seconds")
     # log entries kept in the status
     log_size: int = option(50, "log entries returned in a status")
 
@@ -132,6 +134,18 @@ class Recording:
         self._out.close()
 
 
+@dataclass(frozen=True)
+class _View:
+    """The latest analysis of the window."""
+
+    t: float = 0.0
+    active: bool = False
+    label: str = ""
+    confidence: float = 0.0
+    probs: dict[str, float] = field(default_factory=dict)
+    motion: float = 0.0
+
+
 @dataclass
 class _Buffer:
     times: deque = field(default_factory=deque)  # (T,) seconds
@@ -153,7 +167,9 @@ class LiveAnalyzer:
         self._meter = MotionMeter(spot_options)
         self._spot_options = spot_options
         self._recording = Recording(record_to) if record_to else None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the frame buffer (push vs update/snapshot)
+        self._state_lock = threading.Lock()  # guards the view, events and log (update vs snapshot)
+        self._view = _View()
         self._buf = _Buffer()
         self._t0: float | None = None
         self._index = 0
@@ -217,62 +233,82 @@ class LiveAnalyzer:
 
     # output ------------------------------------------------------------------------------------
     def status(self) -> LiveStatus:
-        """Spot and classify on the current history; one call per report tick."""
+        """Spot, classify and report in one call (:meth:`update` then :meth:`snapshot`)."""
+        self.update()
+        return self.snapshot()
+
+    def update(self) -> None:
+        """The heavy part: spot expressions in the history and classify the latest window and every
+        newly finished expression. Call it as often as the CPU allows (a thread of its own)."""
         with self._lock:
             times = np.array(self._buf.times, dtype=np.float64)  # (T,)
             motion = np.stack(list(self._buf.motion)) if self._buf.motion else np.zeros((0, 1), np.float32)
             crops = list(self._buf.crops)
+        if len(times) < 3 or crops[-1] is None:
+            with self._state_lock:
+                self._view = _View()
+            return
+        t = float(times[-1])
+        intervals = self._spot(times, motion)
+        win = times >= t - self.options.window_s
+        warm = bool(t - times[0] >= self.options.warmup_s)
+        active = warm and any(iv.offset_s >= t - self.options.window_s for iv in intervals)
+        mag = _magnitude(motion)  # (T,)
+        level = 0.0
+        if np.isfinite(mag[win]).any():
+            self._peak = max(self._peak, float(np.nanmax(mag)))
+            level = float(np.nanmax(mag[win]) / self._peak)
+        probs = self._classify_window(times, mag, crops, win) or {}
+        label = max(probs, key=lambda k: probs[k]) if probs else ""
+        with self._state_lock:
+            self._view = _View(t=t, active=bool(active), label=label, confidence=probs.get(label, 0.0),
+                               probs=probs, motion=min(level, 1.0))
+            if warm:
+                self._collect(intervals, times, crops, t)
+
+    def snapshot(self) -> LiveStatus:
+        """The light part: the status for one report tick from the latest :meth:`update`."""
+        with self._lock:
             frames, faces = self._index, self._faces
             arrivals = list(self._arrivals)
-        self._seq += 1
+            t = float(self._buf.times[-1]) if self._buf.times else 0.0
+            face = bool(self._buf.crops) and self._buf.crops[-1] is not None
+            n_hist = len(self._buf.times)
         fps = (len(arrivals) - 1) / max(arrivals[-1] - arrivals[0], 1e-6) if len(arrivals) > 1 else 0.0
-        t = float(times[-1]) if len(times) else 0.0
-        face = bool(crops) and crops[-1] is not None
-        labels = tuple(self.model.labels)
-        probs = dict.fromkeys(labels, 0.0)
-        label, conf, active, level = "", 0.0, False, 0.0
-        if len(times) >= 3 and face:
-            intervals = self._spot(times, motion)
-            win = times >= t - self.options.window_s
-            active = any(iv.offset_s >= t - self.options.window_s for iv in intervals)
-            mag = _magnitude(motion)  # (T,)
-            if np.isfinite(mag[win]).any():
-                self._peak = max(self._peak, float(np.nanmax(mag)))
-                level = float(np.nanmax(mag[win]) / self._peak)
-            got = self._classify_window(times, mag, crops, win)
-            if got is not None:
-                probs = got
-                label = max(probs, key=lambda k: probs[k])
-                conf = probs[label]
-            self._collect(intervals, times, crops, t)
-        if not frames or len(times) < 3:
-            state = "warming up"
-        elif not face:
-            state = "no face"
-        elif active and label:
-            state = label
-        else:
-            state = "neutral"
-        self._log_state(state, t)
-        new, self._new = tuple(self._new), []
-        micro = sum(e.kind == "micro" for e in self._events)
-        macro = len(self._events) - micro
-        stats = {
-            "frames": frames,
-            "seconds": round(t, 2),
-            "face_coverage_percent": round(100.0 * faces / frames, 1) if frames else 0.0,
-            "micro_count": micro,
-            "macro_count": macro,
-            "micro_ratio_percent": round(100.0 * micro / len(self._events), 1) if self._events else 0.0,
-            "emotion_changes": max(0, sum(1 for e in self._log if e["label"] not in ("warming up",)) - 1),
-            "per_label": dict(self._per_label),
-        }
-        n = self.options.log_size
-        return LiveStatus(
-            seq=self._seq, t=round(t, 3), frames=frames, fps=round(fps, 1), face=face, active=active,
-            state=state, emoji=_emoji(state), label=label, confidence=round(conf, 3),
-            probs={k: round(float(v), 3) for k, v in probs.items()}, motion=round(min(level, 1.0), 3),
-            new_events=new, log=tuple(self._log[-n:]), events=tuple(self._events[-n:]), stats=stats)
+        with self._state_lock:
+            v = self._view
+            self._seq += 1
+            if not frames or n_hist < 3:
+                state = "warming up"
+            elif not face:
+                state = "no face"
+            elif v.active and v.label:
+                state = v.label
+            else:
+                state = "neutral"
+            self._log_state(state, t)
+            new, self._new = tuple(self._new), []
+            events = list(self._events)
+            micro = sum(e.kind == "micro" for e in events)
+            stats = {
+                "frames": frames,
+                "seconds": round(t, 2),
+                "face_coverage_percent": round(100.0 * faces / frames, 1) if frames else 0.0,
+                "micro_count": micro,
+                "macro_count": len(events) - micro,
+                "micro_ratio_percent": round(100.0 * micro / len(events), 1) if events else 0.0,
+                "emotion_changes": max(0, sum(1 for e in self._log if e["label"] != "warming up") - 1),
+                "per_label": dict(self._per_label),
+            }
+            n = self.options.log_size
+            probs = v.probs or dict.fromkeys(self.model.labels, 0.0)
+            return LiveStatus(
+                seq=self._seq, t=round(t, 3), frames=frames, fps=round(fps, 1), face=face,
+                active=v.active and face, state=state, emoji=_emoji(state), label=v.label if face else "",
+                confidence=round(v.confidence, 3) if face else 0.0,
+                probs={k: round(float(p), 3) for k, p in probs.items()}, motion=round(v.motion, 3),
+                new_events=new, log=tuple(dict(e) for e in self._log[-n:]), events=tuple(events[-n:]),
+                stats=stats)
 
     def close(self) -> str | None:
         """Stop: release the tracker and finish the recording; its path, or None."""

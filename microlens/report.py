@@ -453,20 +453,20 @@ def to_html(report: Report) -> str:
     out.append('<h2>Overview</h2><div class="top"><figure style="margin:0">')
     out.append(_img(img.representative, "representative face frame", "rep"))
     out.append(f'<figcaption class="note">{e_(rep_caption)}</figcaption></figure>')
-    out.append("<table><tbody>")
+    out.append("<div><table><tbody>")
     rows = [("Emotion changes", st["emotion_changes"]), ("Micro-expressions", st["micro_count"]),
             ("Macro-expressions", st["macro_count"]),
             ("Micro ratio (micro / all events)", f"{st['micro_ratio_percent']:.1f} %"),
             ("Face coverage", f"{report.face.coverage * 100:.1f} % ({report.face.frames_with_face} frames)"),
             ("Face analysed", report.face.chosen or "-")]
     out += [f"<tr><th>{e_(k)}</th><td>{e_(str(v))}</td></tr>" for k, v in rows]
-    out.append("</tbody></table><table><thead><tr><th>label</th><th>micro</th><th>macro</th>"
+    out.append("</tbody></table><br><table><thead><tr><th>label</th><th>micro</th><th>macro</th>"
                "<th>seconds</th></tr></thead><tbody>")
     for lab, p in st["per_label"].items():
         out.append(f'<tr><td><span class="swatch" style="background:{colour(lab)}"></span> '
                    f"{e_(emoji(lab))} {e_(lab)}</td><td class=num>{p['micro']}</td>"
                    f"<td class=num>{p['macro']}</td><td class=num>{p['duration_s']:.2f}</td></tr>")
-    out.append("</tbody></table></div>")
+    out.append("</tbody></table></div></div>")
     out.append("<h2>Timeline</h2>" + timeline_svg(report))
     legend = [NEUTRAL, NO_FACE] + list(report.model.labels)
     out.append('<p class="note">' + " ".join(

@@ -13,8 +13,8 @@ Method (all parameters in seconds, so results do not depend on the frame rate):
    baseline (``baseline_s``), scales each region by its robust noise (MAD), suppresses the brow
    regions during blinks (eye regions moving much more than the brows) and the mouth regions while
    the jaw oscillates (talking), takes the strongest region per instant, and cuts intervals around
-   peaks above ``threshold``: onset and offset are where the signal falls back to ``edge_fraction``
-   of the peak. Intervals of at most MICRO_MAX_S are "micro", longer ones "macro".
+   peaks above ``peak_z``: onset and offset are where the signal falls back to ``edge_fraction``
+   of the peak and then down the slope (never below ``edge_z``). Intervals of at most MICRO_MAX_S are "micro", longer ones "macro".
 
 :class:`BaselineMeter` and :func:`spot_baseline` are the simple frame-difference spotter the
 benchmark compares against.
@@ -58,7 +58,7 @@ REGIONS: dict[str, tuple[tuple[int, ...], tuple[float, float]]] = {
     "mouth_r": ((291,), (0.0, 0.0)),
     "lip_up": ((0, 13), (0.0, 0.0)),
     "lip_low": ((14, 17), (0.0, 0.0)),
-    "chin": ((200, 199), (0.0, 0.0)),
+    "chin": ((18, 200), (0.0, 0.0)),
 }
 REGION_NAMES = tuple(REGIONS)
 N_FEATURES = 2 * len(REGIONS)  # (dx, dy) per region, crop pixels
@@ -70,12 +70,12 @@ _EXPRESSIVE = tuple(r for r in REGIONS if r not in _EYES)
 
 # Fallback region centres (fraction of the crop side) for crops without landmarks: the mean layout
 # of an aligned frontal face (eyes level at ~0.4 of the height).
-_DEFAULT_CENTRES: dict[str, tuple[float, float]] = {
-    "brow_l": (0.22, 0.24), "brow_r": (0.78, 0.24), "brow_in_l": (0.39, 0.25),
-    "brow_in_r": (0.61, 0.25), "glabella": (0.50, 0.27), "eye_l": (0.35, 0.36),
-    "eye_r": (0.65, 0.36), "nose": (0.50, 0.53), "cheek_l": (0.27, 0.52), "cheek_r": (0.73, 0.52),
-    "mouth_l": (0.37, 0.67), "mouth_r": (0.63, 0.67), "lip_up": (0.50, 0.66),
-    "lip_low": (0.50, 0.74), "chin": (0.50, 0.85),
+_DEFAULT_CENTRES: dict[str, tuple[float, float]] = {  # microlens.face framing (MEGC apex crops)
+    "brow_l": (0.10, 0.09), "brow_r": (0.89, 0.08), "brow_in_l": (0.35, 0.09),
+    "brow_in_r": (0.64, 0.09), "glabella": (0.49, 0.12), "eye_l": (0.24, 0.26),
+    "eye_r": (0.76, 0.25), "nose": (0.49, 0.50), "cheek_l": (0.14, 0.54), "cheek_r": (0.86, 0.53),
+    "mouth_l": (0.29, 0.76), "mouth_r": (0.71, 0.76), "lip_up": (0.50, 0.73),
+    "lip_low": (0.50, 0.84), "chin": (0.50, 0.93),
 }
 
 
@@ -96,11 +96,11 @@ class SpotOptions:
     # the combined signal is smoothed by a Gaussian of this sigma
     smooth_s: float = option(0.03, "signal smoothing (Gaussian sigma), seconds")
     # a peak must reach this many robust noise units (MAD) above the baseline
-    threshold: float = option(6.0, "peak threshold, robust z units")
+    peak_z: float = option(6.0, "expression peak threshold, robust z units")
     # onset/offset: where the signal falls back to this fraction of the peak
     edge_fraction: float = option(0.18, "onset/offset level, fraction of the peak")
     # ... but never below this z level
-    edge_floor: float = option(3.5, "lowest onset/offset level, robust z units")
+    edge_z: float = option(3.5, "lowest onset/offset level, robust z units")
     # noise below this displacement (crop px) is not trusted (still, clean videos)
     noise_floor_px: float = option(0.04, "smallest noise scale, crop pixels")
     # blink: eye regions move this many times more than the brows; brows are then ignored
@@ -132,8 +132,8 @@ class SpotOptions:
             raise UsageError(f"edge_fraction must be in (0, 1), got {self.edge_fraction}")
         if self.min_duration_s >= self.max_duration_s:
             raise UsageError("min_duration_s must be smaller than max_duration_s")
-        if self.edge_floor >= self.threshold:
-            raise UsageError("edge_floor must be smaller than threshold")
+        if self.edge_z >= self.peak_z:
+            raise UsageError("edge_z must be smaller than peak_z")
 
 
 @dataclass(frozen=True)
@@ -331,7 +331,7 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
     eye = np.max(px[:, [idx[e] for e in _EYES]], axis=1)
     eye_z = np.max(z[:, [idx[e] for e in _EYES]], axis=1)
     brow = np.max(px[:, [idx[b] for b in _BROWS]], axis=1)
-    blink = (eye > o.blink_ratio * brow) & (eye_z > o.threshold)
+    blink = (eye > o.blink_ratio * brow) & (eye_z > o.peak_z)
     blink = _mask_runs(blink, int(round(o.blink_pad_s * GRID_RATE)))
     z[np.ix_(blink, brows)] = 0.0
     jaw_ch = [2 * idx[j] + 1 for j in _JAW]  # vertical jaw motion
@@ -347,7 +347,8 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
 def _cut(grid: np.ndarray, s: np.ndarray, threshold: float, fraction: float, floor: float,
          merge_gap: float) -> list[tuple[float, float, float, float]]:
     """Intervals (onset_s, apex_s, offset_s, peak) from s (G,): each run above ``threshold`` is
-    widened to where s falls back to max(floor, fraction * its peak); overlapping ones merge."""
+    widened to where s falls back to max(floor, fraction * its peak), then further down the slope
+    while s keeps decreasing and stays above ``floor``; overlapping ones merge."""
     spans: list[list[float]] = []
     for a0, b0 in _segments(s > threshold):
         p = a0 + int(np.argmax(s[a0:b0]))
@@ -355,7 +356,11 @@ def _cut(grid: np.ndarray, s: np.ndarray, threshold: float, fraction: float, flo
         a, b = a0, b0 - 1
         while a > 0 and s[a - 1] > level:
             a -= 1
+        while a > 0 and floor < s[a - 1] < s[a]:  # then down the slope to the floor
+            a -= 1
         while b < len(s) - 1 and s[b + 1] > level:
+            b += 1
+        while b < len(s) - 1 and floor < s[b + 1] < s[b]:
             b += 1
         spans.append([grid[a], grid[p], grid[b], float(s[p])])
     merged: list[list[float]] = []
@@ -412,7 +417,7 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
         if len(t) < 3 or t[-1] - t[0] < 0.5:
             continue
         gs = strength(motion[lo:hi], t, o)
-        spans = _cut(gs[:, 0], gs[:, 1], o.threshold, o.edge_fraction, o.edge_floor, o.merge_gap_s)
+        spans = _cut(gs[:, 0], gs[:, 1], o.peak_z, o.edge_fraction, o.edge_z, o.merge_gap_s)
         out.extend(_intervals(t, lo, spans, o))
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fractions
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -56,7 +56,8 @@ class Frame:
 def _av() -> Any:
     import av  # imported lazily: no FFmpeg initialisation at import time
 
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg chatter stays off stderr; we report errors
+    # Leave av.logging at its default (None: FFmpeg logs ignored). Setting a level installs a Python
+    # log callback that deadlocks at exit with threaded decoding (seen with PyAV 18.1).
     return av
 
 
@@ -76,15 +77,23 @@ def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))
 
 
+def _ffmsg(err: Exception) -> str:
+    """FFmpeg's own reason without the errno and path clutter."""
+    return str(getattr(err, "strerror", None) or err)
+
+
 def _why_unreadable(path: str, err: Exception) -> str:
     with open(path, "rb") as fh:
         head = fh.read(12)
     if len(head) == 0:
         return "the file is empty"
+    if isinstance(err, _av().EOFError):
+        return ("the file ends before any video data: an empty, 0-frame or truncated video "
+                f"(FFmpeg: {_ffmsg(err)})")
     if head[4:8] == b"ftyp":
         return ("it looks like an MP4/MOV file but cannot be parsed: it is truncated or corrupt "
-                f"(FFmpeg: {err})")
-    return f"not a video file or an unsupported format (FFmpeg: {err})"
+                f"(FFmpeg: {_ffmsg(err)})")
+    return f"not a video file or an unsupported format (FFmpeg: {_ffmsg(err)})"
 
 
 def _open_container(path: str) -> Any:
@@ -106,8 +115,9 @@ def _video_stream(container: Any, path: str) -> Any:
         kinds = sorted({s.type for s in container.streams})
         if "audio" in kinds:
             raise VideoError(f"{path}: audio only, the file has no video stream")
-        raise VideoError(f"{path}: the file has no video stream"
-                         + (f" (streams: {', '.join(kinds)})" if kinds else ""))
+        if not kinds:
+            raise VideoError(f"{path}: the file holds no video frames (an empty, 0-frame video)")
+        raise VideoError(f"{path}: the file has no video stream (streams: {', '.join(kinds)})")
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"  # frame + slice threading in the decoder
     return stream
@@ -126,9 +136,9 @@ def _first_frame(container: Any, stream: Any, path: str) -> Any:
     except av.FFmpegError as e:
         if packets:
             raise VideoError(f"{path}: no frame could be decoded, the file is truncated or corrupt "
-                             f"(FFmpeg: {e})") from None
+                             f"(FFmpeg: {_ffmsg(e)})") from None
         raise VideoError(f"{path}: the video stream cannot be read, the file is truncated or corrupt "
-                         f"(FFmpeg: {e})") from None
+                         f"(FFmpeg: {_ffmsg(e)})") from None
     if packets == 0:
         raise VideoError(f"{path}: the video stream has no frames (0-frame video)")
     raise VideoError(f"{path}: no frame could be decoded from {packets} packets "
@@ -182,7 +192,7 @@ class FrameStream:
         self.max_side = max_side
         self.warnings: list[str] = []  # problems met while decoding, for the report
         self.decoded = 0  # frames yielded so far
-        self._gen = self._run()
+        self._gen: Generator[Frame, None, None] = self._run()
 
     def __iter__(self) -> FrameStream:
         return self
@@ -201,7 +211,7 @@ class FrameStream:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def _run(self) -> Iterator[Frame]:
+    def _run(self) -> Generator[Frame, None, None]:
         av = _av()
         clip = self.clip
         container = _open_container(clip.source)
@@ -236,13 +246,19 @@ class FrameStream:
             except av.FFmpegError as e:
                 if self.decoded == 0:
                     raise VideoError(f"{clip.source}: no frame could be decoded, the file is truncated "
-                                     f"or corrupt (FFmpeg: {e})") from None
+                                     f"or corrupt (FFmpeg: {_ffmsg(e)})") from None
                 msg = (f"decoding stopped after {self.decoded} frames ({last_t:.2f} s): "
-                       f"the file is truncated or corrupt (FFmpeg: {e})")
+                       f"the file is truncated or corrupt (FFmpeg: {_ffmsg(e)})")
                 log.warning("%s: %s", clip.source, msg)
                 self.warnings.append(msg)
             if self.decoded == 0:
                 raise VideoError(f"{clip.source}: the video stream has no decodable frames")
+            span = last_t + step
+            if not self.warnings and clip.duration_s > 1.0 and span < 0.9 * clip.duration_s:
+                msg = (f"only {span:.2f} s of the {clip.duration_s:.2f} s the header announces could be "
+                       "decoded: the file is probably truncated")
+                log.warning("%s: %s", clip.source, msg)
+                self.warnings.append(msg)
         finally:
             container.close()
 

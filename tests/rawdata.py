@@ -5,9 +5,9 @@ is warped by a known motion per emotion, so a test can check that ``microlens pr
 class's motion in the right place and direction of its flow image:
 
 - happiness: mouth corners out and up (AU12), the left corner moves left, the right one right;
-- surprise: both brows up (AU1+2);
+- surprise: both brows up (AU1+2), centred between brow and eye (the crops cut high brows);
 - disgust: nose and upper lip up (AU9/10);
-- repression: chin up (AU17);
+- repression: chin and lower lip up (AU17), centred between the upper lip and the chin;
 - others / fear: small movements elsewhere (they are dropped by the default label filter).
 
 Each subject has its own face position, size and brightness. Frames run from onset to offset with
@@ -16,6 +16,7 @@ the motion ramping up to the apex and partly back.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,10 @@ from microlens.synthetic import Scene, astronaut_scene, bump, warp
 # image coordinates: x to the right, y down.
 MOTIONS: dict[str, tuple[tuple[tuple[str, ...], float, float, float], ...]] = {
     "happiness": ((("mouth_left",), 0.12, -0.035, -0.02), (("mouth_right",), 0.12, 0.035, -0.02)),
-    "surprise": ((("left_brow",), 0.12, 0.0, -0.04), (("right_brow",), 0.12, 0.0, -0.04)),
+    "surprise": ((("left_brow", "left_eye"), 0.12, 0.0, -0.045),
+                 (("right_brow", "right_eye"), 0.12, 0.0, -0.045)),
     "disgust": ((("nose", "upper_lip"), 0.12, 0.0, -0.035),),
-    "repression": ((("chin",), 0.13, 0.0, -0.035),),
+    "repression": ((("upper_lip", "chin"), 0.13, 0.0, -0.035),),
     "others": ((("left_eye",), 0.08, 0.015, 0.0),),
     "fear": ((("forehead",), 0.12, 0.0, -0.02),),
 }
@@ -72,6 +74,12 @@ def point(scene: Scene, names: tuple[str, ...]) -> tuple[float, float]:
     return float(np.mean(xs)), float(np.mean(ys))
 
 
+def motion_centres(scene: Scene, emotion: str) -> list[tuple[tuple[float, float], float, float]]:
+    """Where ``emotion`` moves the face: (centre in frame pixels, dx, dy in frame pixels) per bump."""
+    fw = scene.face_box[2] - scene.face_box[0]
+    return [(point(scene, names), dx * fw, dy * fw) for names, _, dx, dy in MOTIONS[emotion]]
+
+
 def motion_field(scene: Scene, emotion: str) -> np.ndarray:
     """The full (apex) displacement of ``emotion``: (H, W, 2) float32 in frame pixels."""
     h, w = scene.image.shape[:2]
@@ -82,15 +90,24 @@ def motion_field(scene: Scene, emotion: str) -> np.ndarray:
     return field
 
 
+@functools.cache
+def _noise_pool(h: int, w: int) -> np.ndarray:
+    """(2h, 2w, 3) float32 sensor noise (sigma 1.5 grey levels); frames take shifted windows of it."""
+    return np.random.default_rng(1234).standard_normal((2 * h, 2 * w, 3), dtype=np.float32) * 1.5
+
+
 def frames(scene: Scene, emotion: str, onset: int, apex: int, offset: int,
            rng: np.random.Generator) -> dict[int, np.ndarray]:
     """Frame number -> (H, W, 3) uint8 RGB, the motion ramping 0 -> 1 (apex) -> 0.3 (offset)."""
     field = motion_field(scene, emotion)
+    h, w = scene.image.shape[:2]
+    noise = _noise_pool(h, w)
     out = {}
     for n in range(onset, offset + 1):
         a = (n - onset) / max(1, apex - onset) if n <= apex else 1 - 0.7 * (n - apex) / max(1, offset - apex)
         img = warp(scene.image, field * a).astype(np.float32)
-        img += rng.normal(0, 1.5, img.shape)  # sensor noise, independent per frame
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        img += noise[y:y + h, x:x + w]  # a different noise window per frame
         out[n] = np.clip(img, 0, 255).astype(np.uint8)
     return out
 

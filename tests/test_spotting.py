@@ -232,12 +232,12 @@ def test_motion_meter_features_shape_and_rigid_invariance(face):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"threshold": -1.0},
+        {"peak_z": -1.0},
         {"edge_fraction": 1.5},
         {"baseline_s": 0.0},
         {"min_duration_s": 5.0, "max_duration_s": 1.0},
         {"key_s": float("nan")},
-        {"edge_floor": 9.0, "threshold": 5.0},
+        {"edge_z": 9.0, "peak_z": 5.0},
         {"smooth_s": "x"},
     ],
 )

@@ -161,3 +161,21 @@ def test_real_data_smoke(shared_data, tmp_path, main):
     m = json.loads((out / "metrics.json").read_text())
     assert m["n"] > 30 and m["folds"] == 8
     assert m["streams"]["flow"]["uf1"] > 1 / 3 + 0.1  # chance is about 1/3 for 3 classes
+
+
+def test_evaluate_frameless_dir_and_megc_mapping(trained, tmp_path, main, capsys):
+    """A directory with only apex/, flow/ and a manifest without frames evaluates; an MEGC model maps
+    fine emotions onto its classes."""
+    _, out = trained
+    data = make_prepared(tmp_path / "d", subjects=2, per_class=2, frames=False, extra=("others",))
+    assert main(["evaluate", "--model", str(out / "syn.pt"), "--data", str(data)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["n"] == 12 and m["skipped"] == 2
+    ckpt = torch.load(out / "syn.pt", weights_only=True)
+    ckpt["labels"] = ["positive", "surprise", "negative"]  # happiness, surprise, disgust -> MEGC
+    ckpt["name"] = "synmegc"
+    torch.save(ckpt, tmp_path / "synmegc.pt")
+    assert main(["evaluate", "--model", str(tmp_path / "synmegc.pt"), "--data", str(data)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["labels"] == ["positive", "surprise", "negative"] and m["n"] == 12 and m["skipped"] == 2
+    assert m["dropped"] == {"others": 2}

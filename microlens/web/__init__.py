@@ -31,7 +31,7 @@ class Runtime:
 
 def runtime(app: Flask) -> Runtime:
     """The app's Runtime."""
-    return app.extensions["microlens"]  # type: ignore[no-any-return]
+    return app.extensions["microlens"]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

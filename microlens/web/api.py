@@ -45,7 +45,7 @@ def known_models() -> list[str]:
 
 def analysis_json(a: Analysis, *, with_result: bool = True) -> dict[str, Any]:
     """The API view of an analysis."""
-    links = {
+    links: dict[str, Any] = {
         "status": url_for("api.get_analysis", analysis_id=a.id),
         "page": url_for("pages.analysis", analysis_id=a.id),
     }
@@ -111,7 +111,7 @@ def list_analyses() -> Any:
         limit = max(1, min(1000, int(request.args.get("limit", 100))))
     except ValueError:
         raise ApiError(400, "limit must be an integer") from None
-    items = [analysis_json(a, with_result=False) for a in _rt().store.list(limit=limit)]
+    items = [analysis_json(a, with_result=False) for a in _rt().store.select(limit=limit)]
     return jsonify(analyses=items, count=len(items))
 
 
@@ -167,7 +167,7 @@ def accept_video(analysis_id: str, upload: Any, filename: str, *, model: str, ki
     a = rt.store.create(analysis_id, filename=display, size=size, duration_s=float(clip.duration_s),
                         model=model, source=kind)
     rt.queue.enqueue(analysis_id)
-    return a  # type: ignore[no-any-return]
+    return a
 
 
 def _probe(path: str) -> Any:
@@ -234,7 +234,8 @@ def report(analysis_id: str, fmt: str) -> Any:
     if fmt == "html":  # the self-contained report runs its own inline code only in a sandbox
         from flask import g
 
-        g.csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; sandbox allow-scripts"
+        g.csp = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                 "sandbox allow-scripts")
     return resp
 
 

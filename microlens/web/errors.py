@@ -31,8 +31,7 @@ def _answer(status: int, message: str, headers: dict[str, str] | None = None) ->
     if _wants_json():
         resp = jsonify(error=message, status=status)
     else:
-        resp = render_template("error.html", status=status, message=message)
-    resp = resp if not isinstance(resp, str) else _page(resp)
+        resp = _page(render_template("error.html", status=status, message=message))
     resp.status_code = status
     for k, v in (headers or {}).items():
         resp.headers[k] = v

@@ -93,10 +93,10 @@ def _alive(worker: str) -> bool:
         return False
     except PermissionError:
         return True
-    return int(pid) != os.getpid() or False
+    return int(pid) != os.getpid()  # this very process has not started the job yet: it is dead
 
 
-class _QuietConsumer(Consumer):  # type: ignore[misc]
+class _QuietConsumer(Consumer):
     """A Huey consumer embedded in a server: it leaves the host's signal handlers alone."""
 
     def _set_signal_handlers(self) -> None:
@@ -149,7 +149,7 @@ class Queue:
         pending = self.pending_ids()
         redo = []
         now = time.time()
-        for a in self.store.list(limit=100000, statuses=ACTIVE):
+        for a in self.store.select(limit=100000, statuses=ACTIVE):
             if a.status == "running":
                 dead = (not _alive(a.worker)) or (now - a.updated > _HEARTBEAT_STALE_S)
                 if not dead:
@@ -220,7 +220,9 @@ def run_analysis(store: Store, analysis_id: str, *, analyzer: Analyzer | None = 
 
     try:
         if analyzer is None:
-            from microlens.analyze import analyze as analyzer
+            from microlens.analyze import analyze as real_analyze
+
+            analyzer = real_analyze
         model = (loader or get_model)(row.model)
         progress("loading", 0.0)
         report = analyzer(str(store.upload_path(analysis_id)), model=model, progress=progress,
@@ -319,7 +321,8 @@ def _zoom(image: np.ndarray, side: int = 448) -> np.ndarray:
 
     h, w = image.shape[:2]
     s = side / max(h, w)
-    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA)
+    interp = cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
+    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=interp)
 
 
 def _strip(trio: list[np.ndarray]) -> np.ndarray:
@@ -335,7 +338,7 @@ def _strip(trio: list[np.ndarray]) -> np.ndarray:
 def _save_images(images: Any, events: Any, out: Path) -> None:
     """face.jpg and micro-<n>.jpg from the Report's own images (n counts micro events in order)."""
     _jpeg(out / "face.jpg", _zoom(images.representative))
-    micro_index = {}
+    micro_index: dict[int, int] = {}
     for i, e in enumerate(events):
         if e.kind == "micro":
             micro_index[i] = len(micro_index)

@@ -8,7 +8,8 @@ from microlens.web.settings import Settings
 
 
 def _err(desc: str) -> dict[str, Any]:
-    return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    schema = {"$ref": "#/components/schemas/Error"}
+    return {"description": desc, "content": {"application/json": {"schema": schema}}}
 
 
 def spec(settings: Settings) -> dict[str, Any]:
@@ -72,7 +73,8 @@ def spec(settings: Settings) -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                         "type": "object", "required": ["file"],
                         "properties": {"file": {"type": "string", "format": "binary"},
-                                       "model": {"type": "string", "description": "default: " + settings.model}},
+                                       "model": {"type": "string",
+                                                 "description": "default: " + settings.model}},
                     }}}},
                     "responses": {
                         "202": {"description": "queued: {id, status, status_url, page_url}",
@@ -106,13 +108,13 @@ def spec(settings: Settings) -> dict[str, Any]:
                 "parameters": [id_param, {"name": "fmt", "in": "path", "required": True,
                                           "schema": {"enum": ["json", "csv", "vtt", "html"]}}],
                 "get": {"summary": "The report file (a download; ?inline=1 shows json/csv/vtt)",
-                        "responses": {"200": {"description": "the report"}, "404": _err("unknown id or format"),
+                        "responses": {"200": {"description": "the report"},
+                                      "404": _err("unknown id or format"),
                                       "409": _err("not done yet")}},
             },
             "/api/analyses/{analysis_id}/media/{name}": {
-                "parameters": [id_param, {"name": "name", "in": "path", "required": True,
-                                          "schema": {"type": "string",
-                                                     "pattern": "^(face\\.mp4|face\\.jpg|micro-[0-9]+\\.jpg)$"}}],
+                "parameters": [id_param, {"name": "name", "in": "path", "required": True, "schema": {
+                    "type": "string", "pattern": "^(face\\.mp4|face\\.jpg|micro-[0-9]+\\.jpg)$"}}],
                 "get": {"summary": "face.mp4 (H.264 face crop), face.jpg (representative frame), "
                                    "micro-N.jpg (onset|apex|offset filmstrip)",
                         "responses": {"200": {"description": "the file; range requests supported"},

@@ -20,7 +20,8 @@ LABEL_NAMES = {
     "sadness": lazy_gettext("sadness"), "fear": lazy_gettext("fear"), "anger": lazy_gettext("anger"),
     "contempt": lazy_gettext("contempt"), "negative": lazy_gettext("negative"),
     "positive": lazy_gettext("positive"), "others": lazy_gettext("others"),
-    "neutral": lazy_gettext("neutral"), "no face": lazy_gettext("no face"), "no_face": lazy_gettext("no face"),
+    "neutral": lazy_gettext("neutral"), "no face": lazy_gettext("no face"),
+    "no_face": lazy_gettext("no face"),
     "warming up": lazy_gettext("warming up"), "micro": lazy_gettext("micro"), "macro": lazy_gettext("macro"),
 }
 STATUS_NAMES = {
@@ -95,7 +96,7 @@ def _when(ts: float | None) -> str:
 @bp.get("/")
 def index() -> Any:
     """Home: analyse a video or the webcam."""
-    return render_template("home.html", page="home", recent=_rt().store.list(limit=5))
+    return render_template("home.html", page="home", recent=_rt().store.select(limit=5))
 
 
 @bp.get("/video")
@@ -104,13 +105,13 @@ def video() -> Any:
     from microlens.web.api import known_models
 
     return render_template("video.html", page="video", models=known_models(),
-                           recent=_rt().store.list(limit=8))
+                           recent=_rt().store.select(limit=8))
 
 
 @bp.get("/analyses")
 def analyses() -> Any:
     """All analyses."""
-    return render_template("analyses.html", page="analyses", analyses=_rt().store.list(limit=500))
+    return render_template("analyses.html", page="analyses", analyses=_rt().store.select(limit=500))
 
 
 @bp.get("/analyses/<analysis_id>")

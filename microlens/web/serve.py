@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from typing import Any
 
 log = logging.getLogger("microlens.web.serve")
@@ -32,7 +33,8 @@ def register(subparsers: Any) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The serve flags."""
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     p.add_argument("--threads", type=int, default=16,
                    help="HTTP threads: concurrent requests, uploads and webcam sessions (default: 16)")
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(cfg)
     embedded = not args.no_worker
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         def load_config(self) -> None:
             options = {
                 "bind": f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
@@ -103,9 +105,27 @@ def _start_consumer(worker: Any) -> None:
     redo = rt.queue.recover()
     consumer = rt.queue.consumer()
     consumer.start()
+    threading.Thread(target=_warm_up, args=(rt,), name="warm-up", daemon=True).start()
     _CONSUMERS[os.getpid()] = (consumer, rt.queue)
     log.info("queue worker started (%s, %d thread(s)); %d analyses resumed", rt.queue.kind,
              rt.settings.workers, len(redo))
+
+
+def _warm_up(rt: Any) -> None:
+    """Load the model and the face tracker in the background, so the first webcam frame and the
+    first job do not wait for them."""
+    try:
+        rt.queue.loader(rt.settings.model)
+        import numpy as np
+
+        from microlens.face import FaceTracker
+        from microlens.video import Frame
+
+        tracker = FaceTracker()
+        tracker(Frame(index=0, time_s=0.0, image=np.zeros((120, 160, 3), np.uint8)))
+        tracker.close()
+    except Exception as e:  # noqa: BLE001 - jobs will report the reason themselves
+        log.warning("warm-up failed: %s", e)
 
 
 def _stop_consumer(server: Any, worker: Any) -> None:

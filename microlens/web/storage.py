@@ -160,7 +160,7 @@ class Store:
             row = db.execute("SELECT * FROM analyses WHERE id = ?", (analysis_id,)).fetchone()
         return Analysis(**{k: row[k] for k in _COLUMNS}) if row else None
 
-    def list(self, limit: int = 200, statuses: tuple[str, ...] = STATUSES) -> list[Analysis]:
+    def select(self, limit: int = 200, statuses: tuple[str, ...] = STATUSES) -> list[Analysis]:
         """Newest first."""
         marks = ",".join("?" * len(statuses))
         with self._connect() as db:

@@ -62,13 +62,23 @@ def _session(ws: Any) -> None:
         return
     stop = threading.Event()
 
+    def analyser() -> None:
+        # spotting and recognition as often as the CPU allows; the reporter never waits for it
+        while not stop.is_set():
+            began = time.monotonic()
+            try:
+                analyzer.update()
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                log.exception("live update failed")
+            stop.wait(max(0.05, 0.2 - (time.monotonic() - began)))
+
     def reporter() -> None:
         start = time.monotonic()
         k = 1
         while not stop.wait(max(0.0, start + k * options.report_every_s - time.monotonic())):
             k += 1
             try:
-                send({"type": "status", **analyzer.status().to_dict()})
+                send({"type": "status", **analyzer.snapshot().to_dict()})
             except ConnectionClosed:
                 return
             except Exception as e:  # noqa: BLE001 - keep the session alive, say what went wrong
@@ -82,6 +92,8 @@ def _session(ws: Any) -> None:
 
     thread = threading.Thread(target=reporter, name="live-reporter", daemon=True)
     thread.start()
+    worker = threading.Thread(target=analyser, name="live-analyser", daemon=True)
+    worker.start()
     saved = False
     try:
         while True:
@@ -99,6 +111,7 @@ def _session(ws: Any) -> None:
             if action == "save":
                 stop.set()
                 thread.join(timeout=5)
+                worker.join(timeout=10)
                 saved = _save(analyzer, record, send)
                 break
             if action == "stop":
@@ -107,6 +120,7 @@ def _session(ws: Any) -> None:
         pass
     finally:
         stop.set()
+        worker.join(timeout=10)
         analyzer.close()
         if not saved:
             record.unlink(missing_ok=True)

@@ -1,0 +1,163 @@
+"""The analyze pipeline through its Python API: options, end to end on a synthetic clip with a known
+micro-expression, progress, cancel, the face video, and the real webcam clip."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cli_analyze import model_name  # noqa: F401 - the shared model fixture
+
+from microlens import synthetic as sy
+from microlens.analyze import (
+    _OPTION_CLASSES,
+    AnalyzeOptions,
+    Cancelled,
+    _face_spans,
+    analyze,
+    expand_inputs,
+    split_options,
+)
+from microlens.errors import UsageError
+from microlens.face import FaceOptions
+from microlens.spotting import SpotOptions
+
+FPS = 30.0
+MICRO = (1.6, 0.3)  # injected micro smile: start, duration (s)
+
+
+def write_micro_clip(path: Path, seconds: float = 3.5, width: int = 480, height: int = 360) -> Path:
+    """The astronaut with sensor noise and one 0.3 s smile (mouth corners up and out) at 1.6 s."""
+    scene = sy.astronaut_scene(width, height, face_width=height / 2.6)
+    fw = height / 2.6
+    rng = np.random.default_rng(0)
+    t0, d = MICRO
+
+    def frames():
+        for i in range(int(seconds * FPS)):
+            t = i / FPS
+            img = scene.image
+            if t0 <= t <= t0 + d:
+                a = float(np.sin(np.pi * (t - t0) / d))
+                amp, r = 0.03 * fw * a, 0.07 * fw
+                f = (sy.bump(img.shape[:2], scene.points["mouth_left"], r, -0.5 * amp, -amp)
+                     + sy.bump(img.shape[:2], scene.points["mouth_right"], r, 0.5 * amp, -amp))
+                img = sy.warp(img, f)
+            yield np.clip(img + rng.normal(0, 1.5, img.shape), 0, 255).astype(np.uint8)
+
+    sy.write_video(str(path), frames(), FPS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def micro_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_micro_clip(tmp_path_factory.mktemp("clip") / "astronaut micro <1>.mp4")
+
+
+def test_option_names_are_unique_and_free() -> None:
+    names = [f.name for cls in _OPTION_CLASSES for f in dataclasses.fields(cls)]
+    assert len(names) == len(set(names))  # flat kwargs and CLI flags map one-to-one
+    assert not set(names) & {"videos", "model", "format", "output", "jobs", "face_video", "progress",
+                             "cancel", "path", "command", "func"}
+    for cls in _OPTION_CLASSES:  # every field documented
+        assert all(f.metadata.get("help") for f in dataclasses.fields(cls))
+
+
+def test_split_options() -> None:
+    spot_field = dataclasses.fields(SpotOptions)[0]  # whatever spotting's first option is
+    value = spot_field.default * 2
+    a, f, s = split_options(max_side=640, face="central", **{spot_field.name: value})
+    assert a == AnalyzeOptions(max_side=640) and f == FaceOptions(face="central")
+    assert s == SpotOptions(**{spot_field.name: value})
+    with pytest.raises(UsageError, match="unknown analyze option 'nope'"):
+        split_options(nope=1)
+    with pytest.raises(UsageError):
+        split_options(crf=99)
+    with pytest.raises(UsageError):
+        split_options(**{spot_field.name: -1.0})
+
+
+def test_face_spans() -> None:
+    t = np.arange(10) / 10.0
+    valid = np.array([1, 1, 1, 0, 0, 1, 1, 1, 1, 1], bool)
+    spans = _face_spans(t, valid, 0.1)
+    assert np.allclose(np.array(spans), [[0.0, 0.3], [0.5, 1.0]])
+    assert _face_spans(t, np.zeros(10, bool), 0.1) == ()
+
+
+def test_expand_inputs(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("b.mp4", "a.webm", "notes.txt", "sub/c.MOV"):
+        (tmp_path / name).write_bytes(b"x")
+    vids, batch = expand_inputs([str(tmp_path)])
+    assert batch and [Path(v).name for v in vids] == ["a.webm", "b.mp4", "c.MOV"]
+    assert expand_inputs(["one.mp4"]) == (["one.mp4"], False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no video files"):
+        expand_inputs([str(tmp_path / "empty")])
+
+
+def _leftovers() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("microlens-*")}
+
+
+def test_end_to_end_micro(micro_clip: Path, tmp_path: Path, model_name: str) -> None:  # noqa: F811
+    before = _leftovers()
+    calls: list[tuple[str, float]] = []
+    face_video = tmp_path / "face.mp4"
+    report = analyze(str(micro_clip), model=model_name, progress=lambda s, f: calls.append((s, f)),
+                     face_video=str(face_video))
+    d = report.to_dict()
+    assert d["frames"] == int(3.5 * FPS) and d["fps"] == pytest.approx(FPS, abs=0.1)
+    assert d["face"]["coverage"] >= 0.95
+    labels = d["model"]["labels"]
+    t0, dur = MICRO
+    hits = [e for e in d["events"] if e["start_s"] < t0 + dur and e["end_s"] > t0]
+    assert hits, f"the injected micro smile at {t0}-{t0 + dur} s was not found: {d['events']}"
+    ev = hits[0]
+    assert ev["kind"] == "micro" and ev["label"] in labels
+    assert sum(ev["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert ev["confidence"] == pytest.approx(max(ev["probs"].values()), abs=1e-4)
+    assert t0 - 0.1 <= ev["apex_s"] <= t0 + dur + 0.1
+    assert d["stats"]["micro_count"] >= 1 and d["representative"]["kind"] == "micro apex"
+    assert report.images.representative is not None and report.images.filmstrips
+    # progress: overall fraction, never backwards, ends at 1
+    fracs = [f for _, f in calls]
+    assert fracs == sorted(fracs) and fracs[-1] == 1.0
+    # the face video is synchronised with the source: one frame per source frame
+    from microlens.video import frames, open_clip
+
+    got = [f.time_s for f in frames(open_clip(str(face_video)))]
+    assert len(got) == d["frames"] and got[-1] == pytest.approx(d["duration_s"] - 1 / FPS, abs=0.02)
+    assert _leftovers() <= before  # temporary files removed
+
+
+def test_cancel_leaves_nothing(micro_clip: Path, tmp_path: Path, model_name: str) -> None:  # noqa: F811
+    before = _leftovers()
+    n = {"calls": 0}
+
+    def cancel() -> bool:
+        n["calls"] += 1
+        return n["calls"] > 20
+
+    face_video = tmp_path / "face.mp4"
+    with pytest.raises(Cancelled):
+        analyze(str(micro_clip), model=model_name, cancel=cancel, face_video=str(face_video))
+    assert list(tmp_path.iterdir()) == []  # neither the face video nor a partial file
+    assert _leftovers() <= before
+
+
+@pytest.mark.shared
+def test_real_webcam_clip(shared_data: Path, model_name: str) -> None:  # noqa: F811
+    clip = shared_data / "videos" / "kphotoalbum-demo-movie.avi"
+    if not clip.is_file():
+        pytest.skip(f"{clip} is absent")
+    report = analyze(str(clip), model=model_name)
+    assert report.face.coverage >= 0.95, report.warnings
+    assert report.frames > 0 and report.fps > 0
+    if report.fps < 25:
+        assert any("frame rate" in w for w in report.warnings)
+    assert report.to_dict()["timeline"]

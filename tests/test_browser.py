@@ -1,0 +1,203 @@
+"""Browser tests: Playwright drives Debian chromium (/usr/bin/chromium) against a real server with the
+real pipeline. They upload a face clip and check the results page (timeline, stats, log, click an
+event seeks the video), stream a fake camera (a y4m made from a face clip) to the webcam page and
+check the emotion display updates at least every 0.5 s, and save screenshots of every page under
+benchmarks/screenshots/. Skipped with a reason where chromium or playwright is absent."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_web_clips import face_clip
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "benchmarks" / "screenshots"
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _playwright() -> Any:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent: browser tests skipped")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed: browser tests skipped")
+    return sync_playwright
+
+
+def serve(config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """A threaded werkzeug server (WebSockets work) with the embedded queue consumer."""
+    from werkzeug.serving import make_server
+
+    from microlens.web import create_app, runtime
+
+    app = create_app(config)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    consumer = runtime(app).queue.consumer(workers=1)
+    consumer.start()
+    try:
+        yield app, f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        consumer.stop(graceful=False)
+        srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    yield from serve({"DATA_DIR": str(tmp_path_factory.mktemp("site") / "data")})
+
+
+@pytest.fixture(scope="module")
+def pw() -> Iterator[Any]:
+    sync_playwright = _playwright()
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(pw: Any) -> Iterator[Any]:
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    yield b
+    b.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_js(page: Any, expr: str, timeout: float) -> Any:
+    """Poll a JavaScript expression until it is truthy (page.wait_for_function needs 'unsafe-eval',
+    which our Content-Security-Policy rightly forbids)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = page.evaluate(expr)
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {expr}")
+
+
+def y4m(path: Path, frames: list[np.ndarray], fps: int) -> Path:
+    """Write RGB frames as a YUV4MPEG2 file (what chromium's fake camera reads)."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for img in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def test_upload_results_timeline_seek(site: Any, browser: Any, tmp_path: Path) -> None:
+    app, base = site
+    clip = face_clip(tmp_path / "interview.mp4", seconds=6.0, fps=30.0, size=(480, 360), micro_at=(1.5, 4.0))
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="en-US")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(base + "/")
+    assert page.locator("#choice-video").is_visible() and page.locator("#choice-webcam").is_visible()
+    shot(page, "home")
+    page.goto(base + "/video")
+    page.set_input_files("#file-input", str(clip))
+    assert "interview.mp4" in page.locator("#drop-file").inner_text()
+    shot(page, "upload")
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=60_000)
+    try:
+        page.wait_for_selector("#job-bar", timeout=3_000)
+        shot(page, "progress")
+    except Exception:  # noqa: BLE001 - a fast job may be done before the progress page shows
+        pass
+    page.wait_for_selector("#analysis[data-ready='1']", timeout=300_000)
+    shot(page, "results")
+    events = page.evaluate("mlTimeline.events()")
+    assert page.locator("#timeline").bounding_box()["width"] > 300
+    assert int(page.locator("#stat-micro").inner_text()) == sum(e["kind"] == "micro" for e in events)
+    assert page.locator("#log-table tbody tr").count() >= 1
+    assert page.locator("#per-label .bar-row").count() >= 1
+    assert page.evaluate("document.getElementById('face-video').readyState") >= 1
+    assert events, "the real pipeline spotted nothing in a clip with two clear micro-expressions"
+    k = len(events) - 1
+    pt = page.evaluate(f"mlTimeline.eventPoint({k})")
+    page.mouse.click(pt["x"], pt["y"])
+    start = events[k]["start_s"]
+    wait_js(page, f"Math.abs(document.getElementById('face-video').currentTime - {start}) < 0.1", 5)
+    wait_js(page, f"document.getElementById('analysis').dataset.current === {events[k]['label']!r}", 5)
+    assert events[k]["label"] in page.locator("#now-label").inner_text().lower() or \
+        page.locator("#now-label").inner_text()
+    shot(page, "results-seek")
+    page.goto(base + "/analyses")
+    shot(page, "analyses")
+    ko = browser.new_page(viewport={"width": 1280, "height": 860}, locale="ko-KR",
+                          extra_http_headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    ko.goto(page.url.replace("/analyses", "/"))
+    assert "내 웹캠 분석" in ko.content()
+    shot(ko, "home-ko")
+    aid = page.evaluate("document.querySelector('tr[data-id]').dataset.id")
+    ko.goto(base + f"/analyses/{aid}")
+    ko.wait_for_selector("#analysis[data-ready='1']", timeout=30_000)
+    shot(ko, "results-ko")
+    mobile = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    mobile.goto(base + f"/analyses/{aid}")
+    mobile.wait_for_selector("#analysis[data-ready='1']", timeout=30_000)
+    shot(mobile, "results-mobile")
+    assert not errors, errors
+
+
+def test_webcam_updates_every_half_second(site: Any, pw: Any, tmp_path: Path) -> None:
+    app, base = site
+    from microlens.video import frames as decode
+    from microlens.video import open_clip
+
+    clip = face_clip(tmp_path / "cam.mp4", seconds=6.0, fps=20.0, size=(640, 480), micro_at=(1.0, 3.0, 5.0))
+    cam = y4m(tmp_path / "cam.y4m", [f.image for f in decode(open_clip(str(clip)))], 20)
+    if True:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={cam}"])
+        try:
+            ctx = b.new_context(viewport={"width": 1280, "height": 860})
+            ctx.grant_permissions(["camera"], origin=base)
+            page = ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/webcam")
+            shot(page, "webcam-idle")
+            page.click("#cam-start")
+            # the first frame loads the face tracker; then the display must tick every 0.4 s
+            wait_js(page, "parseInt(document.getElementById('current').dataset.seq) >= 3", 120)
+            wait_js(page, "document.getElementById('current').dataset.state !== 'warming up'", 60)
+            stamps = page.evaluate("""() => new Promise((done) => {
+                const el = document.getElementById('current'); const seen = [];
+                const t0 = performance.now(); let last = el.dataset.seq;
+                const obs = new MutationObserver(() => {
+                  if (el.dataset.seq !== last) { last = el.dataset.seq; seen.push(performance.now()); }
+                });
+                obs.observe(el, { attributes: true });
+                setTimeout(() => { obs.disconnect(); done([t0, ...seen, performance.now()]); }, 5000);
+            })""")
+            gaps = np.diff(stamps) / 1000
+            assert len(stamps) >= 12 and gaps.max() <= 0.5, gaps
+            assert float(page.locator("#cam-fps").inner_text()) >= 15
+            state = page.evaluate("document.getElementById('current').dataset.state")
+            assert state in ("neutral", "no face", *app.extensions["microlens"].queue.loader("casme2").labels)
+            assert page.locator("#live-log li").count() >= 1
+            shot(page, "webcam")
+            page.click("#cam-save")
+            page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=60_000)
+            assert not errors, errors
+        finally:
+            b.close()

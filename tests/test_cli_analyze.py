@@ -1,0 +1,245 @@
+"""`microlens analyze` at the CLI: output formats, exit codes, batch mode, and one robustness case per
+kind of bad or unusual input (clear message or warning, right exit code, no traceback, no partial
+output file)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import media
+import numpy as np
+import pytest
+
+from microlens import synthetic as sy
+from microlens.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def model_name(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped casme2 model; where it is not shipped yet, a small untrained checkpoint with the same
+    labels (these tests check the pipeline and the CLI, not the model's accuracy)."""
+    from microlens.recognize import available_models
+
+    if "casme2" in available_models():
+        return "casme2"
+    import torch
+
+    from microlens.labels import LABEL_SETS
+    from microlens.models import build
+
+    torch.manual_seed(0)
+
+    def member(arch: str) -> dict:
+        cfg = {"arch": arch, "n_classes": len(LABEL_SETS["casme2"])}
+        return {"config": cfg, "state_dict": build(cfg).state_dict()}
+
+    ckpt = {"name": "untrained", "labels": list(LABEL_SETS["casme2"]), "ensemble": {"apex": 0.5, "flow": 0.5},
+            "preprocessing": {"apex_size": 64, "apex_color": False, "equalization": "none"},
+            "streams": {"apex": [member("apexnet")], "flow": [member("flownet")]}}
+    path = tmp_path_factory.mktemp("model") / "untrained.pt"
+    torch.save(ckpt, path)
+    return str(path)
+
+
+def face_clip(path: Path, seconds: float = 1.5, fps: float = 30.0, width: int = 320, height: int = 240,
+              hide: tuple[float, float] | None = None, **kw: object) -> Path:
+    """A short astronaut clip with sensor noise; ``hide`` blanks the frames in [a, b) seconds."""
+    scene = sy.astronaut_scene(width, height, face_width=height / 2.6)
+    rng = np.random.default_rng(1)
+
+    def frames():
+        for i in range(int(round(seconds * fps))):
+            t = i / fps
+            img = scene.image
+            if hide and hide[0] <= t < hide[1]:
+                img = np.full_like(img, 40)
+            yield np.clip(img + rng.normal(0, 1.5, img.shape), 0, 255).astype(np.uint8)
+
+    sy.write_video(str(path), frames(), fps, **kw)  # type: ignore[arg-type]
+    return path
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return face_clip(tmp_path_factory.mktemp("good") / "good <clip> & co.mp4")
+
+
+def run_cli(argv: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["analyze", *argv])
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def test_json_to_stdout(good: Path, model_name: str, capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli([str(good), "--model", model_name], capfd)
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["schema_version"] == 1 and d["source"] == str(good) and d["face"]["coverage"] >= 0.95
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "vtt", "html"])
+def test_formats_to_file(fmt: str, good: Path, model_name: str, tmp_path: Path,
+                         capfd: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"r.{fmt}"
+    code, stdout, err = run_cli([str(good), "--model", model_name, "--format", fmt, "-o", str(out)], capfd)
+    assert code == 0, err
+    assert stdout == "" and out.is_file()
+    text = out.read_text(encoding="utf-8")
+    assert {"csv": "event,kind,label", "vtt": "WEBVTT", "html": "<!DOCTYPE html>"}[fmt] in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary file left
+
+
+def test_usage_errors(good: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    assert run_cli([str(good), "--format", "pdf"], capfd)[0] == 2
+    assert run_cli([str(good), str(good)], capfd)[0] == 2  # batch needs -o DIR
+    assert run_cli([str(good), "--jobs", "0", "-o", str(tmp_path)], capfd)[0] == 2
+    code, _, err = run_cli([str(good), "--crf", "99"], capfd)
+    assert code == 2 and "crf" in err
+    code, _, err = run_cli([str(good), "--model", str(tmp_path / "nope.pt")], capfd)
+    assert code == 2 and "model" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_file(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli([str(tmp_path / "absent.mp4"), "-o", str(tmp_path / "r.json")], capfd)
+    assert code == 3 and "not found" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_with_a_bad_file(good: Path, model_name: str, tmp_path: Path,
+                               capfd: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.mp4").write_bytes(good.read_bytes())
+    (src / "b_random.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    (src / "c.mp4").write_bytes(good.read_bytes())
+    out = tmp_path / "out"
+    code, stdout, err = run_cli([str(src), "--model", model_name, "-o", str(out), "--format", "json,vtt",
+                                 "--jobs", "2"], capfd)
+    assert code == 3, err  # the first failure's exit code
+    assert "b_random.mp4" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.vtt", "c.json", "c.vtt", "summary.csv"]
+    rows = list(csv.DictReader((out / "summary.csv").open(encoding="utf-8")))
+    assert [Path(r["video"]).name for r in rows] == ["a.mp4", "b_random.mp4", "c.mp4"]
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert rows[1]["exit_code"] == "3" and rows[1]["error"]
+    assert float(rows[0]["face_coverage"]) >= 0.95
+    assert json.loads((out / "a.json").read_text(encoding="utf-8"))["frames"] == 45
+
+
+def test_subprocess_no_traceback(tmp_path: Path) -> None:
+    """The real console entry: one line on stderr, exit 3, nothing written."""
+    bad = tmp_path / "random.mp4"
+    bad.write_bytes(np.random.default_rng(1).bytes(5000))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    p = subprocess.run([sys.executable, "-m", "microlens", "analyze", str(bad), "-o",
+                        str(tmp_path / "r.json")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 3 and p.stdout == ""
+    assert "Traceback" not in p.stderr and "random.mp4" in p.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["random.mp4"]
+
+
+# robustness: one case per kind of input --------------------------------------------------------
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+BAD = {  # media.BAD_INPUTS name -> words the one-line message must contain
+    "random_bytes": "not a video",
+    "truncated_mp4": "truncated",
+    "audio_only": "audio only",
+    "zero_frames": "0-frame",
+    "empty": "empty",
+}
+
+
+@pytest.mark.parametrize("name", sorted(media.BAD_INPUTS))
+def test_unreadable_video(name: str, media_dir: Path, tmp_path: Path, model_name: str,
+                          capfd: pytest.CaptureFixture[str]) -> None:
+    path = media.BAD_INPUTS[name](media_dir)
+    out = tmp_path / "r.json"
+    code, stdout, err = run_cli([str(path), "--model", model_name, "-o", str(out)], capfd)
+    assert code == 3, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("microlens:")]
+    assert len(lines) == 1 and BAD[name] in lines[0].lower() and path.name in lines[0]
+    assert "Traceback" not in err and stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no partial output
+
+
+def analyse_ok(path: Path, model_name: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> dict:
+    out = tmp_path / "r.json"
+    code, _, err = run_cli([str(path), "--model", model_name, "-o", str(out)], capfd)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_no_face(media_dir: Path, tmp_path: Path, model_name: str,
+                 capfd: pytest.CaptureFixture[str]) -> None:
+    path = media.make_no_face(media_dir)
+    code, stdout, err = run_cli([str(path), "--model", model_name, "-o", str(tmp_path / "r.json")], capfd)
+    assert code == 4 and "no face" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_face_leaves_and_returns(media_dir: Path, tmp_path: Path, model_name: str,
+                                 capfd: pytest.CaptureFixture[str]) -> None:
+    d = analyse_ok(media.make_face_leaves(media_dir), model_name, tmp_path, capfd)
+    n = media.LEAVES_FRAMES
+    assert d["frames"] == n
+    lo, hi = len(media.LEAVES_PRESENT) / n - 0.05, 1.0 - len(media.LEAVES_ABSENT) / n + 0.01
+    assert lo <= d["face"]["coverage"] < hi
+    assert any("face was found in only" in w for w in d["warnings"])
+    assert "no_face" in {row["label"] for row in d["log"]}
+
+
+def test_truncated_tail(media_dir: Path, tmp_path: Path, model_name: str,
+                        capfd: pytest.CaptureFixture[str]) -> None:
+    d = analyse_ok(media.make_truncated_tail(media_dir), model_name, tmp_path, capfd)
+    assert 0 < d["frames"] < media.TRUNCATED_TAIL_FRAMES
+    assert any("truncated" in w for w in d["warnings"])
+
+
+def test_4k(media_dir: Path, tmp_path: Path, model_name: str,
+            capfd: pytest.CaptureFixture[str]) -> None:
+    d = analyse_ok(media.make_4k(media_dir), model_name, tmp_path, capfd)
+    assert (d["video"]["width"], d["video"]["height"]) == media.UHD_SIZE
+    assert d["frames"] == media.UHD_FRAMES and d["face"]["frames_with_face"] == media.UHD_FRAMES
+    assert any("too short" in w for w in d["warnings"])
+
+
+def test_one_frame(media_dir: Path, tmp_path: Path, model_name: str,
+                   capfd: pytest.CaptureFixture[str]) -> None:
+    d = analyse_ok(media.make_one_frame(media_dir), model_name, tmp_path, capfd)
+    assert d["frames"] == 1 and d["face"]["frames_with_face"] == 1 and d["events"] == []
+    assert any("too short" in w for w in d["warnings"])
+    assert d["timeline"] == [{"second": 0, "state": "neutral", "micro_count": 0, "face": 1.0}]
+
+
+def test_portrait_phone_video(media_dir: Path, tmp_path: Path, model_name: str,
+                              capfd: pytest.CaptureFixture[str]) -> None:
+    d = analyse_ok(media.make_portrait(media_dir), model_name, tmp_path, capfd)
+    assert (d["video"]["width"], d["video"]["height"]) == media.PORTRAIT_SIZE
+    assert d["video"]["rotation"] == media.PORTRAIT_ROTATION
+    assert d["face"]["coverage"] == 1.0  # upright, so the face is found
+
+
+def test_vfr_webm(media_dir: Path, tmp_path: Path, model_name: str,
+                  capfd: pytest.CaptureFixture[str]) -> None:
+    d = analyse_ok(media.make_vfr_webm(media_dir), model_name, tmp_path, capfd)
+    times = media.VFR_TIMES
+    assert d["frames"] == len(times)
+    assert d["fps"] == pytest.approx((len(times) - 1) / (times[-1] - times[0]), abs=0.05)  # from timestamps
+    assert any("frame rate" in w for w in d["warnings"])
+    assert d["face"]["coverage"] >= 0.9

@@ -1,0 +1,232 @@
+"""Stage 2, face: still-image alignment (locate/crop) and the streaming FaceTracker on generated and
+real video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from media import (
+    CLEAN_FRAMES,
+    LEAVES_ABSENT,
+    LEAVES_FRAMES,
+    LEAVES_PRESENT,
+    NO_FACE_FRAMES,
+    PORTRAIT_FRAMES,
+    UHD_FRAMES,
+    VFR_TIMES,
+    make_4k,
+    make_clean_face,
+    make_face_leaves,
+    make_no_face,
+    make_one_frame,
+    make_portrait,
+    make_vfr_webm,
+    texture,
+)
+
+from microlens import face, synthetic, video
+from microlens.errors import UsageError
+from microlens.face import CROP_SIZE, FaceOptions, FaceTracker
+from microlens.video import Frame
+
+# eye centres in the crop: mean of the template's eye corners (image-left eye, image-right eye)
+EYE_L = face.TEMPLATE[0:2].mean(0)
+EYE_R = face.TEMPLATE[2:4].mean(0)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+def run_tracker(path: Path, options: FaceOptions | None = None, max_side: int | None = None
+                ) -> tuple[list[face.FaceFrame | None], face.FaceTrack, list[Frame]]:
+    clip = video.open_clip(str(path))
+    frames = []
+    with FaceTracker(options) as tracker:
+        out = []
+        for f in video.frames(clip, max_side=max_side):
+            out.append(tracker(f))
+            frames.append(Frame(f.index, f.time_s, np.empty((0, 0, 3), np.uint8)))  # no pixels kept
+        return out, tracker.track(), frames
+
+
+def two_faces() -> np.ndarray:
+    """A 640x360 picture with a big face left of centre (x~200) and a small face near the centre
+    (x~380): largest and most central are different faces."""
+    canvas = texture(640, 360, seed=5)
+    big = synthetic.astronaut_scene(240, 300, face_width=120).image
+    small = synthetic.astronaut_scene(130, 160, face_width=64).image
+    canvas[30:330, 80:320] = big
+    canvas[100:260, 315:445] = small
+    return canvas
+
+
+# ------------------------------------------------------------------------------------ locate/crop
+
+def test_locate_aligns_eyes_to_the_template() -> None:
+    scene = synthetic.astronaut_scene(640, 480, face_width=160)
+    affine = face.locate(scene.image)
+    assert affine is not None and affine.shape == (2, 3)
+    eyes = face.transform(np.array([scene.points["left_eye"], scene.points["right_eye"]]), affine)
+    np.testing.assert_allclose(eyes[0], EYE_L, atol=8)
+    np.testing.assert_allclose(eyes[1], EYE_R, atol=8)
+    c = face.crop(scene.image, affine)
+    assert c.shape == (CROP_SIZE, CROP_SIZE, 3) and c.dtype == np.uint8
+    assert face.crop(scene.image, affine, size=112).shape == (112, 112, 3)
+
+
+def test_locate_levels_a_tilted_face() -> None:
+    scene = synthetic.astronaut_scene(640, 480, face_width=160)
+    rot = cv2.getRotationMatrix2D((320, 240), 20, 1.0)  # 20 degrees counter-clockwise
+    tilted = cv2.warpAffine(scene.image, rot, (640, 480), borderMode=cv2.BORDER_REFLECT)
+    affine = face.locate(tilted)
+    assert affine is not None
+    angle = np.degrees(np.arctan2(affine[1, 0], affine[0, 0]))
+    assert abs(angle - 20) < 4  # the crop turns the face back by the tilt
+    eyes = face.transform(face.transform(
+        np.array([scene.points["left_eye"], scene.points["right_eye"]]), rot), affine)
+    assert abs(eyes[0, 1] - eyes[1, 1]) < 4  # eyes level
+
+
+def test_locate_none_without_face_and_gray_input() -> None:
+    assert face.locate(texture(320, 240)) is None
+    assert face.locate(np.zeros((120, 160, 3), np.uint8)) is None
+    gray = cv2.cvtColor(synthetic.astronaut_scene(320, 240, 100).image, cv2.COLOR_RGB2GRAY)
+    assert face.locate(gray) is not None
+
+
+def test_locate_on_training_apex_is_near_identity(shared_data: Path) -> None:
+    """The crop framing is the training framing: locate() on training apex crops is ~identity."""
+    files = sorted((shared_data / "megc2019" / "apex").glob("*.jpg"))[::15]
+    assert files
+    scales, shifts = [], []
+    for p in files:
+        img = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+        a = face.locate(img)
+        if a is None:
+            continue
+        scales.append(np.hypot(a[0, 0], a[1, 0]))
+        shifts.append(np.abs(a[:, 2]).max())
+    assert len(scales) >= 0.9 * len(files)
+    assert abs(np.median(scales) - 1) < 0.05
+    assert np.median(shifts) < 12
+
+
+def test_face_choice_options() -> None:
+    img = two_faces()
+    for choice, x in (("largest", 200), ("0", 200), ("central", 380), ("1", 380)):
+        a = face.locate(img, FaceOptions(face=choice))
+        assert a is not None, choice
+        centre = cv2.invertAffineTransform(a) @ np.array([112, 112, 1.0])
+        assert abs(centre[0] - x) < 30, (choice, centre)
+    assert face.locate(img, FaceOptions(face="2")) is None
+    with pytest.raises(UsageError):
+        face.locate(img, FaceOptions(face="biggest"))
+
+
+def test_tracker_reports_the_chosen_face() -> None:
+    img = two_faces()
+    for choice, words in (("largest", "largest of 2 faces"), ("central", "most central of 2 faces"),
+                          ("1", "face #1 by size (0 = largest) of 2 faces")):
+        with FaceTracker(FaceOptions(face=choice)) as tr:
+            out = [tr(Frame(i, i / 30, img)) for i in range(3)]
+            tk = tr.track()
+        assert all(o is not None and o.n_faces == 2 for o in out)
+        assert tk.max_faces == 2 and tk.chosen == words
+        x = (out[0].box[0] + out[0].box[2]) / 2 if out[0] else 0
+        assert abs(x - (380 if choice != "largest" else 200)) < 40
+
+
+# ----------------------------------------------------------------------------------- FaceTracker
+
+def test_clean_clip_tracked_stably(media_dir: Path) -> None:
+    out, tk, _ = run_tracker(make_clean_face(media_dir))
+    assert tk.n_frames == CLEAN_FRAMES and tk.frames_with_face == CLEAN_FRAMES and tk.coverage == 1.0
+    assert tk.max_faces == 1 and tk.chosen == "the only face"
+    assert tk.boxes.shape == (CLEAN_FRAMES, 4) and not np.isnan(tk.boxes).any()
+    faces = [o for o in out if o is not None]
+    f0 = faces[0]
+    assert f0.crop.shape == (CROP_SIZE, CROP_SIZE, 3) and f0.landmarks.shape == (face.N_LANDMARKS, 2)
+    assert f0.landmarks.dtype == np.float32 and f0.affine.shape == (2, 3)
+    rigid = np.array([o.landmarks[list(face.TEMPLATE_IDS)] for o in faces])  # (n, 13, 2)
+    # the head sways +-2 px, the rigid points stay put in the crop (alignment + smoothing)
+    assert rigid.std(0).mean() < 1.0
+    # eyes where the template puts them (the astronaut's own face shape differs a little)
+    np.testing.assert_allclose(rigid[:, 0:2].mean((0, 1)), EYE_L, atol=8)
+    # the talking mouth moves in the crop (motion is not smoothed away)
+    lip = np.array([o.landmarks[14, 1] for o in faces])  # lower inner lip
+    assert lip.max() - lip.min() > 2
+
+
+def test_tracker_follows_head_motion_without_much_lag() -> None:
+    scene = synthetic.astronaut_scene(640, 480, face_width=120)
+    with FaceTracker() as tr:
+        still = tr(Frame(0, 0.0, scene.image))
+        assert still is not None
+        nose0 = still.landmarks[4].copy()
+        errs = []
+        for i in range(1, 30):  # the head moves 150 px/s to the right
+            m = np.float32([[1, 0, 150 * i / 30], [0, 1, 0]])
+            img = cv2.warpAffine(scene.image, m, (640, 480), borderMode=cv2.BORDER_REFLECT)
+            f = tr(Frame(i, i / 30, img))
+            assert f is not None
+            errs.append(np.abs(f.landmarks[4] - nose0).max())
+    # at about 1.2 face widths per second, the crop lags by a few crop pixels at most
+    assert max(errs[5:]) < 8
+
+
+def test_no_face_video(media_dir: Path) -> None:
+    out, tk, _ = run_tracker(make_no_face(media_dir))
+    assert all(o is None for o in out)
+    assert tk.n_frames == NO_FACE_FRAMES and tk.frames_with_face == 0 and tk.coverage == 0.0
+    assert tk.max_faces == 0 and tk.chosen == "no face found"
+    assert np.isnan(tk.boxes).all()
+
+
+def test_face_leaves_and_comes_back(media_dir: Path) -> None:
+    out, tk, _ = run_tracker(make_face_leaves(media_dir))
+    assert tk.n_frames == LEAVES_FRAMES
+    assert all(out[i] is not None for i in LEAVES_PRESENT)
+    assert all(out[i] is None for i in LEAVES_ABSENT)  # never invented
+    assert np.isnan(tk.boxes[list(LEAVES_ABSENT)]).all()
+    assert not np.isnan(tk.boxes[list(LEAVES_PRESENT)]).any()
+    back = out[LEAVES_PRESENT[-1]]
+    assert back is not None and abs((back.box[0] + back.box[2]) / 2 - 160) < 30
+
+
+def test_portrait_video_face_upright(media_dir: Path) -> None:
+    out, tk, _ = run_tracker(make_portrait(media_dir))
+    assert tk.frames_with_face == PORTRAIT_FRAMES
+    f = out[0]
+    assert f is not None
+    assert abs(np.degrees(np.arctan2(f.affine[1, 0], f.affine[0, 0]))) < 5  # no roll once upright
+    assert f.box[2] <= 240 and f.box[3] <= 320  # in the portrait display frame
+
+
+def test_4k_video_face(media_dir: Path) -> None:
+    out, tk, _ = run_tracker(make_4k(media_dir), max_side=1280)
+    assert tk.frames_with_face == UHD_FRAMES
+    assert out[0] is not None and max(out[0].box) <= 1280
+
+
+def test_one_frame_and_vfr_videos(media_dir: Path) -> None:
+    out, tk, _ = run_tracker(make_one_frame(media_dir))
+    assert tk.n_frames == 1 and tk.frames_with_face == 1
+    out, tk, frames = run_tracker(make_vfr_webm(media_dir))
+    assert tk.n_frames == len(VFR_TIMES) and tk.coverage == 1.0
+    np.testing.assert_allclose([o.time_s for o in out if o is not None], VFR_TIMES, atol=1.5e-3)
+
+
+def test_real_webcam_clip(shared_data: Path) -> None:
+    """The shared 160x120 15 fps webcam clip of a talking face: face in >= 95 % of frames."""
+    path = shared_data / "videos" / "kphotoalbum-demo-movie.avi"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    out, tk, _ = run_tracker(path)
+    assert tk.n_frames == 68
+    assert tk.coverage >= 0.95
+    assert tk.chosen == "the only face"

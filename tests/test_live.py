@@ -1,0 +1,149 @@
+"""Live analyzer (microlens.live) and the webcam WebSocket (/ws/live), with the real face tracker,
+motion meter, spotter and the default shipped model."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from test_web_clips import face_clip
+
+from microlens.live import LiveAnalyzer, LiveOptions
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    from microlens.web.jobs import get_model
+
+    return get_model("casme2")
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[float, np.ndarray]]:
+    from microlens.video import frames as decode
+    from microlens.video import open_clip
+
+    path = face_clip(tmp_path_factory.mktemp("live") / "face.mp4", seconds=4.0, fps=20.0, micro_at=(2.0,))
+    return [(f.time_s, f.image) for f in decode(open_clip(str(path)))]
+
+
+def test_status_fields_log_and_recording(model: Any, frames: list, tmp_path: Path) -> None:
+    rec = tmp_path / "rec.mp4"
+    live = LiveAnalyzer(model, LiveOptions(), record_to=str(rec))
+    statuses = []
+    next_tick = 0.4
+    for t, img in frames:
+        live.push(img, t)
+        if t >= next_tick:
+            statuses.append(live.status())
+            next_tick += 0.4
+    assert len(statuses) >= 9
+    assert [s.seq for s in statuses] == list(range(1, len(statuses) + 1))
+    last = statuses[-1]
+    assert last.face and last.stats["face_coverage_percent"] > 90
+    assert last.label in model.labels and 0 < last.confidence <= 1
+    assert abs(sum(last.probs.values()) - 1) < 0.01
+    assert last.state in (*model.labels, "neutral") and last.emoji
+    assert last.log and last.log[0]["label"] in ("warming up", "neutral", *model.labels)
+    d = last.to_dict()
+    json.dumps(d)  # JSON-ready
+    assert {"state", "emoji", "confidence", "new_events", "log", "stats", "motion"} <= set(d)
+    path = live.close()
+    assert path == str(rec)
+    from microlens.video import open_clip
+
+    clip = open_clip(path)
+    assert abs(clip.duration_s - frames[-1][0]) < 0.3
+
+
+def test_no_face_and_bad_bytes(model: Any) -> None:
+    live = LiveAnalyzer(model, LiveOptions())
+    blank = np.full((240, 320, 3), 90, np.uint8)
+    for i in range(10):
+        live.push(blank, i / 20)
+    s = live.status()
+    assert not s.face and s.state == "no face" and s.stats["face_coverage_percent"] == 0
+    assert live.push_jpeg(b"not a jpeg") is False
+    live.close()
+
+
+# WebSocket ---------------------------------------------------------------------------------------
+@pytest.fixture()
+def server(tmp_path: Path) -> Any:
+    from werkzeug.serving import make_server
+
+    from microlens.web import create_app
+
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True})
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield app, srv.server_port
+    srv.shutdown()
+
+
+@pytest.mark.slow
+def test_websocket_streams_status_every_0_4_s_and_saves(server: Any, frames: list) -> None:
+    import simple_websocket
+
+    from microlens.web import runtime
+
+    app, port = server
+    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/live")
+    jpegs = [cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes() for _, img in frames]
+    ws.send(jpegs[0])  # the first frame loads the face tracker: wait for it before measuring
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        msg = ws.receive(timeout=1.0)
+        if msg and json.loads(msg)["type"] == "ack":
+            break
+    statuses: list[tuple[float, dict]] = []
+    acks = 1
+    start = time.monotonic()
+    i = 1
+    in_flight = False
+    while time.monotonic() - start < 4.0:
+        if not in_flight:  # one frame in flight, as the page does
+            ws.send(jpegs[i % len(jpegs)])
+            i += 1
+            in_flight = True
+        msg = ws.receive(timeout=1.0)
+        if msg is None:
+            continue
+        d = json.loads(msg)
+        if d["type"] == "ack":
+            acks += 1
+            in_flight = False
+        elif d["type"] == "status":
+            statuses.append((time.monotonic(), d))
+        else:
+            raise AssertionError(d)
+    fps = acks / 4.0
+    assert fps >= 15, f"only {fps:.1f} frames/s went through"
+    gaps = np.diff([t for t, _ in statuses])
+    assert len(statuses) >= 8 and gaps.max() <= 0.5, gaps
+    assert statuses[-1][1]["face"] and statuses[-1][1]["frames"] <= acks
+    ws.send(json.dumps({"action": "save"}))
+    saved = None
+    deadline = time.time() + 20
+    while saved is None and time.time() < deadline:
+        msg = ws.receive(timeout=1.0)
+        if msg and json.loads(msg)["type"] == "saved":
+            saved = json.loads(msg)
+    try:
+        ws.close()
+    except simple_websocket.ConnectionClosed:
+        pass
+    assert saved is not None and saved["url"] == f"/analyses/{saved['id']}"
+    rt = runtime(app)
+    a = rt.store.get(saved["id"])
+    assert a is not None and a.source == "webcam" and a.status == "queued"
+    rt.queue.drain()
+    assert rt.store.get(saved["id"]).status == "done"  # type: ignore[union-attr]
+    assert not list(rt.store.tmp_dir().glob("live-*"))  # the recording moved into uploads/
