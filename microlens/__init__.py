@@ -10,8 +10,6 @@ Public API::
 Importing the package has no side effects: heavy modules load on first use.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -22,14 +20,14 @@ if TYPE_CHECKING:
     from microlens.report import Report
 
 
-def load_model(name: str = "casme2") -> Recognizer:
+def load_model(name: str = "casme2") -> "Recognizer":
     """Load a shipped model by name (``casme2``, ``megc3``) or a checkpoint path."""
     from microlens.recognize import load_model as _load
 
     return _load(name)
 
 
-def analyze(path: str, model: str | Recognizer = "casme2", **options: Any) -> Report:
+def analyze(path: str, model: "str | Recognizer" = "casme2", **options: Any) -> "Report":
     """Analyse one video: spot micro- and macro-expressions, classify each, return a Report."""
     from microlens.analyze import analyze as _analyze
 

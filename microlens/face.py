@@ -17,8 +17,12 @@ the image's left, 263 the outer corner of the other eye.
 
 from __future__ import annotations
 
+import array
+import contextlib
 import math
+import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +82,7 @@ class FaceFrame:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
     crop: np.ndarray  # (CROP_SIZE, CROP_SIZE, 3) uint8 RGB, aligned: eyes level, fixed scale
     landmarks: np.ndarray  # (K, 2) float32 landmark positions in crop pixels
-    n_faces: int  # faces seen in this frame
+    n_faces: int  # faces seen in this frame (small far faces: as of the last detection, < 1 s ago)
     # (2, 3) float64 affine frame pixels -> crop pixels used for ``crop`` (smoothed over time)
     affine: np.ndarray = field(default_factory=lambda: np.full((2, 3), np.nan))
 
@@ -210,6 +214,24 @@ def describe_choice(choice: str, max_faces: int) -> str:
 
 # ---------------------------------------------------------------------------------------- models
 
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment: mediapipe's C++ graph threads log
+    start-up warnings there that would clutter the CLI's one-line messages."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class _Models:
     """Lazily built mediapipe graphs (not thread-safe: callers hold ``lock``)."""
 
@@ -220,6 +242,7 @@ class _Models:
         self._mesh: Any = None
         self._crop_mesh: Any = None
         self._detector: Any = None
+        self._warm: set[int] = set()  # graphs that ran once
 
     def mesh(self) -> Any:
         """Face mesh on whole frames (video mode tracks between frames)."""
@@ -251,17 +274,27 @@ class _Models:
                                                           min_detection_confidence=self.min_confidence)
         return self._detector
 
+    def process(self, graph: Any, image: np.ndarray) -> Any:
+        """``graph.process(image)``; the first call per graph starts its threads, quietly."""
+        if id(graph) in self._warm:
+            return graph.process(image)
+        with _stderr_silenced():
+            res = graph.process(image)
+        self._warm.add(id(graph))
+        return res
+
     def close(self) -> None:
+        self._warm.clear()
         for m in (self._mesh, self._crop_mesh, self._detector):
             if m is not None:
                 m.close()
         self._mesh = self._crop_mesh = self._detector = None
 
 
-def _mesh_faces(mesh: Any, image: np.ndarray) -> list[np.ndarray]:
+def _mesh_faces(models: _Models, mesh: Any, image: np.ndarray) -> list[np.ndarray]:
     """All faces' landmarks (468, 2) in image pixels."""
     h, w = image.shape[:2]
-    res = mesh.process(image)
+    res = models.process(mesh, image)
     out = []
     for lms in res.multi_face_landmarks or []:
         p = np.array([(lm.x * w, lm.y * h) for lm in lms.landmark], dtype=np.float64)
@@ -278,7 +311,7 @@ def _roi_face(models: _Models, image: np.ndarray, box: tuple[float, float, float
     s = 256.0 / side
     m = np.array([[s, 0, 128 - s * cx], [0, s, 128 - s * cy]])
     cut = cv2.warpAffine(image, m, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    found = _mesh_faces(models.crop_mesh(), cut)
+    found = _mesh_faces(models, models.crop_mesh(), cut)
     return (found[0] - m[:, 2]) / s if found else None
 
 
@@ -291,7 +324,7 @@ def _add_far_faces(models: _Models, image: np.ndarray, faces: list[np.ndarray]) 
     """``faces`` plus the faces the full-range detector sees and face mesh on the whole frame
     missed (small or far faces), landmarked in an upscaled cut-out; at most MAX_FACES."""
     h, w = image.shape[:2]
-    res = models.detector().process(image)
+    res = models.process(models.detector(), image)
     out = list(faces)
     for det in res.detections or []:
         if len(out) >= MAX_FACES:
@@ -325,7 +358,7 @@ def landmarks(image: np.ndarray, options: FaceOptions | None = None) -> np.ndarr
     image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
     models = _still_models(float(opts.min_confidence))
     with models.lock:
-        faces = _add_far_faces(models, image, _mesh_faces(models.mesh(), image))
+        faces = _add_far_faces(models, image, _mesh_faces(models, models.mesh(), image))
     i = pick(faces, image.shape)
     return None if i is None else faces[i]
 
@@ -407,8 +440,8 @@ class FaceTracker:
     """
 
     # one-euro parameters on the pose: Hz, and Hz per (face sizes or radians) per second
-    MIN_CUTOFF = 1.5
-    BETA = 4.0
+    MIN_CUTOFF = 3.0
+    BETA = 30.0
     RESET_GAP_S = 0.5  # face missing longer than this: start the smoothing afresh
     DETECT_EVERY_S = 1.0  # full-range detection period while a face is found (new/small faces)
 
@@ -417,19 +450,20 @@ class FaceTracker:
         self._pick = _picker(self.options.face)
         self._models = _Models(float(self.options.min_confidence), video=True)
         self._filter = _OneEuro(self.MIN_CUTOFF, self.BETA)
-        self._boxes: list[tuple[float, float, float, float]] = []
+        self._boxes = array.array("f")  # x0, y0, x1, y1 per frame seen, NaN without a face
         self._found = 0
         self._max_faces = 0
         self._prev_box: tuple[float, float, float, float] | None = None
         self._last_t = -1e9
         self._roi: tuple[float, float, float, float] | None = None  # small chosen face's last box
         self._last_detect = -1e9  # time of the last full-range detection
+        self._detected = 0  # faces seen at the last full-range detection
 
     def _faces(self, image: np.ndarray, t: float) -> tuple[list[np.ndarray], int]:
         """Candidate faces: face mesh on the whole frame (tracked), the small chosen face in its
         cut-out, and every DETECT_EVERY_S (or while none) the full-range detector's extra faces."""
         with self._models.lock:
-            faces = _mesh_faces(self._models.mesh(), image)
+            faces = _mesh_faces(self._models, self._models.mesh(), image)
             n_mesh = len(faces)  # faces[:n_mesh] come from the whole-frame mesh
             if self._roi is not None:
                 pts = _roi_face(self._models, image, self._roi, enlarge=1.8)
@@ -438,6 +472,7 @@ class FaceTracker:
             if not faces or t - self._last_detect >= self.DETECT_EVERY_S or t < self._last_detect:
                 self._last_detect = t
                 faces = _add_far_faces(self._models, image, faces)
+                self._detected = len(faces)
         return faces, n_mesh
 
     def _choose(self, faces: list[np.ndarray], shape: tuple[int, ...]) -> int | None:
@@ -457,10 +492,12 @@ class FaceTracker:
         if image.dtype != np.uint8 or not image.flags.c_contiguous:
             image = np.ascontiguousarray(image, dtype=np.uint8)
         faces, n_mesh = self._faces(image, frame.time_s)
-        self._max_faces = max(self._max_faces, len(faces))
+        # faces seen; small untracked faces count from the last detection (< DETECT_EVERY_S old)
+        n_faces = max(len(faces), self._detected) if faces else 0
+        self._max_faces = max(self._max_faces, n_faces)
         i = self._choose(faces, image.shape)
         if i is None:
-            self._boxes.append((math.nan,) * 4)
+            self._boxes.extend((math.nan,) * 4)
             self._prev_box = self._roi = None
             return None
         pts = faces[i]  # (468, 2) image px
@@ -477,14 +514,14 @@ class FaceTracker:
         self._prev_box = _box(pts, 0.0, image.shape)
         self._last_t = frame.time_s
         self._found += 1
-        self._boxes.append(box)
+        self._boxes.extend(box)
         return FaceFrame(index=frame.index, time_s=frame.time_s, box=box, crop=crop(image, m),
-                         landmarks=transform(pts, m).astype(np.float32), n_faces=len(faces), affine=m)
+                         landmarks=transform(pts, m).astype(np.float32), n_faces=n_faces, affine=m)
 
     def track(self) -> FaceTrack:
         """Summary of all frames seen so far."""
-        n = len(self._boxes)
-        boxes = np.array(self._boxes, dtype=np.float32).reshape(n, 4)  # (n_frames, 4)
+        n = len(self._boxes) // 4
+        boxes = np.frombuffer(self._boxes, dtype=np.float32).reshape(n, 4).copy()  # (n_frames, 4)
         return FaceTrack(n_frames=n, frames_with_face=self._found,
                          coverage=self._found / n if n else 0.0, max_faces=self._max_faces,
                          chosen=describe_choice(self.options.face, self._max_faces), boxes=boxes)

@@ -156,6 +156,14 @@ def apex_of(a: Annotation) -> tuple[int | None, bool]:
     return None, True
 
 
+def label_filter(a: Annotation, labels: tuple[str, ...]) -> tuple[str | None, str]:
+    """The label ``a`` gets in ``labels``, or None and why it is dropped: the mapping training
+    applies to the manifest row (fine emotion plus its MEGC class), see microlens.labels.label_of."""
+    from microlens.labels import TO_MEGC, label_of
+
+    return label_of(a.emotion, TO_MEGC.get(a.emotion, ""), labels)
+
+
 # ---------------------------------------------------------------------------------------------
 # one sample
 
@@ -180,7 +188,7 @@ def prepare_sample(folder: Path, a: Annotation, equalize: str, face_options: Fac
         return "missing frames", f"no folder {folder}"
     apex, _ = apex_of(a)
     if apex is None:
-        return "missing frames", "no apex and no offset in the sheet"
+        return "missing frames", f"no usable apex frame (onset {a.onset}, apex {a.apex}, offset {a.offset})"
     files = frame_files(folder)
     missing = [n for n in (a.onset, apex) if n not in files]
     if missing:
@@ -256,10 +264,16 @@ def _recipe(equalize: str) -> dict[str, object]:
 def prepare(options: PrepareOptions, face_options: FaceOptions | None = None,
             progress: Callable[[str, float], None] | None = None) -> Summary:
     """Build a prepared dataset from raw frames and a coding sheet; return what was kept and dropped."""
-    from microlens.labels import TO_MEGC, label_of
+    from microlens.labels import TO_MEGC
 
     t0 = time.monotonic()
     layout, labels = _check(options)
+    if face_options is not None:
+        from microlens.face import PICKERS
+
+        if face_options.face not in PICKERS and not str(face_options.face).isdigit():
+            raise UsageError(f"--face must be {', '.join(PICKERS)} or a number (0 = largest), "
+                             f"not {face_options.face!r}")
     rows = PARSERS[options.dataset](options.annotations)
     raw, out = Path(options.raw), Path(options.out)
     subjects = {a.subject for a in rows}
@@ -286,10 +300,11 @@ def prepare(options: PrepareOptions, face_options: FaceOptions | None = None,
     for i, a in enumerate(rows):
         report(a.sample_id, i / len(rows))
         if a.sample_id in seen:
-            drop(a, "duplicate row")
+            dropped["duplicate row"] = dropped.get("duplicate row", 0) + 1
+            dropped_samples[f"{a.sample_id} (row {i + 1} of the table)"] = "duplicate row"
             continue
         seen.add(a.sample_id)
-        label, why = label_of(a.emotion, "", labels)
+        label, why = label_filter(a, labels)
         if label is None:
             drop(a, why, "" if why == a.emotion else f"emotion {a.emotion!r}")
             continue
@@ -348,7 +363,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build a prepared dataset (manifest.csv, apex/, flow/) from raw frames and a coding "
                     "sheet: face alignment on the onset frame, apex crop, TV-L1 onset->apex flow.")
     add_options(p, PrepareOptions)
-    add_options(p, FaceOptions)
+    add_options(p, FaceOptions, skip=("margin",))  # the aligned crop has a fixed framing
     p.set_defaults(func=run)
 
 

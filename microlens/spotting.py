@@ -98,9 +98,9 @@ class SpotOptions:
     # a peak must reach this many robust noise units (MAD) above the baseline
     peak_z: float = option(6.0, "expression peak threshold, robust z units")
     # onset/offset: where the signal falls back to this fraction of the peak
-    edge_fraction: float = option(0.18, "onset/offset level, fraction of the peak")
+    edge_fraction: float = option(0.5, "onset/offset level, fraction of the peak")
     # ... but never below this z level
-    edge_z: float = option(3.5, "lowest onset/offset level, robust z units")
+    edge_z: float = option(3.0, "lowest onset/offset level, robust z units")
     # noise below this displacement (crop px) is not trusted (still, clean videos)
     noise_floor_px: float = option(0.04, "smallest noise scale, crop pixels")
     # blink: eye regions move this many times more than the brows; brows are then ignored
@@ -398,8 +398,8 @@ def _check(times: np.ndarray, motion: np.ndarray, width: int | None) -> tuple[np
         raise UsageError(f"spot: times (T,) and motion (T, F) disagree: {times.shape} vs {motion.shape}")
     if width is not None and motion.shape[1] != width:
         raise UsageError(f"spot: motion must have {width} features per frame, got {motion.shape[1]}")
-    if len(times) > 1 and np.any(np.diff(times) <= 0):
-        raise UsageError("spot: frame times must increase")
+    if not np.all(np.isfinite(times)) or (len(times) > 1 and np.any(np.diff(times) <= 0)):
+        raise UsageError("spot: frame times must be finite and increasing")
     return times, motion
 
 
@@ -435,7 +435,7 @@ class BaselineOptions:
     # the difference is taken against the frame this long before
     lag_s: float = option(0.2, "frame-difference lag, seconds")
     # a frame is active when its most changed block exceeds this many robust z units
-    threshold: float = option(8.0, "activity threshold, robust z units")
+    threshold: float = option(3.0, "activity threshold, robust z units")
     # active runs closer than this are merged
     merge_gap_s: float = option(0.3, "merge runs closer than this, seconds")
     # shortest interval kept

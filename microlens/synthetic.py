@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -86,7 +87,7 @@ def write_video(path: str, frames: Iterable[np.ndarray], fps: float, *, codec: s
     tb = fractions.Fraction(1, 1000)
     pix = "yuv420p"
     with av.open(path, "w") as out:
-        stream = None
+        stream: Any = None  # the video stream, made at the first frame
         tit = iter(times) if times is not None else None
         for i, img in enumerate(frames):
             if stream is None:

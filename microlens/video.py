@@ -305,11 +305,13 @@ class VideoWriter:
             w.write(image, time_s=0.07)  # optional real time for variable frame rates
     """
 
-    def __init__(self, path: str, fps: float, *, crf: int = 23, preset: str = "veryfast") -> None:
+    def __init__(self, path: str, fps: float, *, crf: int = 23, preset: str = "veryfast",
+                 threads: int = 0) -> None:
         self.path = str(path)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.crf = crf
         self.preset = preset
+        self.threads = threads  # x264 threads, 0 = automatic (1 is best for small crops beside other work)
         base, ext = os.path.splitext(self.path)
         self._tmp = f"{base}.partial{ext or '.mp4'}"
         self._container: Any = None
@@ -328,6 +330,8 @@ class VideoWriter:
         s.width, s.height = self._size
         s.pix_fmt = "yuv420p"
         s.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.threads > 0:
+            s.options = dict(s.options, threads=str(self.threads))
         s.codec_context.time_base = fractions.Fraction(1, 1000)
         self._stream = s
 

@@ -149,8 +149,8 @@ def _episode_frames(scene: Scene, emotion: str, ep: RawEpisode,
 
 def make_casme2(root: Path, *, subjects: int = 2, emotions: tuple[str, ...] = (*CLASSES, "others"),
                 n_frames: int = 10, extras: bool = True, seed: int = 0) -> RawDataset:
-    """CASME II layout: ``root/raw/subNN/EPxx_yy/img<frame>.jpg`` and ``root/coding.xlsx`` (the real
-    sheet's columns, including its blank columns)."""
+    """CASME II layout: ``root/raw/subNN/EPxx_yy/img<frame>.jpg`` and
+    ``root/CASME2-coding-synthetic.xlsx`` (the real sheet's columns, including its blank ones)."""
     rng = np.random.default_rng(seed)
     raw = root / "raw"
     scenes = {f"sub{k + 1:02d}": subject_scene(k) for k in range(subjects)}
@@ -182,7 +182,7 @@ def make_samm(root: Path, *, subjects: int = 2,
               emotions: tuple[str, ...] = ("happiness", "surprise", "disgust", "others"),
               n_frames: int = 10, extras: bool = False, seed: int = 1) -> RawDataset:
     """SAMM layout: ``root/raw/NNN/NNN_x_y/NNN_<5-digit frame>.jpg`` (8-bit grey, as SAMM's frames)
-    and ``root/samm.xlsx`` with the real sheet's title rows before its table."""
+    and ``root/SAMM-synthetic.xlsx`` with the real sheet's title rows before its table."""
     rng = np.random.default_rng(seed)
     raw = root / "raw"
     scenes = {f"{k + 6:03d}": subject_scene(k) for k in range(subjects)}

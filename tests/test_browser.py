@@ -193,7 +193,8 @@ def test_webcam_updates_every_half_second(site: Any, pw: Any, tmp_path: Path) ->
             assert len(stamps) >= 12 and gaps.max() <= 0.5, gaps
             assert float(page.locator("#cam-fps").inner_text()) >= 15
             state = page.evaluate("document.getElementById('current').dataset.state")
-            assert state in ("neutral", "no face", *app.extensions["microlens"].queue.loader("casme2").labels)
+            rt = app.extensions["microlens"]
+            assert state in ("neutral", "no face", *rt.queue.loader(rt.settings.model).labels)
             assert page.locator("#live-log li").count() >= 1
             shot(page, "webcam")
             page.click("#cam-save")

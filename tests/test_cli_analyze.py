@@ -122,8 +122,8 @@ def test_batch_with_a_bad_file(good: Path, model_name: str, tmp_path: Path,
     (src / "b_random.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
     (src / "c.mp4").write_bytes(good.read_bytes())
     out = tmp_path / "out"
-    code, stdout, err = run_cli([str(src), "--model", model_name, "-o", str(out), "--format", "json,vtt",
-                                 "--jobs", "2"], capfd)
+    code, stdout, err = run_cli([str(src), "--model", model_name, "-o", str(out), "--format", "json,vtt"],
+                                capfd)
     assert code == 3, err  # the first failure's exit code
     assert "b_random.mp4" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.vtt", "c.json", "c.vtt", "summary.csv"]
@@ -133,6 +133,18 @@ def test_batch_with_a_bad_file(good: Path, model_name: str, tmp_path: Path,
     assert rows[1]["exit_code"] == "3" and rows[1]["error"]
     assert float(rows[0]["face_coverage"]) >= 0.95
     assert json.loads((out / "a.json").read_text(encoding="utf-8"))["frames"] == 45
+
+
+def test_batch_worker_processes(media_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """--jobs 2: worker processes; rows stay in input order, the first failure gives the exit code."""
+    files = [media.make_audio_only(media_dir), media.make_random_bytes(media_dir)]
+    out = tmp_path / "out"
+    code, _, err = run_cli([*map(str, files), "-o", str(out), "--jobs", "2"], capfd)
+    assert code == 3 and "Traceback" not in err
+    rows = list(csv.DictReader((out / "summary.csv").open(encoding="utf-8")))
+    assert [Path(r["video"]).name for r in rows] == [f.name for f in files]
+    assert "audio only" in rows[0]["error"] and rows[1]["status"] == "failed"
+    assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]
 
 
 def test_subprocess_no_traceback(tmp_path: Path) -> None:

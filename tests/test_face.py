@@ -55,28 +55,36 @@ def run_tracker(path: Path, options: FaceOptions | None = None, max_side: int | 
 
 
 def two_faces() -> np.ndarray:
-    """A 640x360 picture with a big face left of centre (x~200) and a small face near the centre
-    (x~380): largest and most central are different faces."""
+    """A 640x360 picture with a big face left (x~180, 120 px wide) and a small face right of centre
+    (x~424, 64 px wide): the largest and the most central are different faces."""
     canvas = texture(640, 360, seed=5)
-    big = synthetic.astronaut_scene(240, 300, face_width=120).image
-    small = synthetic.astronaut_scene(130, 160, face_width=64).image
-    canvas[30:330, 80:320] = big
-    canvas[100:260, 315:445] = small
+    canvas[30:330, 60:300] = synthetic.astronaut_scene(240, 300, face_width=120).image
+    canvas[100:260, 360:488] = synthetic.astronaut_scene(128, 160, face_width=64).image
     return canvas
+
+
+BIG_X, SMALL_X = 180, 424
 
 
 # ------------------------------------------------------------------------------------ locate/crop
 
-def test_locate_aligns_eyes_to_the_template() -> None:
-    scene = synthetic.astronaut_scene(640, 480, face_width=160)
-    affine = face.locate(scene.image)
-    assert affine is not None and affine.shape == (2, 3)
-    eyes = face.transform(np.array([scene.points["left_eye"], scene.points["right_eye"]]), affine)
-    np.testing.assert_allclose(eyes[0], EYE_L, atol=8)
-    np.testing.assert_allclose(eyes[1], EYE_R, atol=8)
-    c = face.crop(scene.image, affine)
-    assert c.shape == (CROP_SIZE, CROP_SIZE, 3) and c.dtype == np.uint8
-    assert face.crop(scene.image, affine, size=112).shape == (112, 112, 3)
+def test_locate_gives_the_same_crop_at_any_size_and_place() -> None:
+    """Alignment fixes the framing: the same face, 80 or 200 px wide, anywhere, crops alike."""
+    crops, scales = [], []
+    for width, centre in ((200.0, (320.0, 240.0)), (80.0, (150.0, 300.0))):
+        scene = synthetic.astronaut_scene(640, 480, face_width=width, center=centre)
+        affine = face.locate(scene.image)
+        assert affine is not None and affine.shape == (2, 3)
+        scales.append(np.hypot(affine[0, 0], affine[1, 0]))
+        c = face.crop(scene.image, affine)
+        assert c.shape == (CROP_SIZE, CROP_SIZE, 3) and c.dtype == np.uint8
+        crops.append(c.astype(np.float32))
+        eyes = face.transform(np.array([scene.points["left_eye"], scene.points["right_eye"]]), affine)
+        assert abs(eyes[0, 1] - eyes[1, 1]) < 4  # eyes level
+        assert 40 < eyes[0, 1] < 80 and eyes[0, 0] < 112 < eyes[1, 0]  # upper third, either side
+    assert abs(scales[1] / scales[0] - 200 / 80) < 0.15
+    assert np.abs(crops[0] - crops[1]).mean() < 12  # same framing (blur differs)
+    assert affine is not None and face.crop(scene.image, affine, size=112).shape == (112, 112, 3)
 
 
 def test_locate_levels_a_tilted_face() -> None:
@@ -105,8 +113,9 @@ def test_locate_on_training_apex_is_near_identity(shared_data: Path) -> None:
     assert files
     scales, shifts = [], []
     for p in files:
-        img = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
-        a = face.locate(img)
+        bgr = cv2.imread(str(p))
+        assert bgr is not None
+        a = face.locate(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         if a is None:
             continue
         scales.append(np.hypot(a[0, 0], a[1, 0]))
@@ -118,7 +127,7 @@ def test_locate_on_training_apex_is_near_identity(shared_data: Path) -> None:
 
 def test_face_choice_options() -> None:
     img = two_faces()
-    for choice, x in (("largest", 200), ("0", 200), ("central", 380), ("1", 380)):
+    for choice, x in (("largest", BIG_X), ("0", BIG_X), ("central", SMALL_X), ("1", SMALL_X)):
         a = face.locate(img, FaceOptions(face=choice))
         assert a is not None, choice
         centre = cv2.invertAffineTransform(a) @ np.array([112, 112, 1.0])
@@ -138,7 +147,7 @@ def test_tracker_reports_the_chosen_face() -> None:
         assert all(o is not None and o.n_faces == 2 for o in out)
         assert tk.max_faces == 2 and tk.chosen == words
         x = (out[0].box[0] + out[0].box[2]) / 2 if out[0] else 0
-        assert abs(x - (380 if choice != "largest" else 200)) < 40
+        assert abs(x - (SMALL_X if choice != "largest" else BIG_X)) < 40
 
 
 # ----------------------------------------------------------------------------------- FaceTracker
@@ -170,7 +179,7 @@ def test_tracker_follows_head_motion_without_much_lag() -> None:
         nose0 = still.landmarks[4].copy()
         errs = []
         for i in range(1, 30):  # the head moves 150 px/s to the right
-            m = np.float32([[1, 0, 150 * i / 30], [0, 1, 0]])
+            m = np.array([[1, 0, 150 * i / 30], [0, 1, 0]], np.float32)
             img = cv2.warpAffine(scene.image, m, (640, 480), borderMode=cv2.BORDER_REFLECT)
             f = tr(Frame(i, i / 30, img))
             assert f is not None

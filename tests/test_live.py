@@ -20,8 +20,9 @@ from microlens.live import LiveAnalyzer, LiveOptions
 @pytest.fixture(scope="module")
 def model() -> Any:
     from microlens.web.jobs import get_model
+    from microlens.web.settings import load_settings
 
-    return get_model("casme2")
+    return get_model(load_settings().model)  # the default model (MICROLENS_MODEL overrides)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from rawdata import RawDataset, make_casme2, make_samm, motion_centres, point
 
 import microlens.cli
 from microlens import face
-from microlens.prepare import MANIFEST_COLUMNS, apex_of, frame_number
+from microlens.prepare import MANIFEST_COLUMNS, apex_of, frame_number, label_filter
 from microlens.synthetic import Scene
 
 SHARED_COLUMNS = ["sample_id", "dataset", "subject", "episode", "emotion", "megc_class", "onset_frame",
@@ -226,8 +226,12 @@ def test_megc3_labels(casme2: RawDataset, tmp_path: Path, capsys: pytest.Capture
     assert code == 0
     summary = json.loads((tmp_path / "m" / "prepare.json").read_text())
     assert summary["labels"] == ["negative", "positive", "surprise"]
-    assert summary["dropped"]["others"] == sum(ep.emotion == "others" for ep in casme2.episodes)
-    assert {r["megc_class"] for r in read_manifest(tmp_path / "m")} == {"negative", "positive", "surprise"}
+    # others has no MEGC class; fear counts as negative, as in MEGC2019 (and as training maps it)
+    assert summary["dropped"] == {"others": sum(ep.emotion == "others" for ep in casme2.episodes),
+                                  "missing frames": 1, "no face": 1}
+    rows = read_manifest(tmp_path / "m")
+    assert {r["megc_class"] for r in rows} == {"negative", "positive", "surprise"}
+    assert [r["megc_class"] for r in rows if r["emotion"] == "fear"] == ["negative"]
 
 
 def test_samm_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -238,9 +242,9 @@ def test_samm_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     rows = read_manifest(tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "prepare.json").read_text())
     assert summary["labels"] == ["negative", "positive", "surprise"]  # SAMM's default: MEGC classes
-    ok = [ep for ep in ds.episodes if ep.kind in ("ok", "no_apex") and ep.emotion not in ("others", "fear")]
+    ok = [ep for ep in ds.episodes if ep.kind in ("ok", "no_apex") and ep.emotion != "others"]
     assert [r["sample_id"] for r in rows] == [f"samm_{ep.subject}_{ep.episode}" for ep in ok]
-    assert summary["dropped"] == {"others": 1, "fear": 1, "missing frames": 1, "no face": 1}
+    assert summary["dropped"] == {"others": 1, "missing frames": 1, "no face": 1}  # fear is negative
     assert len(summary["apex_estimated"]) == 1
     surprise = next(r for r in rows if r["emotion"] == "surprise")
     assert read_rgb(tmp_path / "out" / surprise["apex_image"]).shape == (224, 224, 3)
@@ -292,6 +296,7 @@ def test_unknown_dataset_and_options(casme2: RawDataset, tmp_path: Path,
     args = prepare_args(casme2, tmp_path / "o")
     assert_one_line_error(*run_cli(capsys, *args, "--equalize", "gamma"), "unknown equalisation")
     assert_one_line_error(*run_cli(capsys, *args, "--labels", "joy"), "unknown label set")
+    assert_one_line_error(*run_cli(capsys, *args, "--face", "leftmost"), "--face must be")
     assert_one_line_error(*run_cli(capsys, *args[:-2]), "--out is required")
     assert_one_line_error(*run_cli(capsys, "prepare", "--raw", str(casme2.root)), "--dataset is required")
 
@@ -327,6 +332,29 @@ def test_no_samples_left(casme2: RawDataset, tmp_path: Path, capsys: pytest.Capt
     assert_one_line_error(code, err, "no samples left")
     assert not (tmp_path / "o" / "manifest.csv").exists()
     assert json.loads((tmp_path / "o" / "prepare.json").read_text())["kept"] == 0
+
+
+def test_duplicate_rows_and_missing_frame_files(casme2: RawDataset, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(casme2.annotations)
+    ws = wb.active
+    rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    ws.append(rows[1])  # the first clip again
+    ws.cell(row=3, column=4, value=rows[2][3] - 1)  # the second clip's onset: no such frame file
+    sheet = tmp_path / "coding.xlsx"
+    wb.save(sheet)
+    args = prepare_args(casme2, tmp_path / "o")
+    args[args.index("--annotations") + 1] = str(sheet)
+    code, err = run_cli(capsys, *args)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "prepare.json").read_text())
+    assert summary["rows"] == len(casme2.episodes) + 1
+    assert summary["dropped"]["duplicate row"] == 1 and summary["dropped"]["missing frames"] == 2
+    second = f"casme2_sub{rows[2][0]}_{rows[2][1]}"
+    assert summary["dropped_samples"][second].startswith(f"missing frames: no frame {rows[2][3] - 1} in")
+    assert len({r["sample_id"] for r in read_manifest(tmp_path / "o")}) == summary["kept"]
 
 
 def test_interrupted_run_leaves_no_manifest(casme2: RawDataset, tmp_path: Path,
@@ -370,3 +398,31 @@ def test_apex_of() -> None:
     assert apex_of(a(10, None, 30)) == (20, True)
     assert apex_of(a(4896, 1930, 4970)) == (4933, True)  # SAMM 032_3_1: apex before onset
     assert apex_of(a(10, None, None)) == (None, True)
+
+
+def test_label_filter_on_the_real_sheets(shared_data: Path) -> None:
+    """The default label sets on the real sheets: CASME II keeps the seed design's five emotions;
+    SAMM under megc3 gives exactly the 133 SAMM samples of the MEGC2019 composite (92/26/15)."""
+    from collections import Counter
+
+    from microlens.annotations import parse_casme2, parse_samm
+    from microlens.labels import resolve
+
+    def tally(rows: list, spec: str) -> tuple[Counter[str], Counter[str]]:
+        kept: Counter[str] = Counter()
+        dropped: Counter[str] = Counter()
+        for a in rows:
+            label, why = label_filter(a, resolve(spec))
+            if label is None:
+                dropped[why] += 1
+            else:
+                kept[label] += 1
+        return kept, dropped
+
+    casme2 = parse_casme2(shared_data / "annotations" / "CASME2-coding-20140508.xlsx")
+    kept, dropped = tally(casme2, "casme2")
+    assert dropped == {"others": 99, "fear": 2}
+    assert kept == {"disgust": 63, "happiness": 32, "repression": 27, "surprise": 25, "sadness": 7}
+    samm = parse_samm(shared_data / "annotations" / "SAMM_Micro_FACS_Codes_v2.xlsx")
+    kept, dropped = tally(samm, "megc3")
+    assert dropped == {"others": 26} and kept == {"negative": 92, "positive": 26, "surprise": 15}

@@ -253,6 +253,9 @@ def test_bad_arrays_raise_usage_error():
         spotting.spot(np.arange(10.0), np.zeros((10, 3)))
     with pytest.raises(UsageError):
         spotting.spot(np.zeros(10), np.zeros((10, spotting.N_FEATURES)))
+    with pytest.raises(UsageError):
+        spotting.spot(np.array([0.0, np.nan, 1.0]), np.zeros((3, spotting.N_FEATURES)))
+    assert spotting.spot(np.zeros(0), np.zeros((0, spotting.N_FEATURES))) == []
 
 
 def test_baseline_spots_a_strong_motion_and_ignores_no_face(face):

@@ -64,6 +64,11 @@ def _strings() -> dict[str, Any]:
         "current": gettext("Current emotion"), "time": gettext("time"), "duration": gettext("duration"),
         "connection_lost": gettext("Connection lost"), "fps": gettext("fps"),
         "click_to_seek": gettext("Click an event to jump to it"),
+        "rep_micro": gettext("apex of the strongest micro-expression"),
+        "rep_clear": gettext("clearest face frame"),
+        "face_found": gettext("Face found"), "frame_rate": gettext("Frame rate"),
+        "frames": gettext("frames"), "face_chosen": gettext("Face analysed"),
+        "resolution": gettext("Video"),
     }
 
 

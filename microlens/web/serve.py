@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 "post_worker_init": _start_consumer if embedded else None,
                 "worker_exit": _stop_consumer if embedded else None,
                 "proc_name": "microlens",
+                "control_socket_disable": True,  # no ~/.gunicorn socket shared between servers
             }
             for k, v in options.items():
                 if v is not None:

@@ -70,7 +70,7 @@ def _session(ws: Any) -> None:
                 analyzer.update()
             except Exception:  # noqa: BLE001 - logged; the next round tries again
                 log.exception("live update failed")
-            stop.wait(max(0.05, 0.2 - (time.monotonic() - began)))
+            stop.wait(max(0.05, options.report_every_s - (time.monotonic() - began)))
 
     def reporter() -> None:
         start = time.monotonic()

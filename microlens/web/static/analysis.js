@@ -177,8 +177,22 @@
       const s = ML.el("span"); const i = ML.el("i"); i.style.background = ML.color(k);
       s.appendChild(i); s.appendChild(document.createTextNode(ML.emoji(k) + " " + ML.label(k))); legend.appendChild(s);
     });
-    const rep = R.representative || R.representative_frame;
-    if (rep && rep.time_s !== undefined) document.getElementById("rep-caption").textContent = ML.fmt(rep.time_s);
+    const rep = R.representative || {};
+    if (rep.time_s !== undefined) {
+      const what = rep.kind === "micro apex" ? S.rep_micro : S.rep_clear;
+      document.getElementById("rep-caption").textContent = what + " · " + ML.fmt(rep.time_s);
+    }
+    const facts = document.getElementById("facts");
+    const face = R.face || {}, vid = R.video || {};
+    [[S.face_found, Math.round(100 * (face.coverage || 0)) + "%"],
+     [S.face_chosen, face.chosen || "—"],
+     [S.frame_rate, (R.fps || 0).toFixed(1) + " " + S.fps],
+     [S.resolution, (vid.width || 0) + "×" + (vid.height || 0) + " · " + (R.frames || 0) + " " + S.frames]].forEach(([k, v]) => {
+      facts.appendChild(ML.el("dt", {}, k)); facts.appendChild(ML.el("dd", {}, v));
+    });
+    const warn = document.getElementById("warnings");
+    (R.warnings || []).forEach((w) => warn.appendChild(ML.el("li", {}, "⚠ " + w)));
+    if ((R.warnings || []).length) warn.classList.remove("hidden");
   }
 
   fetch(api).then((r) => r.json()).then((a) => {

@@ -7,8 +7,8 @@
   const video = $("cam-video"), startB = $("cam-start"), saveB = $("cam-save"), stopB = $("cam-stop");
   const conn = $("conn-state"), errBox = $("cam-error");
   const grab = document.createElement("canvas");
-  const MAX_W = 480, FPS = 24;
-  let ws = null, stream = null, inFlight = false, timer = null, saving = false;
+  const MAX_W = 480, FPS = 24;  // cap; the real rate is what the server keeps up with
+  let ws = null, stream = null, inFlight = false, timer = null, saving = false, lastSend = 0;
   let sent = 0, acks = [], history = [];
 
   function setConn(text, cls) { conn.textContent = text; conn.className = "badge " + (cls || ""); }
@@ -26,24 +26,32 @@
     ws = new WebSocket(proto + location.host + "/ws/live");
     ws.binaryType = "arraybuffer";
     setConn(S.connecting);
-    ws.onopen = () => { setConn(S.live, "live-on"); startB.disabled = true; saveB.disabled = false; stopB.disabled = false; timer = setInterval(capture, 1000 / FPS); };
+    ws.onopen = () => { setConn(S.live, "live-on"); startB.disabled = true; saveB.disabled = false; stopB.disabled = false; capture(); };
     ws.onmessage = (m) => { const d = JSON.parse(m.data); handle(d); };
     ws.onclose = () => { if (!saving) setConn(S.stopped); cleanup(); };
     ws.onerror = () => { if (!saving) error(S.connection_lost); };
   }
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(capture, Math.max(0, lastSend + 1000 / FPS - performance.now()));
+  }
+  // One frame in flight: the next frame is grabbed from the live camera only when the server has
+  // acknowledged the previous one, so frames that would queue up (stale ones) are never sent.
   function capture() {
-    if (!ws || ws.readyState !== 1 || inFlight || !video.videoWidth) return;  // one frame in flight: drop stale ones
+    if (!ws || ws.readyState !== 1 || inFlight || saving) return;
+    if (!video.videoWidth) { timer = setTimeout(capture, 50); return; }
+    lastSend = performance.now();
     const s = Math.min(1, MAX_W / video.videoWidth);
     grab.width = Math.round(video.videoWidth * s); grab.height = Math.round(video.videoHeight * s);
     grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
     inFlight = true;
     grab.toBlob((b) => {
-      if (!b || !ws || ws.readyState !== 1) { inFlight = false; return; }
+      if (!b || !ws || ws.readyState !== 1) { inFlight = false; schedule(); return; }
       ws.send(b); sent++;
     }, "image/jpeg", 0.8);
   }
   function cleanup() {
-    clearInterval(timer); timer = null; inFlight = false;
+    clearTimeout(timer); timer = null; inFlight = false;
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null; video.srcObject = null;
     $("cam-empty").classList.remove("hidden");
@@ -52,6 +60,7 @@
   function handle(d) {
     if (d.type === "ack") {
       inFlight = false;
+      schedule();
       const now = performance.now(); acks.push(now); acks = acks.filter((t) => now - t < 2000);
       $("cam-fps").textContent = acks.length > 1 ? ((acks.length - 1) / ((now - acks[0]) / 1000)).toFixed(1) : "0";
       return;
@@ -125,7 +134,7 @@
   stopB.addEventListener("click", () => { if (ws && ws.readyState === 1) ws.send(JSON.stringify({ action: "stop" })); if (ws) ws.close(); cleanup(); });
   saveB.addEventListener("click", () => {
     if (!ws || ws.readyState !== 1) return;
-    saving = true; clearInterval(timer); timer = null;
+    saving = true; clearTimeout(timer); timer = null;
     setConn(S.saving); saveB.disabled = true; stopB.disabled = true;
     ws.send(JSON.stringify({ action: "save" }));
   });
