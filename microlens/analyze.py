@@ -507,6 +507,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         duration = float(p1.times[-1] + dt) if n else 0.0
         report_progress("spotting", _PASS1)
         intervals = spot(p1.times, p1.motion, spot_opts) if n > 1 else []
+        flat = [iv for iv in intervals if iv.apex == iv.onset]  # no onset->apex motion to classify
+        intervals = [iv for iv in intervals if iv.apex != iv.onset]
         timer.lap("spot")
         micro = [iv for iv in intervals if iv.kind == "micro"]
         if micro:
@@ -526,7 +528,9 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         tr = p1.track
         report = Report(
             source=path, duration_s=duration, fps=fps, frames=n, events=tuple(events),
-            warnings=tuple(_warnings(clip, p1, fps, opts, duration)),
+            warnings=tuple(_warnings(clip, p1, fps, opts, duration) + [
+                f"skipped a spotted interval at {iv.onset_s:.2f}-{iv.offset_s:.2f} s whose apex is its "
+                "onset frame (no onset-to-apex motion to classify)" for iv in flat]),
             face=FaceSummary(frames_with_face=int(tr.frames_with_face), coverage=float(tr.coverage),
                              max_faces=int(tr.max_faces), chosen=str(tr.chosen),
                              spans=_face_spans(p1.times, valid, dt)),

@@ -249,7 +249,10 @@ class _Models:
         if self._mesh is None:
             from mediapipe.python.solutions import face_mesh
 
-            self._mesh = face_mesh.FaceMesh(static_image_mode=not self.video, max_num_faces=MAX_FACES,
+            # video mode tracks one face (tracking several makes mediapipe re-detect on every frame,
+            # twice the cost); other faces come from the periodic full-range detection
+            self._mesh = face_mesh.FaceMesh(static_image_mode=not self.video,
+                                            max_num_faces=1 if self.video else MAX_FACES,
                                             refine_landmarks=False,
                                             min_detection_confidence=self.min_confidence,
                                             min_tracking_confidence=0.5)
@@ -343,8 +346,15 @@ _STILL: dict[float, _Models] = {}
 _STILL_LOCK = threading.Lock()
 
 
+_STILL_PID = [os.getpid()]
+
+
 def _still_models(min_confidence: float) -> _Models:
+    """Still-image graphs, built once per process (a forked worker builds its own)."""
     with _STILL_LOCK:
+        if _STILL_PID[0] != os.getpid():  # inherited through fork: the graph threads are gone
+            _STILL.clear()
+            _STILL_PID[0] = os.getpid()
         if min_confidence not in _STILL:
             _STILL[min_confidence] = _Models(min_confidence, video=False)
         return _STILL[min_confidence]
@@ -352,9 +362,11 @@ def _still_models(min_confidence: float) -> _Models:
 
 def landmarks(image: np.ndarray, options: FaceOptions | None = None) -> np.ndarray | None:
     """The chosen face's landmarks (468, 2) float64 in image pixels of a still (H, W, 3) uint8 RGB
-    image, or None when there is no face."""
+    (or (H, W) grey) image, or None when there is no face."""
     opts = options or FaceOptions()
     pick = _picker(opts.face)
+    if image.ndim == 2:  # grey (e.g. SAMM): mediapipe wants RGB
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
     models = _still_models(float(opts.min_confidence))
     with models.lock:
@@ -365,9 +377,10 @@ def landmarks(image: np.ndarray, options: FaceOptions | None = None) -> np.ndarr
 
 def locate(image: np.ndarray, options: FaceOptions | None = None) -> np.ndarray | None:
     """Find the face to analyse in a still (H, W, 3) uint8 RGB image and return the (2, 3) float64
-    affine that maps image pixels to the aligned CROP_SIZE crop (eyes level, fixed scale), or None."""
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    affine that maps image pixels to the aligned CROP_SIZE crop (eyes level, fixed scale), or None.
+
+    A (H, W) grey image works too. Thread-safe; the models are built on first use in each process.
+    """
     lms = landmarks(image, options)
     return None if lms is None else align_affine(lms)
 
@@ -431,12 +444,15 @@ def _affine(pose: np.ndarray) -> np.ndarray:
 class FaceTracker:
     """Streaming face tracker: call it on each frame in order, then read ``track()``.
 
-    Face mesh runs in video mode on the whole frame (landmark tracking between frames, re-detection
-    when lost). Every DETECT_EVERY_S, and on every frame without a face, the full-range detector
-    looks for small or far faces that face mesh misses; such a face, when chosen, is then followed
-    in an upscaled cut-out around its last position. The alignment affine is
-    smoothed with a one-euro filter over real time so that landmark jitter does not look like facial
-    motion while real head motion is followed with little lag.
+    Face mesh runs in video mode on the whole frame and tracks one face (landmark tracking between
+    frames, re-detection when lost). Every DETECT_EVERY_S, and on every frame without a face, the
+    full-range detector looks for the other faces and for small or far faces that face mesh misses;
+    such a face, when chosen, is then followed in an upscaled cut-out around its last position.
+    The alignment affine is smoothed with a one-euro filter over real time so that landmark jitter
+    does not look like facial motion while real head motion is followed with little lag
+    (benchmarks/face_stability.py).
+
+    Not fork-safe once used (mediapipe graph threads): start worker processes with "spawn".
     """
 
     # one-euro parameters on the pose: Hz, and Hz per (face sizes or radians) per second

@@ -25,7 +25,7 @@ def _gray(image: np.ndarray, size: int) -> np.ndarray:
 
 def tvl1(onset: np.ndarray, apex: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
     """TV-L1 optical flow from onset to apex: (size, size, 2) float32 (u, v) in pixels of ``size``."""
-    algo = cv2.optflow.DualTVL1OpticalFlow_create(nscales=3, warps=3, epsilon=0.02)
+    algo = cv2.optflow.DualTVL1OpticalFlow_create(nscales=3, warps=3, epsilon=0.02)  # type: ignore[attr-defined]
     return algo.calc(_gray(onset, size), _gray(apex, size), None)
 
 

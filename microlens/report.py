@@ -13,6 +13,7 @@ leaves a partial file behind.
 from __future__ import annotations
 
 import base64
+import bisect
 import csv
 import html
 import io
@@ -175,10 +176,15 @@ def _strength(e: Event) -> tuple[float, float]:
 
 
 def _face_in(spans: tuple[tuple[float, float], ...], a: float, b: float) -> float:
-    """Fraction of [a, b) covered by the face spans."""
-    if b <= a:
+    """Fraction of [a, b) covered by the face spans (sorted, not overlapping)."""
+    if b <= a or not spans:
         return 0.0
-    got = sum(max(0.0, min(b, s1) - max(a, s0)) for s0, s1 in spans)
+    i = max(0, bisect.bisect_right(spans, (a, math.inf)) - 1)  # the last span starting at or before a
+    got = 0.0
+    while i < len(spans) and spans[i][0] < b:
+        s0, s1 = spans[i]
+        got += max(0.0, min(b, s1) - max(a, s0))
+        i += 1
     return min(1.0, got / (b - a))
 
 

@@ -4,17 +4,19 @@ Method (all parameters in seconds, so results do not depend on the frame rate):
 
 1. :class:`MotionMeter` turns each aligned face crop into a per-region *deformation*: the crop is
    reduced to a brightness-normalised gray image of WORK_SIZE px (lighting flicker cancels), dense
-   optical flow (Farneback) is computed against a key frame that is renewed every ``key_s`` seconds, a robust
-   (Tukey-weighted) affine fitted to the flow over the whole face is subtracted (head translation,
-   rotation, scale and crop jitter do not count), and the remaining flow is averaged in facial
-   regions placed from the landmarks (brows, glabella, eyes, nose, cheeks, mouth corners, lips,
-   chin). Chaining the key frames gives each region's displacement since the start, in crop pixels.
+   optical flow (Farneback) is computed against a key frame that is renewed every ``key_s``
+   seconds at a calm moment (so blinks are never frozen into it), a robust (Tukey-weighted)
+   affine fitted to the flow over the whole face is subtracted (head translation, rotation, scale
+   and crop jitter do not count), and the remaining flow is averaged in facial regions placed from
+   the landmarks (brows, glabella, eyes, nose, cheeks, mouth corners, lips, chin). Chaining the
+   key frames gives each region's displacement since the start, in crop pixels.
 2. :func:`spot` resamples those trajectories on a uniform time grid, subtracts a running-median
    baseline (``baseline_s``), scales each region by its robust noise (MAD), suppresses the brow
    regions during blinks (eye regions moving much more than the brows) and the mouth regions while
    the jaw oscillates (talking), takes the strongest region per instant, and cuts intervals around
    peaks above ``peak_z``: onset and offset are where the signal falls back to ``edge_fraction``
-   of the peak and then down the slope (never below ``edge_z``). Intervals of at most MICRO_MAX_S are "micro", longer ones "macro".
+   of the peak and then down the slope (never below ``edge_z``). Intervals of at most MICRO_MAX_S
+   are "micro", longer ones "macro".
 
 :class:`BaselineMeter` and :func:`spot_baseline` are the simple frame-difference spotter the
 benchmark compares against.
@@ -107,6 +109,8 @@ class SpotOptions:
     blink_ratio: float = option(2.0, "eye/brow motion ratio that marks a blink")
     # the blink mask is widened by this much on each side
     blink_pad_s: float = option(0.1, "blink mask widening, seconds")
+    # a jaw swing (lower lip and chin, up or down) counts when it is at least this large
+    talk_px: float = option(1.5, "smallest jaw swing counted as talking, crop px")
     # talking: at least this many jaw swings, each within talk_gap_s of the previous one
     talk_swings: int = option(4, "jaw swings that make a talking span")
     # longest pause between jaw swings inside one talking span
@@ -288,9 +292,10 @@ def _mask_runs(mask: np.ndarray, pad: int) -> np.ndarray:
     return ndimage.binary_dilation(mask, iterations=pad)
 
 
-def _talking(jaw: np.ndarray, sigma: float, o: SpotOptions) -> np.ndarray:
-    """(G,) bool: spans where the jaw signal (G,) oscillates (talking)."""
-    prom = 3.0 * sigma
+def _talking(jaw: np.ndarray, o: SpotOptions) -> np.ndarray:
+    """(G,) bool: spans where the jaw signal (G,) crop px oscillates (talking). The swing size is
+    absolute (talk_px): a noise scale measured on a clip full of speech would hide the speech."""
+    prom = o.talk_px
     up, _ = signal.find_peaks(jaw, prominence=prom)
     down, _ = signal.find_peaks(-jaw, prominence=prom)
     ext = np.sort(np.concatenate([up, down]))
@@ -336,7 +341,7 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
     z[np.ix_(blink, brows)] = 0.0
     jaw_ch = [2 * idx[j] + 1 for j in _JAW]  # vertical jaw motion
     jaw = dev[:, jaw_ch].mean(axis=1)
-    talk = _talking(ndimage.gaussian_filter1d(jaw, 0.02 * GRID_RATE), float(sig[jaw_ch].mean()), o)
+    talk = _talking(ndimage.gaussian_filter1d(jaw, 0.02 * GRID_RATE), o)
     z[np.ix_(talk, mouth)] = 0.0
     strength = np.max(z[:, [idx[e] for e in _EXPRESSIVE]], axis=1)
     if o.smooth_s > 0:

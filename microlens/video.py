@@ -111,14 +111,18 @@ def _open_container(path: str) -> Any:
 
 
 def _video_stream(container: Any, path: str) -> Any:
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams})
+    """The first real video stream (cover art in music files does not count)."""
+    av = _av()
+    cover = av.stream.Disposition.attached_pic
+    videos = [s for s in container.streams.video if not (s.disposition & cover)]
+    if not videos:
+        kinds = sorted({s.type for s in container.streams if not (s.disposition & cover)})
         if "audio" in kinds:
             raise VideoError(f"{path}: audio only, the file has no video stream")
         if not kinds:
             raise VideoError(f"{path}: the file holds no video frames (an empty, 0-frame video)")
         raise VideoError(f"{path}: the file has no video stream (streams: {', '.join(kinds)})")
-    stream = container.streams.video[0]
+    stream = videos[0]
     stream.thread_type = "AUTO"  # frame + slice threading in the decoder
     return stream
 
@@ -254,9 +258,14 @@ class FrameStream:
             if self.decoded == 0:
                 raise VideoError(f"{clip.source}: the video stream has no decodable frames")
             span = last_t + step
-            if not self.warnings and clip.duration_s > 1.0 and span < 0.9 * clip.duration_s:
-                msg = (f"only {span:.2f} s of the {clip.duration_s:.2f} s the header announces could be "
-                       "decoded: the file is probably truncated")
+            # header counts of browser WebM are unreliable: only trust them in other containers
+            trusted = "matroska" not in clip.container and "webm" not in clip.container
+            short_time = clip.duration_s > 0 and span < 0.9 * clip.duration_s - 0.1
+            short_count = trusted and clip.nominal_frames > 0 and self.decoded < 0.9 * clip.nominal_frames - 1
+            if not self.warnings and (short_time or short_count):
+                msg = (f"only {self.decoded} frames ({span:.2f} s) of the {clip.nominal_frames or '?'} "
+                       f"frames ({clip.duration_s:.2f} s) the header announces could be decoded: "
+                       "the file is probably truncated")
                 log.warning("%s: %s", clip.source, msg)
                 self.warnings.append(msg)
         finally:

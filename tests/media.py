@@ -13,8 +13,13 @@ and reuses the file when called again, so a session fixture can share them::
         path = make_truncated_mp4(media_dir)
 
 Ground truth of each file is in the module constants next to its maker. Everything is small (at most
-a few hundred kB, < 1 s to make, except the 4K clip at about 1-2 s) and built from
-``microlens.synthetic`` (the public-domain astronaut face) and PyAV; nothing is downloaded.
+a few hundred kB; well under a second to make, the 4K clip and the VP8 WebM about 1-2 s) and built
+from ``microlens.synthetic`` (the public-domain astronaut face) and PyAV; nothing is downloaded.
+
+Files: clean talking face, 1 frame, 4K (2 frames), portrait phone video (rotation 90) and any
+rotation, variable-frame-rate WebM (VP8/VP9), a face that leaves and comes back, no face, an MP4
+cut in the middle (decodes partly), and the bad inputs in :data:`BAD_INPUTS` (random bytes, MP4
+cut before its index, audio only, 0-frame MKV and MP4, empty file).
 """
 
 from __future__ import annotations
@@ -127,6 +132,15 @@ def make_portrait(folder: Path | str) -> Path:
     if not done:
         stored = np.ascontiguousarray(np.rot90(portrait_upright(), k=1))  # (240, 320, 3)
         synthetic.write_video(str(p), [stored] * PORTRAIT_FRAMES, FPS, rotation=PORTRAIT_ROTATION)
+    return p
+
+
+def make_rotated(folder: Path | str, rotation: int) -> Path:
+    """Like :func:`make_portrait` with any display rotation (0, 90, 180, 270 clockwise), in a MOV."""
+    p, done = _out(folder, f"rotated_{rotation}.mov")
+    if not done:
+        stored = np.ascontiguousarray(np.rot90(portrait_upright(), k=rotation // 90))
+        synthetic.write_video(str(p), [stored] * 3, FPS, rotation=rotation)
     return p
 
 
@@ -285,6 +299,11 @@ def make_zero_frame(folder: Path | str, ext: str = "mkv") -> Path:
     return p
 
 
+def make_zero_frame_mp4(folder: Path | str) -> Path:
+    """An MP4 whose H.264 video track never got a frame."""
+    return make_zero_frame(folder, "mp4")
+
+
 def make_empty_file(folder: Path | str) -> Path:
     """A 0-byte file named .mp4."""
     p = Path(folder) / "empty.mp4"
@@ -298,5 +317,6 @@ BAD_INPUTS = {  # name -> maker: files that open_clip must reject with a VideoEr
     "truncated_mp4": make_truncated_mp4,
     "audio_only": make_audio_only,
     "zero_frames": make_zero_frame,
+    "zero_frames_mp4": make_zero_frame_mp4,
     "empty": make_empty_file,
 }

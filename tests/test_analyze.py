@@ -161,3 +161,32 @@ def test_real_webcam_clip(shared_data: Path, model_name: str) -> None:  # noqa: 
     if report.fps < 25:
         assert any("frame rate" in w for w in report.warnings)
     assert report.to_dict()["timeline"]
+
+
+def test_two_faces_says_which(tmp_path: Path, model_name: str) -> None:  # noqa: F811
+    """Two faces side by side: the report warns and names the face analysed; --face picks another."""
+    big = sy.astronaut_scene(320, 240, face_width=110).image
+    small = sy.astronaut_scene(320, 240, face_width=70).image
+    frame = np.hstack([small, big])  # (240, 640, 3): the larger face on the right
+    path = tmp_path / "two.mp4"
+    sy.write_video(str(path), [frame] * 20, FPS)
+    report = analyze(str(path), model=model_name)
+    assert report.face.max_faces == 2 and report.face.coverage >= 0.9
+    assert any("2 faces" in w and report.face.chosen in w for w in report.warnings)
+    x0, _, x1, _ = (float(v) for v in np.nanmedian(_boxes_of(str(path), "largest"), axis=0))
+    assert (x0 + x1) / 2 > 320  # the largest face is the right one
+    x0, _, x1, _ = (float(v) for v in np.nanmedian(_boxes_of(str(path), "1"), axis=0))
+    assert (x0 + x1) / 2 < 320  # the second by size is the left one
+
+
+def _boxes_of(path: str, face: str) -> np.ndarray:
+    from microlens.face import FaceTracker
+    from microlens.video import frames, open_clip
+
+    tracker = FaceTracker(FaceOptions(face=face))
+    try:
+        for fr in frames(open_clip(path)):
+            tracker(fr)
+        return tracker.track().boxes
+    finally:
+        tracker.close()

@@ -239,3 +239,40 @@ def test_real_webcam_clip(shared_data: Path) -> None:
     assert tk.n_frames == 68
     assert tk.coverage >= 0.95
     assert tk.chosen == "the only face"
+
+
+def test_equal_faces_do_not_flicker() -> None:
+    """Two faces of the same size: 'largest' keeps following the same one frame after frame."""
+    canvas = texture(640, 320, seed=7)
+    one = synthetic.astronaut_scene(200, 260, face_width=100).image
+    canvas[30:290, 60:260] = one
+    canvas[30:290, 380:580] = one
+    rng = np.random.default_rng(1)
+    with FaceTracker() as tr:
+        xs = []
+        for i in range(12):
+            noisy = np.clip(canvas + rng.normal(0, 4, canvas.shape), 0, 255).astype(np.uint8)
+            f = tr(Frame(i, i / 30, noisy))
+            assert f is not None and f.n_faces == 2
+            xs.append((f.box[0] + f.box[2]) / 2)
+        assert tr.track().chosen == "largest of 2 faces"
+    assert max(xs) - min(xs) < 20  # always the same face
+
+
+def test_one_euro_filter_smooths_and_resets() -> None:
+    f = face._OneEuro(min_cutoff=3.0, beta=0.0)
+    assert f(np.array([0.0]), 0.0)[0] == 0.0
+    y = f(np.array([1.0]), 1 / 30)[0]
+    assert 0.0 < y < 1.0  # a step is followed partly at first
+    for i in range(2, 40):
+        y = f(np.array([1.0]), i / 30)[0]
+    assert y > 0.99  # and fully after about a second
+    f.reset()
+    assert f(np.array([5.0]), 2.0)[0] == 5.0
+
+
+def test_pose_roundtrip() -> None:
+    a = face.similarity(face.TEMPLATE * 0.5 + [30, 40], face.TEMPLATE)  # some image -> crop affine
+    rot = cv2.getRotationMatrix2D((100, 100), 25, 1.3)
+    a = np.vstack([a, [0, 0, 1]])[:2] @ np.vstack([rot, [0, 0, 1]])
+    np.testing.assert_allclose(face._affine(face._pose(a)), a, atol=1e-6)

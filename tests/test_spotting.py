@@ -164,22 +164,39 @@ def test_head_motion_alone_is_not_spotted(face):
 def test_blink_alone_is_not_spotted(face):
     _, lm = face
     shape = (CROP_SIZE, CROP_SIZE)
-    lids = bump(shape, tuple(lm[[159, 158, 160]].mean(axis=0)), 5.0, 0.0, 6.0) + bump(
-        shape, tuple(lm[[386, 385, 387]].mean(axis=0)), 5.0, 0.0, 6.0
+    lids = bump(shape, tuple(lm[[159, 158, 160]].mean(axis=0)), 7.0, 0.0, 10.0) + bump(
+        shape, tuple(lm[[386, 385, 387]].mean(axis=0)), 7.0, 0.0, 10.0
     )
 
-    def blink(t: float) -> np.ndarray | None:
+    def blink(t: float) -> np.ndarray | None:  # upper lids down 10 px and back, twice
         w = rise_fall(t, 1.5, 1.57, 1.75) + rise_fall(t, 3.0, 3.06, 3.2)
-        return lids * w if w > 0 else None
+        return lids * np.float32(w) if w > 0 else None
 
-    _, _, iv = run(face, 30.0, 4.5, field=blink)
+    times, motion, iv = run(face, 30.0, 4.5, field=blink)
     assert iv == []
+    # the blinks do move the brow regions: without the blink mask they would be spotted
+    assert len(spotting.spot(times, motion, spotting.SpotOptions(blink_ratio=1000.0))) >= 1
 
 
 def test_lighting_flicker_alone_is_not_spotted(face):
     g = np.random.default_rng(3).uniform(0.88, 1.12, 200)
     _, _, iv = run(face, 30.0, 4.0, gain=lambda i: float(g[i]) if 30 <= i < 90 else 1.0)
     assert iv == []
+
+
+def test_talking_alone_is_not_spotted(face):
+    _, lm = face
+    shape = (CROP_SIZE, CROP_SIZE)
+    jaw = (bump(shape, tuple(lm[[14, 17]].mean(axis=0)), 14.0, 0.0, 1.0)
+           + bump(shape, tuple(lm[[18, 200]].mean(axis=0)), 20.0, 0.0, 1.0))
+
+    def talk(t: float) -> np.ndarray | None:  # the jaw opens 5 px, 4 times a second, for 2.5 s
+        if not 1.0 < t < 3.5:
+            return None
+        return jaw * np.float32(5.0 * (0.5 - 0.5 * math.cos(2 * math.pi * 4.0 * (t - 1.0))))
+    times, motion, iv = run(face, 30.0, 4.5, field=talk)
+    assert iv == []
+    assert len(spotting.spot(times, motion, spotting.SpotOptions(talk_swings=1000))) >= 1  # unmasked
 
 
 def test_same_motion_at_25_and_60_fps_gives_the_same_interval(face):

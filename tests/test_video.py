@@ -21,6 +21,7 @@ from media import (
     make_clean_face,
     make_one_frame,
     make_portrait,
+    make_rotated,
     make_truncated_tail,
     make_vfr_webm,
     portrait_upright,
@@ -41,6 +42,7 @@ REASONS = {  # bad input -> words the VideoError message must contain
     "truncated_mp4": "truncated",
     "audio_only": "audio only",
     "zero_frames": "0-frame",
+    "zero_frames_mp4": "0-frame",
     "empty": "empty",
 }
 
@@ -101,6 +103,15 @@ def test_portrait_rotation_is_applied(media_dir: Path) -> None:
     assert np.abs(img.astype(int) - up.astype(int)).mean() < 6
     r, g, b = img[:12, :12].reshape(-1, 3).mean(0)  # the red marker is top-left once upright
     assert r > 180 and g < 80 and b < 80
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_every_rotation_decodes_upright(media_dir: Path, rotation: int) -> None:
+    clip = video.open_clip(str(make_rotated(media_dir, rotation)))
+    assert clip.rotation == rotation
+    assert (clip.width, clip.height) == PORTRAIT_SIZE
+    img = next(iter(video.frames(clip))).image
+    assert np.abs(img.astype(int) - portrait_upright().astype(int)).mean() < 6
 
 
 def test_old_style_rotate_tag_is_read() -> None:

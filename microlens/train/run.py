@@ -77,6 +77,13 @@ class TrainOptions:
     onnx: bool = option(True, "export the final streams to ONNX beside the checkpoint")
 
 
+# where the training data comes from, for the model card's licence section
+SOURCES = {
+    "casme2": "CASME II (Yan et al., 2014, Institute of Psychology, Chinese Academy of Sciences)",
+    "smic": "SMIC (Li et al., 2013, University of Oulu)",
+}
+SOURCES_NOTE = "as published in the HTNet repository's datasets/ (wangzhifengharrison/HTNet)"
+
 ARCH = {"apex": "apexnet", "flow": "flownet", "ststnet": "ststnet"}
 INPUT = {"apex": "apex", "flow": "flow", "ststnet": "flow"}  # stream -> model input kind
 
@@ -290,6 +297,7 @@ def model_card(ckpt: dict[str, Any]) -> str:
     dropped = ", ".join(f"{k} {v}" for k, v in prov["selection"]["dropped"].items()) or "none"
     notes = "; ".join(prov["selection"]["notes"]) or "none"
     t = ckpt["training"]
+    sources = " and ".join(SOURCES.get(d, d) for d in prov["datasets"]) + ", " + SOURCES_NOTE
     return "\n".join(
         [
             f"# microlens model `{ckpt['name']}`",
@@ -315,9 +323,7 @@ def model_card(ckpt: dict[str, Any]) -> str:
             "",
             "## Licence and intended use",
             "",
-            "Training data: CASME II (Yan et al., 2014, Institute of Psychology, Chinese Academy of "
-            "Sciences) and SMIC (Li et al., 2013, University of Oulu), as published in the HTNet "
-            "repository's datasets/. Their licences allow **research use only**, and so does this model. "
+            f"Training data: {sources}. Their licences allow **research use only**, and so does this model. "
             "Predictions are not proof of what a person feels; never use it as a lie detector, nor for "
             "emotion recognition in workplaces or schools (forbidden by the EU AI Act).",
             "",

@@ -93,6 +93,12 @@ def _alive(worker: str) -> bool:
         return False
     except PermissionError:
         return True
+    try:  # a killed worker whose parent died too may linger as a zombie nobody reaps
+        state = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("Z", "X"):
+            return False
+    except (OSError, IndexError):
+        pass
     return int(pid) != os.getpid()  # this very process has not started the job yet: it is dead
 
 

@@ -103,6 +103,9 @@ def _start_consumer(worker: Any) -> None:
     from microlens.web import runtime
 
     rt = runtime(worker.wsgi)
+    purged = rt.store.purge(rt.settings.retention_s)
+    if purged:
+        log.info("retention: deleted %d analyses older than %g days", purged, rt.settings.retention_days)
     redo = rt.queue.recover()
     consumer = rt.queue.consumer()
     consumer.start()

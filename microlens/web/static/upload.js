@@ -14,7 +14,8 @@
   const button = document.getElementById("upload-button");
   let file = null;
 
-  function pick(f) { file = f || null; name.textContent = file ? file.name + " · " + (file.size / 1048576).toFixed(1) + " MB" : ""; err.classList.add("hidden"); }
+  function size(n) { return n >= 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(n / 1024)) + " KB"; }
+  function pick(f) { file = f || null; name.textContent = file ? file.name + " · " + size(file.size) : ""; err.classList.add("hidden"); }
   input.addEventListener("change", () => pick(input.files[0]));
   ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
   ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.remove("over"); }));

@@ -7,7 +7,7 @@
   const video = $("cam-video"), startB = $("cam-start"), saveB = $("cam-save"), stopB = $("cam-stop");
   const conn = $("conn-state"), errBox = $("cam-error");
   const grab = document.createElement("canvas");
-  const MAX_W = 480, FPS = 24;  // cap; the real rate is what the server keeps up with
+  const MAX_W = 400, FPS = 24;  // cap; the real rate is what the server keeps up with
   let ws = null, stream = null, inFlight = false, timer = null, saving = false, lastSend = 0;
   let sent = 0, acks = [], history = [];
 
