@@ -53,8 +53,8 @@ def upload(base: str, clip: bytes, name: str) -> tuple[int, Any]:
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
             "Content-Type: video/mp4\r\n\r\n").encode()
     body = head + clip + f"\r\n--{boundary}--\r\n".encode()
-    return request(base + "/api/analyses", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-                   "POST", timeout=120)
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return request(base + "/api/analyses", body, headers, "POST", timeout=120)
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from test_web_clips import face_clip
 
+    load_before = os.getloadavg()[0]  # other work on the machine slows the jobs: recorded
     work = Path(tempfile.mkdtemp(prefix="microlens-load-"))
     clip_path = face_clip(work / "clip.mp4", seconds=args.seconds, fps=30.0, size=(320, 240), micro_at=(0.8,))
     clip = clip_path.read_bytes()
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "MICROLENS_DATA_DIR": str(work / "data"), "PYTHONPATH": str(REPO),
            "MICROLENS_WORKERS": str(args.workers), "MICROLENS_MAX_QUEUE": str(max(50, args.uploads))}
     log = (work / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "microlens.web.serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "microlens", "serve", "--port", str(port)], env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     rss: list[float] = []
     stop = threading.Event()
@@ -176,13 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         "listed": len(listing.get("analyses", [])),
         "upload_s": {"p50": round(percentile(upload_s, 0.5), 3), "p95": round(percentile(upload_s, 0.95), 3),
                      "max": round(max(upload_s), 3)},
-        "time_to_result_s": {"p50": round(percentile(times, 0.5), 2), "p95": round(percentile(times, 0.95), 2),
+        "time_to_result_s": {"p50": round(percentile(times, 0.5), 2),
+                             "p95": round(percentile(times, 0.95), 2),
                              "max": round(max(times), 2) if times else None},
         "wall_s": round(wall, 1),
         "throughput_videos_per_min": round(60 * len(times) / wall, 2) if wall else None,
         "server_rss_mb": {"idle": round(idle_rss, 1), "max": round(max(rss), 1) if rss else None,
                           "last": round(rss[-1], 1) if rss else None},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1min_before": round(load_before, 2),
+                    "load_average_1min_after": round(os.getloadavg()[0], 2)},
         "errors": [b.get("error") for _, b in rejected][:5] +
                   [f"{aid}: {st}" for aid, (st, _) in finished.items() if st != "done"][:5],
     }

@@ -135,7 +135,24 @@ def test_end_to_end_micro(micro_clip: Path, tmp_path: Path, model_name: str) -> 
     assert _leftovers() <= before  # temporary files removed
 
 
-def test_cancel_leaves_nothing(micro_clip: Path, tmp_path: Path, model_name: str) -> None:  # noqa: F811
+def test_public_api_twice(tmp_path: Path, model_name: str) -> None:  # noqa: F811
+    """``microlens.analyze(...)`` keeps working after the submodule of the same name is imported."""
+    import microlens
+
+    path = tmp_path / "still.mp4"
+    sy.write_video(str(path), [sy.astronaut_scene(320, 240, face_width=100).image] * 4, FPS)
+    for _ in range(2):
+        report = microlens.analyze(str(path), model=model_name)
+        assert report.frames == 4 and report.face.frames_with_face == 4
+        assert report.images.representative_kind == "clearest face"
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_cancel_leaves_nothing(micro_clip: Path, tmp_path: Path, model_name: str,  # noqa: F811
+                               threaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import microlens.analyze
+
+    monkeypatch.setattr(microlens.analyze, "THREADED_WRITER", threaded)
     before = _leftovers()
     n = {"calls": 0}
 

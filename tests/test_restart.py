@@ -30,7 +30,7 @@ def free_port() -> int:
 
 def start_server(data: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "MICROLENS_DATA_DIR": str(data), "PYTHONPATH": str(REPO), "MICROLENS_WORKERS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "microlens.web.serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "microlens", "serve", "--port", str(port)], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:

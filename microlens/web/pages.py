@@ -29,6 +29,15 @@ STATUS_NAMES = {
     "failed": lazy_gettext("failed"), "cancelled": lazy_gettext("cancelled"),
 }
 
+STAGE_NAMES = {  # pipeline stages reported by microlens.analyze and the job runner
+    "queued": lazy_gettext("waiting in the queue"), "starting": lazy_gettext("starting"),
+    "loading": lazy_gettext("loading the model"), "opening": lazy_gettext("opening the video"),
+    "tracking face": lazy_gettext("tracking the face"), "spotting": lazy_gettext("spotting expressions"),
+    "recognising": lazy_gettext("recognising emotions"), "writing reports": lazy_gettext("writing reports"),
+    "done": lazy_gettext("done"), "queued (resumed after restart)": lazy_gettext("resumed after a restart"),
+    "queued (server restarting)": lazy_gettext("waiting for the server to restart"),
+}
+
 
 def select_locale() -> str:
     """The language: the ``lang`` cookie if set, else the browser's preference, else English."""
@@ -51,6 +60,7 @@ def _strings() -> dict[str, Any]:
     return {
         "labels": {k: str(v) for k, v in LABEL_NAMES.items()},
         "status": {k: str(v) for k, v in STATUS_NAMES.items()},
+        "stages": {k: str(v) for k, v in STAGE_NAMES.items()},
         "uploading": gettext("Uploading…"), "uploaded": gettext("Uploaded; starting the analysis…"),
         "upload_failed": gettext("Upload failed"), "choose_video": gettext("Choose a video file first."),
         "stage": gettext("Stage"), "cancel_confirm": gettext("Cancel this analysis?"),
@@ -79,6 +89,7 @@ def _context() -> dict[str, Any]:
         "locale": str(get_locale() or "en"),
         "label_name": lambda k: str(LABEL_NAMES.get(k, k)),
         "status_name": lambda k: str(STATUS_NAMES.get(k, k)),
+        "stage_name": lambda k: str(STAGE_NAMES.get(k, k)),
         "emoji": _emoji,
         "settings": rt.settings,
         "strings": _strings(),

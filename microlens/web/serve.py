@@ -1,5 +1,7 @@
-"""``microlens serve``: the web app on gunicorn (gthread worker, WebSockets work) plus the embedded
-Huey queue worker, in one process tree that stops cleanly on SIGTERM.
+"""Serve the web app on gunicorn (WebSockets included) with the embedded Huey queue worker.
+
+``microlens serve`` runs gunicorn's gthread worker (flask-sock WebSockets work on it) and the Huey
+consumer in one process tree that stops cleanly on SIGTERM.
 
     microlens serve [--host 127.0.0.1] [--port 5000]      # what `make serve` runs
     microlens serve --worker-only                          # an extra queue worker (same data dir)
@@ -103,6 +105,9 @@ def _start_consumer(worker: Any) -> None:
     from microlens.web import runtime
 
     rt = runtime(worker.wsgi)
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))  # leave a core for HTTP and the webcam
     purged = rt.store.purge(rt.settings.retention_s)
     if purged:
         log.info("retention: deleted %d analyses older than %g days", purged, rt.settings.retention_days)

@@ -80,7 +80,7 @@ def _session(ws: Any) -> None:
         while not stop.wait(max(0.0, start + k * options.report_every_s - time.monotonic())):
             k += 1
             try:
-                send({"type": "status", **analyzer.snapshot().to_dict()})
+                send({"type": "status", "sent": round(time.time(), 3), **analyzer.snapshot().to_dict()})
             except ConnectionClosed:
                 return
             except Exception as e:  # noqa: BLE001 - keep the session alive, say what went wrong

@@ -23,7 +23,7 @@
         if (r.status === 404) { window.location.href = root.dataset.list; return; }
         const a = await r.json();
         set(a.progress || 0);
-        stage.textContent = S.stage + ": " + (a.stage || "");
+        stage.textContent = S.stage + ": " + ((S.stages || {})[a.stage] || a.stage || "");
         badge.textContent = S.status[a.status] || a.status;
         badge.className = "badge status-" + a.status;
         if (a.status !== "queued" && a.status !== "running") { window.location.reload(); return; }
@@ -167,7 +167,7 @@
       const e = micros[parseInt(b.dataset.index, 10)];
       if (!e) return;
       document.getElementById("strip-caption-" + b.dataset.index).textContent =
-        ML.emoji(e.label) + " " + ML.label(e.label) + " · " + e.apex_s.toFixed(2) + " s · " + Math.round(100 * e.confidence) + "%";
+        ML.emoji(e.label) + " " + ML.label(e.label) + " · " + ML.fmt(e.apex_s) + " · " + Math.round(100 * e.confidence) + "%";
       b.addEventListener("click", () => { seek(e.start_s); video && video.scrollIntoView({ behavior: "smooth", block: "center" }); });
     });
     const legend = document.getElementById("legend");

@@ -24,10 +24,18 @@ window.ML = (function () {
     return e;
   }
   function bars(container, counts, total) {
-    container.textContent = "";
     counts = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, typeof v === "object" ? (v.total || 0) : v]));
     const keys = Object.keys(counts);
     const max = total || Math.max(1, ...keys.map((k) => counts[k]));
+    if (container.dataset.keys === keys.join(",")) {  // same rows: update in place
+      container.querySelectorAll(".bar-row").forEach((row, i) => {
+        row.querySelector(".bar-fill").style.width = (100 * counts[keys[i]] / max).toFixed(1) + "%";
+        row.querySelector(".bar-num").textContent = String(counts[keys[i]]);
+      });
+      return;
+    }
+    container.dataset.keys = keys.join(",");
+    container.textContent = "";
     keys.forEach((k) => {
       const row = el("div", { class: "bar-row" });
       row.appendChild(el("span", {}, emoji(k) + " " + label(k)));

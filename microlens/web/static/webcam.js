@@ -7,7 +7,7 @@
   const video = $("cam-video"), startB = $("cam-start"), saveB = $("cam-save"), stopB = $("cam-stop");
   const conn = $("conn-state"), errBox = $("cam-error");
   const grab = document.createElement("canvas");
-  const MAX_W = 400, FPS = 24;  // cap; the real rate is what the server keeps up with
+  const MAX_W = 400, FPS = 20;  // cap; the real rate is what the server keeps up with
   let ws = null, stream = null, inFlight = false, timer = null, saving = false, lastSend = 0;
   let sent = 0, acks = [], history = [];
 
@@ -73,6 +73,7 @@
     const cur = $("current");
     cur.dataset.seq = String(d.seq);
     cur.dataset.updated = String(Date.now());
+    cur.dataset.sent = String(d.sent);
     cur.dataset.state = d.state;
     $("current-emoji").textContent = d.emoji;
     $("current-label").textContent = ML.label(d.state);
@@ -98,7 +99,11 @@
     history = history.filter((h) => d.t - h.t < 30);
     drawTimeline(d.t);
   }
+  let lastLog = "";
   function log(d) {
+    const key = JSON.stringify([d.log, d.events]);
+    if (key === lastLog) return;  // rebuild the list only when it changed
+    lastLog = key;
     const list = $("live-log");
     const items = d.log.map((e) => ({ t: e.start_s, label: e.label, emoji: e.emoji, d: e.duration_s, micro: false }))
       .concat(d.events.map((e) => ({ t: e.apex_s, label: e.label, emoji: e.emoji, d: e.end_s - e.start_s, micro: e.kind === "micro", kind: e.kind, c: e.confidence })))
