@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def main() -> None:
         "datasets": args.datasets,
         "data": args.data,
         "ensemble_weights": "equal (0.5 / 0.5)",
-        "loop": vars(loop) if hasattr(loop, "__dict__") else {},
+        "loop": asdict(loop),
         "defaults": {
             "apex_size": base.apex_size,
             "equalization": base.equalization,

@@ -4,8 +4,8 @@ Reports, measured in the same run on the same file:
 
 * the ratio to real time (clip seconds / analysis seconds; target >= 2x, aim 5x),
 * the ratio to a decode-only pass (analysis seconds / decode seconds),
-* the per-stage time split (``Report.timings_s``; ``write_background`` runs on its own thread,
-  overlapping the other stages, so the stages add up to more than the total).
+* the per-stage time split (``Report.timings_s``; ``writer_busy`` is the encoding time inside
+  ``write``, or on its own thread when analyze.THREADED_WRITER is on).
 
 The clip (the astronaut face with sensor noise and a smile or brow raise every few seconds) is
 generated once and cached. Results go to benchmarks/results/speed.json::

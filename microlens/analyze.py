@@ -6,7 +6,8 @@ Two streaming passes keep memory flat whatever the video's length:
    The aligned face crops go to an H.264 face video (the web results page shows it; a temporary
    file unless the caller asks for one) and, for the optical flow, losslessly to a gray store on
    disk (each crop as the 128x128 gray image the flow recipe starts from, PNG-compressed). Only
-   small per-frame arrays stay in memory: times, motion features, face boxes, a sharpness score.
+   small per-frame arrays stay in memory: times, motion features, a sharpness score (and the
+   tracker's face boxes).
 2. :func:`~microlens.spotting.spot` cuts the intervals; **recognise**: the face video is decoded
    once more and, at each interval's apex, the onset->apex flow image is built from the lossless
    gray store with :func:`microlens.flow.flow_image` (exactly the training recipe; an H.264 round
@@ -32,8 +33,9 @@ import tempfile
 import time
 import types
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +74,9 @@ _BATCH = 32  # events per recogniser call
 # write the face video on a background thread: no measurable gain on the shared 2-core machine
 # (A/B on the 60 s benchmark clip, load ~8: 19.2/19.9 s threaded vs 18.0 s inline), so off
 THREADED_WRITER = False
+# the CLI sets this: mediapipe's native (TFLite/absl) log lines printed while the face models start
+# are kept off stderr; a library call never touches the process's stderr
+QUIET_NATIVE_LOGS = False
 
 
 class Cancelled(MicrolensError):
@@ -201,7 +206,7 @@ class _Sink:
 
         self.writer, self.store, self.blank, self.threaded = writer, store, blank, threaded
         self.sharp = array("f")  # per frame: Laplacian variance of the face, NaN without a face
-        self.busy_s = 0.0  # time spent writing, on the background thread
+        self.busy_s = 0.0  # seconds spent writing (inline or on the background thread)
         self.error: BaseException | None = None
         self._q: queue.Queue[tuple[np.ndarray | None, float] | None] = queue.Queue(maxsize=32)
         self._thread = threading.Thread(target=self._loop, name="microlens-face-writer", daemon=True)
@@ -290,6 +295,24 @@ class _Timer:
         self._t = now
 
 
+@contextmanager
+def _native_logs_muted(active: bool) -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null while ``active`` (native libraries write there directly)."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _check_cancel(cancel: Cancel | None) -> None:
     if cancel is not None and cancel():
         raise Cancelled("the analysis was cancelled")
@@ -304,7 +327,8 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
     from microlens.spotting import MotionMeter
     from microlens.video import frames
 
-    tracker = FaceTracker(face_opts)
+    with _native_logs_muted(QUIET_NATIVE_LOGS):
+        tracker = FaceTracker(face_opts)
     meter = MotionMeter(spot_opts)
     sink = _Sink(writer, store, np.full((CROP_SIZE, CROP_SIZE, 3), 96, np.uint8), THREADED_WRITER)
     times: list[float] = []
@@ -317,7 +341,8 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
         for fr in stream:
             timer.lap("decode")
             _check_cancel(cancel)
-            face = tracker(fr)
+            with _native_logs_muted(QUIET_NATIVE_LOGS and fr.index < 2):  # the models start lazily
+                face = tracker(fr)
             timer.lap("face")
             motion.append(meter(face))
             timer.lap("motion")
@@ -339,7 +364,7 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
             sink.close()
         except BaseException:  # noqa: BLE001 - already failing: the first error is the one reported
             pass
-        timer.s["write_background"] = sink.busy_s
+        timer.s["writer_busy"] = sink.busy_s
     return _Pass1(np.asarray(times, np.float64), np.asarray(motion, np.float32).reshape(len(times), -1),
                   np.asarray(sink.sharp, np.float32), list(stream.warnings), track)
 
@@ -623,6 +648,8 @@ def _out_names(videos: list[str]) -> list[str]:
 
 def run_cli(args: argparse.Namespace) -> int:
     """``microlens analyze``: one video -> stdout/file; several -> a folder and summary.csv."""
+    global QUIET_NATIVE_LOGS
+    QUIET_NATIVE_LOGS = os.environ.get("MICROLENS_DEBUG") != "1"
     fmts = _formats(args.format)
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
@@ -701,6 +728,8 @@ def _batch_one(video: str, stem: str, out: str, fmts: list[str], model: str,
 
 def _worker_init() -> None:
     """Batch worker: one thread for torch and OpenCV (the processes already run in parallel)."""
+    global QUIET_NATIVE_LOGS
+    QUIET_NATIVE_LOGS = os.environ.get("MICROLENS_DEBUG") != "1"
     try:
         import torch
 

@@ -201,7 +201,18 @@ def test_webcam_updates_every_half_second(site: Any, pw: Any, tmp_path: Path) ->
             assert page.locator("#live-log li").count() >= 1
             shot(page, "webcam")
             page.click("#cam-save")
-            page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=60_000)
+            try:
+                page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=60_000)
+            except Exception as e:  # noqa: BLE001 - say what the page said
+                import faulthandler
+                import sys
+
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                raise AssertionError(f"not saved: {page.locator('#cam-error').inner_text()!r} "
+                                     f"{page.locator('#conn-state').inner_text()!r}") from e
+            page.wait_for_selector("#analysis[data-ready='1']", timeout=300_000)  # the recording's results
+            page.goto(base + "/analyses")
+            shot(page, "analyses")  # now with an upload and a webcam recording
             assert not errors, errors
         finally:
             b.close()

@@ -256,3 +256,15 @@ def test_vfr_webm(media_dir: Path, tmp_path: Path, model_name: str,
     assert d["fps"] == pytest.approx((len(times) - 1) / (times[-1] - times[0]), abs=0.05)  # from timestamps
     assert any("frame rate" in w for w in d["warnings"])
     assert d["face"]["coverage"] >= 0.9
+
+
+def test_subprocess_clean_stderr(good: Path, model_name: str, tmp_path: Path) -> None:
+    """A good video through the console entry: JSON on stdout, nothing on stderr (the face models'
+    native log lines are kept off it), the report identical in shape to the in-process one."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("MICROLENS_DEBUG", None)
+    env.pop("MICROLENS_PROGRESS", None)
+    p = subprocess.run([sys.executable, "-m", "microlens", "analyze", str(good), "--model", model_name],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr == ""
+    assert json.loads(p.stdout)["frames"] == 45

@@ -103,7 +103,12 @@ def _session(ws: Any) -> None:
             if msg is None:
                 break
             if isinstance(msg, bytes | bytearray):
-                ok = analyzer.push_jpeg(bytes(msg))
+                try:
+                    ok = analyzer.push_jpeg(bytes(msg))
+                except Exception as e:  # noqa: BLE001 - one bad frame must not end the session
+                    log.exception("live frame failed")
+                    send({"type": "error", "error": f"frame dropped: {type(e).__name__}: {e}"})
+                    ok = False
                 send({"type": "ack", "ok": ok})
                 continue
             try:
@@ -157,7 +162,9 @@ def _save(analyzer: Any, record: Any, send: Any) -> bool:
         a = accept_video(analysis_id, None, name, model=rt.settings.model, kind="webcam",
                          source_path=str(record))
     except ApiError as e:
+        log.warning("webcam recording not saved: %s", e.message)
         send({"type": "error", "error": e.message})
         return False
     send({"type": "saved", "id": a.id, "url": f"/analyses/{a.id}"})
+    log.info("webcam recording saved as analysis %s (%d frames)", a.id, analyzer.recorded_frames)
     return True
