@@ -31,7 +31,6 @@ import os
 import sys
 import tempfile
 import time
-import types
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -313,6 +312,29 @@ def _native_logs_muted(active: bool) -> Iterator[None]:
         os.close(devnull)
 
 
+_WORK_PREFIX = "microlens-work-"  # + "<pid>-": temporary folders of analyses in progress
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _sweep_stale_work() -> None:
+    """Remove temporary folders left by analyses whose process died (killed mid-analysis)."""
+    import shutil
+
+    for d in Path(tempfile.gettempdir()).glob(f"{_WORK_PREFIX}*"):
+        pid = d.name[len(_WORK_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _check_cancel(cancel: Cancel | None) -> None:
     if cancel is not None and cancel():
         raise Cancelled("the analysis was cancelled")
@@ -515,7 +537,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     clip = open_clip(path)
     rec = resolve_model(model)
     timer.lap("setup")
-    work = tempfile.mkdtemp(prefix="microlens-")
+    _sweep_stale_work()
+    work = tempfile.mkdtemp(prefix=f"{_WORK_PREFIX}{os.getpid()}-")
     face_path = face_video or os.path.join(work, "face.mp4")
     writer = _face_writer(face_path, clip.nominal_fps or 30.0, opts.crf)
     store = _GrayStore(work)
@@ -785,14 +808,3 @@ def run_batch(videos: list[str], out: Path, fmts: list[str], model: str, options
 
 
 __all__ = ["AnalyzeOptions", "Cancelled", "analyze", "run", "run_batch", "split_options"]
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this module binds ``microlens.analyze`` to it, shadowing the package's public
-    ``microlens.analyze()`` function; calling the module therefore calls :func:`analyze`."""
-
-    def __call__(self, path: str, model: str | Recognizer = "casme2", **kwargs: Any) -> Report:
-        return analyze(path, model=model, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -4,6 +4,7 @@ micro-expression, progress, cancel, the face video, and the real webcam clip."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 
@@ -101,7 +102,22 @@ def test_expand_inputs(tmp_path: Path) -> None:
 
 
 def _leftovers() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("microlens-*")}
+    """This process's work folders (other processes on the machine may be analysing too)."""
+    return {p.name for p in Path(tempfile.gettempdir()).glob(f"microlens-work-{os.getpid()}-*")}
+
+
+def test_stale_work_folders_are_swept(micro_clip: Path, model_name: str) -> None:  # noqa: F811
+    """A work folder left by a killed process (dead pid) is removed by the next analysis."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()  # a pid that no longer runs
+    stale = Path(tempfile.gettempdir()) / f"microlens-work-{p.pid}-x"
+    stale.mkdir(exist_ok=True)
+    (stale / "microlens-gray-x.bin").write_bytes(b"0" * 100)
+    analyze(str(micro_clip), model=model_name, max_filmstrips=0)
+    assert not stale.exists()
 
 
 def test_end_to_end_micro(micro_clip: Path, tmp_path: Path, model_name: str) -> None:  # noqa: F811
@@ -150,9 +166,10 @@ def test_public_api_twice(tmp_path: Path, model_name: str) -> None:  # noqa: F81
 @pytest.mark.parametrize("threaded", [False, True])
 def test_cancel_leaves_nothing(micro_clip: Path, tmp_path: Path, model_name: str,  # noqa: F811
                                threaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    import microlens.analyze
+    import importlib
 
-    monkeypatch.setattr(microlens.analyze, "THREADED_WRITER", threaded)
+    # the module, not the package-level function of the same name
+    monkeypatch.setattr(importlib.import_module("microlens.analyze"), "THREADED_WRITER", threaded)
     before = _leftovers()
     n = {"calls": 0}
 

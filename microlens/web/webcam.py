@@ -97,10 +97,12 @@ def _session(ws: Any) -> None:
     worker = threading.Thread(target=analyser, name="live-analyser", daemon=True)
     worker.start()
     saved = False
+    reason = "closed by the page"
     try:
         while True:
             msg = ws.receive()
             if msg is None:
+                reason = "receive timed out"
                 break
             if isinstance(msg, bytes | bytearray):
                 try:
@@ -116,21 +118,39 @@ def _session(ws: Any) -> None:
             except (ValueError, AttributeError):
                 action = None
             if action == "save":
+                reason = "saved"
                 stop.set()
                 thread.join(timeout=5)
                 worker.join(timeout=10)
                 saved = _save(analyzer, record, send)
+                _linger(ws)
                 break
             if action == "stop":
+                reason = "stopped by the page"
                 break
-    except ConnectionClosed:
-        pass
+    except ConnectionClosed as e:
+        reason = f"connection closed ({e})"
     finally:
+        log.info("live session ended: %s; %d frames", reason, analyzer.recorded_frames)
         stop.set()
         worker.join(timeout=10)
         analyzer.close()
         if not saved:
             record.unlink(missing_ok=True)
+
+
+def _linger(ws: Any, timeout: float = 5.0) -> None:
+    """Read until the page closes the socket (or ``timeout``): closing while a frame it sent is still
+    unread would reset the connection and could lose our last message."""
+    from simple_websocket import ConnectionClosed
+
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if ws.receive(timeout=max(0.05, deadline - time.monotonic())) is None:
+                return
+    except ConnectionClosed:
+        return
 
 
 def _raise_priority() -> None:

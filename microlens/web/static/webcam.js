@@ -46,6 +46,7 @@
     grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
     inFlight = true;
     grab.toBlob((b) => {
+      if (saving) { inFlight = false; return; }
       if (!b || !ws || ws.readyState !== 1) { inFlight = false; schedule(); return; }
       ws.send(b); sent++;
     }, "image/jpeg", 0.8);
@@ -66,7 +67,7 @@
       return;
     }
     if (d.type === "status") return status(d);
-    if (d.type === "saved") { setConn(S.saved, "live-on"); window.location.href = d.url; return; }
+    if (d.type === "saved") { setConn(S.saved, "live-on"); ws.close(); window.location.href = d.url; return; }
     if (d.type === "error") { error(d.error); }
   }
   function status(d) {
