@@ -388,6 +388,10 @@ def _intervals(times: np.ndarray, lo: int, spans: list[tuple[float, float, float
         if not o.min_duration_s <= b - a <= o.max_duration_s:
             continue
         ia, ip, ib = (lo + int(np.argmin(np.abs(times - t))) for t in (a, p, b))
+        if ia == lo:
+            # no neutral frame was seen before this onset: the face segment starts inside it (and
+            # the tracker and the key frame are still settling), so the onset cannot be observed
+            continue
         ta, tp, tb = (float(times[i - lo]) for i in (ia, ip, ib))
         kind = "micro" if tb - ta <= MICRO_MAX_S else "macro"
         out.append(Interval(ia, ip, ib, ta, tp, tb, kind, round(v, 3)))
@@ -412,7 +416,8 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
     """Intervals from frame times (T,) seconds and motion features (T, R) (NaN rows = no face).
 
     ``motion`` comes from :class:`MotionMeter` (R = N_FEATURES). Frame indices in the intervals
-    are row indices. A NaN row (no face) ends any interval; segments shorter than 0.5 s are skipped.
+    are row indices. A NaN row (no face) ends any interval; segments shorter than 0.5 s are skipped, and
+    so is an interval that starts on a segment's first frame (its onset was not observed).
     """
     o = options or SpotOptions()
     times, motion = _check(times, motion, N_FEATURES)

@@ -290,3 +290,21 @@ def test_baseline_spots_a_strong_motion_and_ignores_no_face(face):
     iv = spotting.spot_baseline(times, np.array(diff))
     assert any(i.onset_s <= 2.2 <= i.offset_s for i in iv), iv
     assert spotting.spot_baseline(times, np.full((len(times), spotting.BASELINE_GRID**2), np.nan)) == []
+
+
+def test_interval_at_the_start_of_a_face_segment_is_dropped() -> None:
+    """Motion that is already under way when the face appears has no observed onset: not spotted.
+    The same motion one second later, after neutral frames, is spotted."""
+    from microlens.spotting import N_FEATURES, spot
+
+    rng = np.random.default_rng(0)
+    times = np.arange(300) / 30.0  # (T,) 10 s at 30 fps
+    motion = rng.normal(0, 0.02, (300, N_FEATURES)).astype(np.float32)  # (T, R) crop px
+    bumpy = np.sin(np.pi * np.clip(np.arange(12) / 11, 0, 1))[:, None] * 2.0  # a 0.4 s motion
+    early = motion.copy()
+    early[0:12] += bumpy
+    assert all(iv.onset > 0 for iv in spot(times, early))
+    late = motion.copy()
+    late[150:162] += bumpy
+    got = spot(times, late)
+    assert len(got) == 1 and 140 <= got[0].onset <= 152 and got[0].kind == "micro"

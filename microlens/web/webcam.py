@@ -1,7 +1,8 @@
 """The webcam WebSocket (/ws/live): binary JPEG frames in, a JSON status every 0.4 s out.
 
 Protocol: the page sends one JPEG frame as a binary message and waits for ``{"type": "ack"}`` before
-sending the next, so exactly one frame is in flight and stale frames are dropped in the browser.
+sending the next, so one frame is in flight and stale frames are dropped in the browser. The ack goes
+out when the server takes the frame up for analysis, so the page encodes the next frame meanwhile.
 A reporter thread sends ``{"type": "status", ...}`` (see :class:`microlens.live.LiveStatus`) every
 ``report_every_s``. The text message ``{"action": "save"}`` stops the session and queues its
 recording as an analysis (answer ``{"type": "saved", "id", "url"}``); ``{"action": "stop"}`` stops
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from typing import Any
@@ -92,10 +94,34 @@ def _session(ws: Any) -> None:
             if k < (time.monotonic() - start) / options.report_every_s:
                 k = int((time.monotonic() - start) / options.report_every_s) + 1  # skip missed ticks
 
+    inbox: queue.Queue[bytes | None] = queue.Queue()
+
+    def tracker() -> None:
+        # the ack goes out when a frame is taken up, so the page encodes the next frame while this
+        # one is analysed; the page sends only after an ack, so at most one frame waits here
+        while (data := inbox.get()) is not None:
+            try:
+                send({"type": "ack", "ok": True})
+            except ConnectionClosed:
+                pass
+            try:
+                if not analyzer.push_jpeg(data):
+                    send({"type": "error", "error": "a frame was not a JPEG image"})
+            except ConnectionClosed:
+                pass
+            except Exception as e:  # noqa: BLE001 - one bad frame must not end the session
+                log.exception("live frame failed")
+                try:
+                    send({"type": "error", "error": f"frame dropped: {type(e).__name__}: {e}"})
+                except ConnectionClosed:
+                    pass
+
     thread = threading.Thread(target=reporter, name="live-reporter", daemon=True)
     thread.start()
     worker = threading.Thread(target=analyser, name="live-analyser", daemon=True)
     worker.start()
+    frames_thread = threading.Thread(target=tracker, name="live-frames", daemon=True)
+    frames_thread.start()
     saved = False
     reason = "closed by the page"
     try:
@@ -105,13 +131,7 @@ def _session(ws: Any) -> None:
                 reason = "receive timed out"
                 break
             if isinstance(msg, bytes | bytearray):
-                try:
-                    ok = analyzer.push_jpeg(bytes(msg))
-                except Exception as e:  # noqa: BLE001 - one bad frame must not end the session
-                    log.exception("live frame failed")
-                    send({"type": "error", "error": f"frame dropped: {type(e).__name__}: {e}"})
-                    ok = False
-                send({"type": "ack", "ok": ok})
+                inbox.put(bytes(msg))
                 continue
             try:
                 action = json.loads(msg).get("action")
@@ -119,6 +139,8 @@ def _session(ws: Any) -> None:
                 action = None
             if action == "save":
                 reason = "saved"
+                inbox.put(None)
+                frames_thread.join(timeout=30)
                 stop.set()
                 thread.join(timeout=5)
                 worker.join(timeout=10)
@@ -132,6 +154,8 @@ def _session(ws: Any) -> None:
         reason = f"connection closed ({e})"
     finally:
         log.info("live session ended: %s; %d frames", reason, analyzer.recorded_frames)
+        inbox.put(None)
+        frames_thread.join(timeout=30)
         stop.set()
         worker.join(timeout=10)
         analyzer.close()
