@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=args.uploads) as pool:
             list(pool.map(one, range(args.uploads)))
         finished: dict[str, tuple[str, float]] = {}
+        rss_by_done: dict[int, float] = {}  # jobs finished -> server RSS then: flat means bounded
         end = time.monotonic() + args.timeout
         while len(finished) < len(sent) and time.monotonic() < end:
             for aid in sent:
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 _, s = request(f"{base}/api/analyses/{aid}")
                 if s.get("status") in ("done", "failed", "cancelled"):
                     finished[aid] = (s["status"], time.monotonic() - sent[aid])
+                    if len(finished) % 5 == 0 or len(finished) == 1:
+                        rss_by_done[len(finished)] = round(tree_rss_mb(server.pid), 1)
             time.sleep(0.5)
         wall = time.monotonic() - t0
         _, listing = request(f"{base}/api/analyses?limit=1000")
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(wall, 1),
         "throughput_videos_per_min": round(60 * len(times) / wall, 2) if wall else None,
         "server_rss_mb": {"idle": round(idle_rss, 1), "max": round(max(rss), 1) if rss else None,
-                          "last": round(rss[-1], 1) if rss else None},
+                          "last": round(rss[-1], 1) if rss else None, "by_jobs_finished": rss_by_done},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1min_before": round(load_before, 2),
                     "load_average_1min_after": round(os.getloadavg()[0], 2)},

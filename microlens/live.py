@@ -9,13 +9,12 @@ finished micro- or macro-expression with the loaded Recognizer, and keeps a runn
 Sampling one frame every 0.4 s, as the seed did, cannot catch a micro-expression of under 0.5 s;
 reporting every 0.4 s on continuously captured frames can.
 
-Optionally every frame is also written to an H.264 recording, which can be analysed afterwards
-like an upload.
+Optionally every frame is also written to an H.264 recording (:class:`microlens.video.VideoWriter`,
+real frame times), which can be analysed afterwards like an upload.
 """
 
 from __future__ import annotations
 
-import fractions
 import threading
 import time
 from collections import deque
@@ -27,6 +26,7 @@ import numpy as np
 
 from microlens.labels import emoji
 from microlens.options import option
+from microlens.video import VideoWriter
 
 
 @dataclass(frozen=True)
@@ -90,50 +90,6 @@ class LiveStatus:
         return d
 
 
-class Recording:
-    """A small H.264 writer for the live stream (PyAV), frame times taken from the stream."""
-
-    def __init__(self, path: str) -> None:
-        import av
-
-        self.path = path
-        self._out = av.open(path, "w", format="mp4")
-        self._stream: Any = None
-        self._last_pts = -1
-        self._tb = fractions.Fraction(1, 1000)
-        self.frames = 0
-
-    def write(self, image: np.ndarray, t: float) -> None:
-        """Append an (H, W, 3) uint8 RGB frame shown at ``t`` seconds."""
-        import av
-
-        if self._stream is None:
-            s = self._out.add_stream("libx264", rate=30)
-            s.width, s.height = image.shape[1] // 2 * 2, image.shape[0] // 2 * 2
-            s.pix_fmt = "yuv420p"
-            s.options = {"crf": "20", "preset": "veryfast"}
-            s.codec_context.time_base = self._tb
-            self._stream = s
-        h, w = self._stream.height, self._stream.width
-        if image.shape[0] < h or image.shape[1] < w:
-            image = cv2.resize(image, (w, h))
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
-        pts = max(int(round(t * 1000)), self._last_pts + 1)
-        self._last_pts = pts
-        frame.pts = pts
-        frame.time_base = self._tb
-        for pkt in self._stream.encode(frame):
-            self._out.mux(pkt)
-        self.frames += 1
-
-    def close(self) -> None:
-        """Flush and close the file."""
-        if self._stream is not None:
-            for pkt in self._stream.encode():
-                self._out.mux(pkt)
-        self._out.close()
-
-
 @dataclass(frozen=True)
 class _View:
     """The latest analysis of the window."""
@@ -166,7 +122,7 @@ class LiveAnalyzer:
         self._tracker = FaceTracker(face_options)
         self._meter = MotionMeter(spot_options)
         self._spot_options = spot_options
-        self._recording = Recording(record_to) if record_to else None
+        self._recording = VideoWriter(record_to, fps=30.0) if record_to else None
         self._lock = threading.Lock()  # guards the frame buffer (push vs update/snapshot)
         self._state_lock = threading.Lock()  # guards the view, events and log (update vs snapshot)
         self._view = _View()

@@ -185,11 +185,14 @@ def test_webcam_updates_every_half_second(site: Any, pw: Any, tmp_path: Path) ->
                 const t0 = performance.now(); let last = el.dataset.seq; const sent = [];
                 const obs = new MutationObserver(() => {
                   if (el.dataset.seq !== last) {
-                    last = el.dataset.seq; seen.push(performance.now()); sent.push(parseFloat(el.dataset.sent));
+                    last = el.dataset.seq; seen.push(performance.now());
+                    sent.push(parseFloat(el.dataset.sent));
                   }
                 });
                 obs.observe(el, { attributes: true });
-                setTimeout(() => { obs.disconnect(); done({shown: [t0, ...seen, performance.now()], sent}); }, 5000);
+                setTimeout(() => {
+                  obs.disconnect(); done({shown: [t0, ...seen, performance.now()], sent});
+                }, 5000);
             })""")
             gaps = np.diff(stamps["shown"]) / 1000
             sent_gaps = np.diff(stamps["sent"])  # when the server sent them, for the record

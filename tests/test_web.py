@@ -352,12 +352,12 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys, microlens.web, microlens.web.serve, microlens.live; "
-            "print(int('torch' in sys.modules), int('microlens.recognize' in sys.modules))")
+    code = ("import sys, microlens.web, microlens.web.serve, microlens.live, microlens.web.jobs as j; "
+            "print(int('torch' in sys.modules), int('onnxruntime' in sys.modules), len(j._MODELS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["0", "0"]
+    assert out.stdout.split() == ["0", "0", "0"]  # no model runtime loaded, no model cached
     assert not (tmp_path / "data").exists()  # nothing created at import
 
 
