@@ -260,14 +260,7 @@ def _face_writer(path: str, fps: float, crf: int) -> Any:
     threads cost more than they save beside face tracking on two cores (measured 1.6 vs 3.2 ms)."""
     from microlens.video import VideoWriter
 
-    class _OneThread(VideoWriter):
-        def _start(self, image: np.ndarray) -> None:
-            super()._start(image)
-            stream = getattr(self, "_stream", None)
-            if stream is not None:
-                stream.options = dict(stream.options or {}, threads="1")
-
-    return _OneThread(path, fps=fps, crf=crf)
+    return VideoWriter(path, fps=fps, crf=crf, threads=1)
 
 
 @dataclass
