@@ -89,6 +89,17 @@ def run(
     return tt, mm, spotting.spot(tt, mm)
 
 
+def _animate(unit: np.ndarray, amp: float, onset: float, apex: float, offset: float, hold: float) -> Field:
+    """A displacement field (H, W, 2) of unit shape ``unit`` scaled by ``amp`` px along the
+    onset -> apex -> offset profile; None outside the motion."""
+
+    def f(t: float) -> np.ndarray | None:
+        w = float(rise_fall(float(t), onset, apex, offset, hold))
+        return np.asarray(unit, np.float32) * np.float32(amp * w) if w > 0 else None
+
+    return f
+
+
 def brows_up(
     face: tuple[np.ndarray, np.ndarray],
     amp: float,
@@ -100,16 +111,12 @@ def brows_up(
     """Both brows lifted by ``amp`` px at the apex."""
     _, lm = face
     shape = (CROP_SIZE, CROP_SIZE)
-    unit = sum(
-        bump(shape, tuple(lm[list(idx)].mean(axis=0)), 13.0, 0.0, -1.0)
-        for idx in ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))
-    )
-
-    def f(t: float) -> np.ndarray | None:
-        w = float(rise_fall(float(t), onset, apex, offset, hold))
-        return np.asarray(unit, np.float32) * np.float32(amp * w) if w > 0 else None
-
-    return f
+    unit = np.sum(
+        [bump(shape, tuple(lm[list(idx)].mean(axis=0)), 13.0, 0.0, -1.0)
+         for idx in ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))],
+        axis=0,
+    )  # (H, W, 2)
+    return _animate(unit, amp, onset, apex, offset, hold)
 
 
 def smile(
@@ -125,11 +132,7 @@ def smile(
     shape = (CROP_SIZE, CROP_SIZE)
     unit = bump(shape, tuple(lm[61]), 11.0, -0.5, -1.0) + bump(shape, tuple(lm[291]), 11.0, 0.5, -1.0)
 
-    def f(t: float) -> np.ndarray | None:
-        w = float(rise_fall(float(t), onset, apex, offset, hold))
-        return np.asarray(unit, np.float32) * np.float32(amp * w) if w > 0 else None
-
-    return f
+    return _animate(unit, amp, onset, apex, offset, hold)
 
 
 def test_micro_expression_is_spotted_as_micro(face):
