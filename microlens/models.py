@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from microlens.expression import FER_CLASSES, MiniXception, pretrained
 from microlens.preprocess import equalize
 
 # ---------------------------------------------------------------- preprocessing (numpy)
@@ -164,8 +165,40 @@ class STSTNet(nn.Module):
         return self.fc(self.pool(self.cbam(x)).flatten(1))  # (B, 16, 5, 5) -> (B, K)
 
 
+class ExpressionNet(nn.Module):
+    """Apex stream on prior knowledge: the frozen FER2013 mini-Xception (:mod:`microlens.expression`)
+    reads the 64x64 gray apex crop and its mirror image into seven expression scores, which a
+    trained head (standardisation, dropout, linear) maps to our classes.
+
+    Only the head learns: 150 micro-expression samples are too few to move the backbone without
+    teaching it who the people are."""
+
+    stream = "apex"
+
+    def __init__(self, n_classes: int, dropout: float = 0.2, load_pretrained: bool = True):
+        super().__init__()
+        self.backbone = pretrained() if load_pretrained else MiniXception()
+        self.backbone.requires_grad_(False)
+        k = len(FER_CLASSES)
+        self.head = nn.Sequential(nn.BatchNorm1d(k), nn.Dropout(dropout), nn.Linear(k, n_classes))
+
+    def train(self, mode: bool = True) -> ExpressionNet:
+        """Train the head only; the backbone keeps its FER2013 BatchNorm statistics."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 64, 64) in [-1, 1] -> (B, 7)
+        """The frozen part: mirror-averaged FER2013 scores (the loop runs it once per sample)."""
+        return 0.5 * (self.backbone(x) + self.backbone(x.flip(-1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 64, 64) in [-1, 1] -> (B, K) logits
+        return self.head(self.front(x))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "apexnet": ApexNet,
+    "expressionnet": ExpressionNet,
     "flownet": FlowNet,
     "ststnet": STSTNet,
 }

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
 
-from microlens.models import CBAM, MODELS, apex_input, build, flow_input
+from microlens.models import CBAM, MODELS, ExpressionNet, apex_input, build, flow_input
 
-INPUT = {"apexnet": (1, 32, 32), "flownet": (3, 28, 28), "ststnet": (3, 28, 28)}
+INPUT = {"apexnet": (1, 32, 32), "expressionnet": (1, 64, 64), "flownet": (3, 28, 28), "ststnet": (3, 28, 28)}
+# (arch, extra config): CBAM on and off where the architecture has it
+CASES = [
+    (arch, {"cbam": cbam} if "cbam" in inspect.signature(MODELS[arch]).parameters else {})
+    for arch in sorted(MODELS)
+    for cbam in (False, True)
+    if cbam is False or "cbam" in inspect.signature(MODELS[arch]).parameters
+]
 
 
-@pytest.mark.parametrize("arch", sorted(MODELS))
-@pytest.mark.parametrize("cbam", [False, True])
-def test_model_forward_and_step(arch, cbam):
+def test_every_model_has_an_input_shape():
+    assert set(INPUT) == set(MODELS)
+
+
+@pytest.mark.parametrize(("arch", "extra"), CASES, ids=[f"{a}-{e}" for a, e in CASES])
+def test_model_forward_and_step(arch, extra):
     torch.manual_seed(0)
-    model = build({"arch": arch, "n_classes": 4, "cbam": cbam})
+    model = build({"arch": arch, "n_classes": 4, **extra})
     x = torch.randn(6, *INPUT[arch])
     out = model(x)
     assert out.shape == (6, 4)
@@ -48,3 +60,32 @@ def test_input_recipes():
     assert apex_input(apex, 48, True).shape == (2, 3, 48, 48)
     f = flow_input(np.zeros((3, 28, 28, 3), np.uint8))
     assert f.shape == (3, 3, 28, 28) and f.max() == 0.0
+
+
+def test_expression_backbone_reads_a_smile():
+    """The ported FER2013 weights behave like the original: the astronaut (smiling) reads as happy."""
+    import cv2
+    from skimage import data
+
+    from microlens.expression import FER_CLASSES, pretrained
+
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)[30:230, 150:330]  # (200, 180) her face
+    x = torch.from_numpy(cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA) / 127.5 - 1.0)
+    with torch.no_grad():
+        p = torch.softmax(pretrained()(x[None, None].float()), dim=1)[0]
+    assert FER_CLASSES[int(p.argmax())] == "happy" and p.max() > 0.5
+
+
+def test_expressionnet_trains_only_its_head():
+    from microlens.train.loop import LoopOptions, train_stream
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (12, 1, 64, 64)).astype(np.float32)
+    y = np.arange(12) % 3
+    member = train_stream(x, y, 3, {"arch": "expressionnet"}, LoopOptions(epochs=2, batch_size=6))
+    shipped = ExpressionNet(3).backbone.state_dict()
+    trained = {k[len("backbone."):]: v for k, v in member["state_dict"].items() if k.startswith("backbone.")}
+    assert trained.keys() == shipped.keys()
+    assert all(torch.equal(trained[k], shipped[k]) for k in shipped)  # frozen, BN statistics included
+    fresh = ExpressionNet(3).head.state_dict()
+    assert any(not torch.equal(member["state_dict"][f"head.{k}"], v) for k, v in fresh.items())

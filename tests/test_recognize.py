@@ -24,6 +24,7 @@ from microlens.recognize import (
 
 ort = pytest.importorskip("onnxruntime")
 PREP = {"apex_size": 24, "apex_color": False, "equalization": "none"}
+APEX_SIDE = {"expressionnet": 64}  # architectures with a fixed apex input side (others: PREP's)
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
@@ -37,9 +38,10 @@ def test_onnx_matches_torch(arch, tmp_path):
     stream = "apex" if MODELS[arch].stream == "apex" else "flow"
     other = "flow" if stream == "apex" else "apex"
     side = build({"arch": "flownet" if other == "flow" else "apexnet", "n_classes": 3})
+    side_px = APEX_SIDE.get(arch, PREP["apex_size"])
     ckpt = {
         "name": "t",
-        "preprocessing": PREP,
+        "preprocessing": {**PREP, "apex_size": side_px},
         "streams": {
             stream: [member],
             other: [
@@ -54,7 +56,7 @@ def test_onnx_matches_torch(arch, tmp_path):
     assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
     x = (
         np.random.default_rng(0)
-        .random((5, 1, 24, 24) if stream == "apex" else (5, 3, 28, 28))
+        .random((5, 1, side_px, side_px) if stream == "apex" else (5, 3, 28, 28))
         .astype(np.float32)
     )
     sess = ort.InferenceSession(str(tmp_path / f"t.{stream}.onnx"), providers=["CPUExecutionProvider"])
@@ -84,8 +86,6 @@ def checkpoint(tmp_path_factory):
                 "tiny",
                 "--epochs",
                 "3",
-                "--apex-size",
-                "24",
                 "--workers",
                 "1",
                 "--seeds",

