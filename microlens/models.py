@@ -167,26 +167,26 @@ class STSTNet(nn.Module):
 
 class ExpressionNet(nn.Module):
     """Apex stream on prior knowledge: the frozen FER2013 mini-Xception (:mod:`microlens.expression`)
-    reads the 64x64 gray apex crop and its mirror image into seven expression scores, which a
-    trained head (standardisation, dropout, linear) maps to our classes.
+    reads the 64x64 gray apex crop and its mirror image into seven expression scores; a linear head
+    on the standardised scores maps them to our classes.
 
-    Only the head learns: 150 micro-expression samples are too few to move the backbone without
-    teaching it who the people are."""
+    Only the head learns (the training loop solves it as a convex logistic regression): 150
+    micro-expression samples are too few to move the backbone without teaching it who people are."""
 
     stream = "apex"
 
-    def __init__(self, n_classes: int, dropout: float = 0.2, load_pretrained: bool = True):
+    def __init__(self, n_classes: int, load_pretrained: bool = True):
         super().__init__()
         self.backbone = pretrained() if load_pretrained else MiniXception()
         self.backbone.requires_grad_(False)
         k = len(FER_CLASSES)
-        self.head = nn.Sequential(nn.BatchNorm1d(k), nn.Dropout(dropout), nn.Linear(k, n_classes))
+        # a fixed scaler (training-set mean and variance of the scores, set by the loop), then linear
+        self.head = nn.Sequential(nn.BatchNorm1d(k, affine=False), nn.Linear(k, n_classes))
+        self.eval()
 
     def train(self, mode: bool = True) -> ExpressionNet:
-        """Train the head only; the backbone keeps its FER2013 BatchNorm statistics."""
-        super().train(mode)
-        self.backbone.eval()
-        return self
+        """Always in eval mode: FER2013 BatchNorm statistics and the head's scaler stay fixed."""
+        return super().train(False)
 
     def front(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 64, 64) in [-1, 1] -> (B, 7)
         """The frozen part: mirror-averaged FER2013 scores (the loop runs it once per sample)."""
