@@ -88,7 +88,10 @@ def main() -> None:
     ap.add_argument("--data", default=str(DEFAULT_DATA))
     ap.add_argument("--out", default=str(RESULTS / "loso.json"))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--weights", default="equal", choices=("equal", "inner"))
+    ap.add_argument(
+        "--weights", default="inner", choices=("equal", "inner"),
+        help="ensemble weights: inner CV on the training subjects of each fold (as shipped) or equal",
+    )
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=LoopOptions().epochs)
     ap.add_argument("--ship", action="store_true", help="also fit on all samples and write microlens/assets")
