@@ -46,6 +46,13 @@ SEED_RANDOM_SPLIT = "64.52 / 83.87 / 95.42 % accuracy (apex / flow / ensemble, r
 KEYS = ("accuracy", "uf1", "uar", "n")
 
 
+def loso_options(name: str, data: str, **changes: object) -> TrainOptions:
+    """The LOSO training options of shipped model ``name`` on ``data``, with ``changes``."""
+    cfg = MODELS[name]
+    base = TrainOptions(data=data, labels=cfg["labels"], datasets=cfg["datasets"], protocol="loso", name=name)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
 def rows_of(m: dict) -> dict[str, dict[str, dict]]:
     """stream -> {"all", dataset...} -> {accuracy, uf1, uar, n}."""
     out = {}
@@ -101,14 +108,11 @@ def main() -> None:
     load_before = os.getloadavg()
     cpu_before = cpu_seconds()
     results: dict = {}
-    for name, cfg in MODELS.items():
-        opts = TrainOptions(
-            data=args.data,
-            labels=cfg["labels"],
-            datasets=cfg["datasets"],
-            protocol="loso",
+    for name in MODELS:
+        opts = loso_options(
+            name,
+            args.data,
             baseline=True,
-            name=name,
             final=args.ship,
             onnx=True,
             workers=args.workers,

@@ -22,10 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from loso import DEFAULT_DATA, MODELS, RESULTS  # noqa: E402
+from loso import DEFAULT_DATA, MODELS, RESULTS, loso_options  # noqa: E402
 
 from microlens.train.loop import LoopOptions  # noqa: E402
-from microlens.train.run import TrainOptions, train  # noqa: E402
+from microlens.train.run import train  # noqa: E402
 
 
 def spread(values: list[float]) -> dict:
@@ -62,18 +62,9 @@ def main() -> None:
     loop = LoopOptions()
     t0 = time.time()
     uf1s: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for name, cfg in MODELS.items():
+    for name in MODELS:
         for seed in args.seeds:
-            opts = TrainOptions(
-                data=args.data,
-                labels=cfg["labels"],
-                datasets=cfg["datasets"],
-                protocol="loso",
-                name=name,
-                final=False,
-                workers=args.workers,
-                seed=seed,
-            )
+            opts = loso_options(name, args.data, final=False, workers=args.workers, seed=seed)
             m = train(opts, loop)["metrics"]
             for stream, v in [("ensemble", m), *m["streams"].items()]:
                 per = uf1s.setdefault(name, {}).setdefault(stream, {})
