@@ -1,0 +1,447 @@
+"""Markdown tables generated from the benchmark results, and the tool that keeps the docs in sync.
+
+Every table in README.md and docs/*.md that reports a benchmark figure is produced here from
+benchmarks/results/*.json, never typed. In a markdown file a generated table sits between two
+markers; everything between them is replaced by the generator's output:
+
+    <!-- table:loso -->
+    | model | stream | ... |
+    <!-- /table:loso -->
+
+    .venv/bin/python benchmarks/tables.py           # rewrite every marked block
+    .venv/bin/python benchmarks/tables.py --check   # exit 1 and list the blocks that differ
+
+Adding a table: write a function that reads its JSON with `load("name")` and returns the table
+text (build it with `md_table`), decorate it with `@table("name")`, put the two markers in a docs
+page and run this script. tests/test_docs.py then checks the block and renders the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+TABLES: dict[str, Callable[[], str]] = {}
+"""Table name -> function returning the markdown table (no trailing newline)."""
+
+BLOCK = re.compile(r"^<!-- table:(?P<name>[\w-]+) -->\n(?P<body>.*?)^<!-- /table:(?P=name) -->",
+                   re.DOTALL | re.MULTILINE)
+FENCE = re.compile(r"^(```|~~~).*?^\1", re.DOTALL | re.MULTILINE)  # markers shown in code are not blocks
+DASH = "–"
+
+
+def table(name: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    """Register a table generator under `name` (the name used in the markers)."""
+
+    def register(fn: Callable[[], str]) -> Callable[[], str]:
+        if name in TABLES:
+            raise ValueError(f"table {name!r} registered twice")
+        TABLES[name] = fn
+        return fn
+
+    return register
+
+
+def load(name: str) -> dict:
+    """The parsed benchmarks/results/NAME.json."""
+    return json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def md_table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    """A GitHub markdown table from a header and rows of cell strings."""
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def f2(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def f3(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def mb(x: float) -> str:
+    return f"{x:.0f} MB"
+
+
+# ---- recognition (loso.json, seeds.json, ablations.json) ---------------------------------------
+
+MODEL_ORDER = ("casme2", "megc3")
+STREAMS = ("ensemble", "apex", "flow", "ststnet")
+COLUMNS = ("all", "casme2", "smic")  # composite, CASME II, SMIC in loso.json / seeds.json
+COLUMN_TITLES = ("composite", "CASME II", "SMIC")
+ANCHOR_KEYS = ("composite", "casme2", "smic")
+
+
+def _models(results: dict) -> list[str]:
+    """Model names of a results file, the shipped order first."""
+    names = list(results["models"])
+    return sorted(names, key=lambda n: (MODEL_ORDER.index(n) if n in MODEL_ORDER else len(MODEL_ORDER), n))
+
+
+def _columns(model: dict) -> list[str | None]:
+    """The loso.json keys of the composite / CASME II / SMIC columns of a model (None: not tested).
+
+    A model trained on one dataset only has no composite column: its `all` equals that dataset."""
+    scores = next(iter(model.values()))
+    multi = len([k for k in scores if k != "all"]) > 1
+    return [k if k in scores and (k != "all" or multi) else None for k in COLUMNS]
+
+
+def _anchor_rows(results: dict) -> list[list[str]]:
+    return [
+        [name, *(f"UF1 {uf1[k]}" if k in uf1 else DASH for k in ANCHOR_KEYS)]
+        for name, uf1 in results.get("anchors_uf1", {}).items()
+    ]
+
+
+@table("glance_recognition")
+def glance_recognition() -> str:
+    """README: LOSO UF1 of the shipped models' ensemble, flow stream and our STSTNet, plus published."""
+    results = load("loso")
+    names = {"ensemble": "ensemble (inner-CV weights, as shipped)", "flow": "flow stream alone",
+             "ststnet": "our STSTNet reimplementation, same folds"}
+    rows = []
+    for model in _models(results):
+        loso = results["models"][model]["loso"]
+        for stream, title in names.items():
+            keys = _columns(loso)
+            rows.append([f"`{model}` {title}",
+                         *(f3(loso[stream][k]["uf1"]) if k else DASH for k in keys)])
+    rows += _anchor_rows(results)
+    return md_table(["LOSO UF1", *COLUMN_TITLES], rows)
+
+
+@table("loso")
+def loso() -> str:
+    """docs/science.md: accuracy / UF1 / UAR of every model and stream under LOSO, plus published UF1."""
+    results = load("loso")
+    rows = []
+    for model in _models(results):
+        scores = results["models"][model]["loso"]
+        keys = _columns(scores)
+        for stream in STREAMS:
+            if stream not in scores:
+                continue
+            s = scores[stream]
+            rows.append([f"`{model}`", stream, *(
+                f"{f3(s[k]['accuracy'])} / **{f3(s[k]['uf1'])}** / {f3(s[k]['uar'])}" if k else DASH
+                for k in keys)])
+    rows += [[name, DASH, *cells] for name, *cells in _anchor_rows(results)]
+    return md_table(["model", "stream", "both (composite)", "CASME II", "SMIC"], rows)
+
+
+@table("random_split")
+def random_split() -> str:
+    """docs/science.md: LOSO against the seed's sample-level random split (loso.json)."""
+    results = load("loso")
+    rows = []
+    for model in _models(results):
+        m = results["models"][model]
+        for stream in ("apex", "flow", "ensemble"):
+            a, r = m["loso"][stream]["all"], m["random_split"][stream]["all"]
+            rows.append([f"`{model}`", stream, f"{f3(a['accuracy'])} / {f3(a['uf1'])}",
+                         f"{f3(r['accuracy'])} / {f3(r['uf1'])} (n={r['n']})"])
+    return md_table(["model", "stream", "LOSO acc / UF1", "random split acc / UF1"], rows)
+
+
+@table("models")
+def models() -> str:
+    """docs/science.md: the shipped models, their data and LOSO ensemble UF1 (loso.json)."""
+    results = load("loso")
+    titles = {"casme2": "CASME II", "smic": "SMIC", "samm": "SAMM"}
+    rows = []
+    for i, model in enumerate(_models(results)):
+        m = results["models"][model]
+        datasets = [k for k in m["loso"]["ensemble"] if k != "all"]
+        trained = " + ".join(titles.get(d, d) for d in datasets)
+        files = f"`microlens/assets/{model}.pt`, `{model}.apex.onnx`, `{model}.flow.onnx`, card `{model}.md`"
+        rows.append([f"`{model}`" + (" (default)" if i == 0 else ""), ", ".join(m["labels"]),
+                     f"{trained} ({m['samples']} samples, {m['folds']} subjects)",
+                     f3(m["loso"]["ensemble"]["all"]["uf1"]), files])
+    weights = {m["ensemble_weights"]["mode"] for m in results["models"].values()}
+    uf1 = f"LOSO ensemble UF1 ({'/'.join(sorted(weights))} weights)"
+    return md_table(["name", "labels", "trained on", uf1, "files"], rows)
+
+
+@table("seeds")
+def seeds() -> str:
+    """docs/science.md: mean ± sample sd of LOSO UF1 over master seeds (seeds.json)."""
+    results = load("seeds")
+    rows = []
+    for model in _models(results):
+        scores = results["models"][model]
+        keys = _columns(scores)
+        for stream in STREAMS:
+            if stream in scores:
+                s = scores[stream]
+                rows.append([f"`{model}`", stream, *(
+                    f"{f3(s[k]['mean'])} ± {f3(s[k]['sd'])}" if k else DASH for k in keys)])
+    return md_table(["model", "stream", "composite UF1", "CASME II UF1", "SMIC UF1"], rows)
+
+
+@table("ablations")
+def ablations() -> str:
+    """docs/science.md: LOSO ablations on CASME II (ablations.json)."""
+    results = load("ablations")
+    rows = [[name, f"{f3(v['ensemble']['accuracy'])} / **{f3(v['ensemble']['uf1'])}** / "
+             f"{f3(v['ensemble']['uar'])}", f3(v["apex"]["uf1"]), f3(v["flow"]["uf1"])]
+            for name, v in results["variants"].items()]
+    return md_table(["variant", "ensemble acc / UF1 / UAR", "apex UF1", "flow UF1"], rows)
+
+
+# ---- spotting (spotting.json) -------------------------------------------------------------------
+
+SPOTTERS = {"ours": "ours (MotionMeter + spot)", "baseline": "baseline (block frame difference)"}
+KINDS = ("micro", "macro", "overall")
+
+
+@table("glance_spotting")
+def glance_spotting() -> str:
+    """README: spotting F1 per kind, ours and the frame-difference baseline."""
+    total = load("spotting")["total"]
+    return md_table(["spotter", *(f"{k} F1" for k in KINDS)],
+                    [[title, *(f2(total[s][k]["f1"]) for k in KINDS)] for s, title in SPOTTERS.items()])
+
+
+@table("spotting")
+def spotting() -> str:
+    """docs/science.md: spotting precision / recall / F1 on the report clip set."""
+    total = load("spotting")["total"]
+    rows = [[title, *(" / ".join(f2(total[s][k][m]) for m in ("precision", "recall", "f1")) for k in KINDS)]
+            for s, title in SPOTTERS.items()]
+    gain = total.get("f1_gain_over_baseline", {})
+    rows.append(["F1 gain of ours over the baseline",
+                 *(f"+{f2(gain[k])}" if k in gain else DASH for k in KINDS)])
+    return md_table(["spotter", *(f"{k} P / R / F1" for k in KINDS)], rows)
+
+
+@table("spotting_clips")
+def spotting_clips() -> str:
+    """docs/science.md: overall spotting F1 per clip of the report set."""
+    rows = [[f"`{c['clip']['name']}`", f"{c['clip']['fps']:g}", f"{c['clip']['duration_s']:g} s",
+             str(c["ours"]["scores"]["overall"]["truth"]),
+             f2(c["ours"]["scores"]["overall"]["f1"]), f2(c["baseline"]["scores"]["overall"]["f1"])]
+            for c in load("spotting")["clips"]]
+    return md_table(["clip", "fps", "length", "expressions", "ours overall F1", "baseline overall F1"], rows)
+
+
+@table("spotting_timing")
+def spotting_timing() -> str:
+    """docs/science.md: seconds per stage of the spotting benchmark run."""
+    timing = load("spotting")["timing"]
+    stages = timing["stages_s"]
+    names = {"decode_s": "decode", "face_s": "face tracking", "meter_s": "MotionMeter", "spot_s": "spot",
+             "baseline_meter_s": "baseline meter", "baseline_spot_s": "baseline spot",
+             "render_encode_s": "rendering and encoding the clips (not part of the pipeline)"}
+    rows = [[names.get(k, k), f2(v)] for k, v in stages.items()]
+    rows.append([f"pipeline (decode + face + MotionMeter + spot) for {timing['video_s']:g} s of video",
+                 f"{timing['pipeline_x_realtime']:.2f}× real time"])
+    rows.append(["MotionMeter per frame", f"{timing['meter_ms_per_frame']:.2f} ms"])
+    return md_table(["stage", "seconds"], rows)
+
+
+# ---- speed and memory (speed.json, memory.json, load.json, video_face_speed.json, ...) ----------
+
+@table("glance_speed")
+def glance_speed() -> str:
+    """README: analysis speed, peak memory and the web load test, one line each."""
+    speed, memory, web = load("speed"), load("memory"), load("load")
+    clip = speed["clip"]
+    runs = memory["runs"]
+    return md_table(["measure", "value"], [
+        [f"`microlens analyze`, {clip['width']}×{clip['height']} {clip['fps']:g} fps "
+         f"{clip['duration_s']:g} s clip",
+         f"{speed['realtime_ratio']:.1f}× real time ({speed['analyze_s']:.1f} s)"],
+        [f"peak memory, {memory['clips']['size']} clip of " + " / ".join(runs),
+         " / ".join(mb(r["peak_rss_mb"]) for r in runs.values())],
+        [f"web app, {web['uploads']} concurrent uploads",
+         f"{web['completed']} of {web['uploads']} completed, {web['lost']} lost; "
+         f"time to result p95 {web['time_to_result_s']['p95']:.1f} s"],
+    ])
+
+
+@table("speed")
+def speed() -> str:
+    """docs/usage.md: end-to-end analysis speed against real time and a decode-only pass."""
+    s = load("speed")
+    clip = s["clip"]
+    return md_table(["measure", "value"], [
+        ["analysis time", f"{s['analyze_s']:.1f} s for {clip['duration_s']:g} s of video "
+                          f"({clip['frames']} frames, {s['ms_per_frame']:.1f} ms a frame)"],
+        ["ratio to real time",
+         f"**{s['realtime_ratio']:.2f}×** (target ≥ {s['target_realtime_ratio']:g}×, aim 5×)"],
+        ["decode-only pass",
+         f"{s['decode_only_s']:.2f} s ({s['decode_only_realtime_ratio']:.0f}× real time)"],
+        ["analysis / decode-only", f"{s['analyze_over_decode']:.1f}×"],
+    ])
+
+
+@table("speed_stages")
+def speed_stages() -> str:
+    """docs/usage.md: seconds and share of each analysis stage (speed.json)."""
+    s = load("speed")
+    rows = [[stage, f2(sec), f"{s['stages_percent'][stage]:.1f}"]
+            for stage, sec in s["stages_s"].items() if stage != "writer_busy"]
+    return md_table(["stage", "seconds", "% of total"], rows)
+
+
+@table("memory")
+def memory() -> str:
+    """docs/usage.md: peak RSS of a short and a long clip (memory.json)."""
+    m = load("memory")
+    size = m["clips"]["size"].split()[0].split("x")[1] + "p"
+    rows = [[f"{label} {size}", str(r["frames"]), mb(r["peak_rss_mb"]), mb(r["rss_after_model_mb"]),
+             f"{r['analyze_s']:.0f} s"] for label, r in m["runs"].items()]
+    return md_table(["clip", "frames", "peak RSS", "RSS after loading the model", "analysis time"], rows)
+
+
+@table("video_face_speed")
+def video_face_speed() -> str:
+    """docs/usage.md: decode and face-tracking cost per frame (video_face_speed.json)."""
+    v = load("video_face_speed")
+    d, f = v["decode_only"], v["decode_plus_face"]
+    return md_table(["pass", "ms per frame", "× real time"], [
+        ["decode only", f"{d['ms_per_frame']:.1f}", f"{d['x_real_time']:.0f}×"],
+        ["decode + face (detect, track, align, crop)",
+         f"{f['ms_per_frame']:.1f} (decode {f['decode_ms_per_frame']:.1f}, "
+         f"face {f['face_ms_per_frame']:.1f})",
+         f"{f['x_real_time']:.1f}×"],
+    ])
+
+
+@table("face_stability")
+def face_stability() -> str:
+    """docs/usage.md: alignment jitter in crop pixels under known head motion (face_stability.json)."""
+    s = load("face_stability")
+    rows = [[motion, f2(m["raw"]["frame_to_frame_px"]), f2(m["smoothed"]["frame_to_frame_px"]),
+             f2(m["raw"]["deviation_px"]), f2(m["smoothed"]["deviation_px"])]
+            for motion, m in s.items() if "raw" in m]
+    return md_table(["head motion", "frame-to-frame, raw", "frame-to-frame, smoothed", "deviation, raw",
+                     "deviation, smoothed"], rows)
+
+
+@table("load")
+def load_test() -> str:
+    """docs/web.md: concurrent uploads to a real server (load.json)."""
+    w = load("load")
+    t, rss = w["time_to_result_s"], w["server_rss_mb"]
+    by_jobs = ", ".join(f"{mb(v)} after {k}" for k, v in rss["by_jobs_finished"].items())
+    return md_table(
+        ["uploads", "accepted", "completed", "failed", "lost", "upload p95", "time to result p50 / p95 / max",
+         "wall", "server RSS"],
+        [[str(w["uploads"]), str(w["accepted"]), str(w["completed"]), str(w["failed"]), str(w["lost"]),
+          f"{w['upload_s']['p95']:.2f} s", f"{t['p50']:.1f} s / {t['p95']:.1f} s / {t['max']:.1f} s",
+          f"{w['wall_s']:.1f} s",
+          f"{mb(rss['idle'])} after start (model and face tracker warmed up); {by_jobs} jobs finished; "
+          f"peak {mb(rss['max'])}"]])
+
+
+# ---- the markdown side --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Block:
+    """One marked table in a markdown file."""
+
+    path: Path
+    name: str
+    body: str  # the text between the markers, as in the file
+
+    @property
+    def where(self) -> str:
+        path = self.path.relative_to(REPO) if self.path.is_relative_to(REPO) else self.path
+        return f"{path}: table:{self.name}"
+
+
+def doc_files(root: Path = REPO) -> list[Path]:
+    """README.md and every docs/*.md page."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def _matches(text: str) -> Iterator[re.Match[str]]:
+    """Marked blocks of a markdown text, outside fenced code."""
+    fences = [f.span() for f in FENCE.finditer(text)]
+    for m in BLOCK.finditer(text):
+        if not any(a <= m.start() < b for a, b in fences):
+            yield m
+
+
+def blocks(path: Path) -> Iterator[Block]:
+    """The marked blocks of one markdown file."""
+    for m in _matches(path.read_text(encoding="utf-8")):
+        yield Block(path, m["name"], m["body"])
+
+
+def render(name: str) -> str:
+    """The block body for table `name`: the generated table and a newline."""
+    if name not in TABLES:
+        raise KeyError(f"no generator for table {name!r}; registered: {', '.join(sorted(TABLES))}")
+    return TABLES[name]().rstrip("\n") + "\n"
+
+
+def rewrite(path: Path) -> list[str]:
+    """Regenerate every marked block of `path` in place; return the names that changed."""
+    text = path.read_text(encoding="utf-8")
+    changed: list[str] = []
+
+    parts, end = [], 0
+    for m in _matches(text):
+        body = render(m["name"])
+        if body != m["body"]:
+            changed.append(m["name"])
+        parts += [text[end:m.start("body")], body]
+        end = m.end("body")
+    new = "".join(parts) + text[end:]
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return changed
+
+
+def stale(files: Iterable[Path]) -> list[str]:
+    """`path: table:name` of every block whose text differs from what its generator gives now."""
+    out = []
+    for path in files:
+        for block in blocks(path):
+            try:
+                if block.body != render(block.name):
+                    out.append(block.where)
+            except (KeyError, OSError, ValueError) as e:  # unknown table, missing or bad JSON
+                out.append(f"{block.where} ({e})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only list blocks that differ; exit 1 if any")
+    args = parser.parse_args(argv)
+    files = doc_files()
+    if args.check:
+        bad = stale(files)
+        for where in bad:
+            print(f"stale: {where}", file=sys.stderr)
+        if not bad:
+            print(f"all {sum(1 for f in files for _ in blocks(f))} generated tables are up to date")
+        return 1 if bad else 0
+    try:
+        for path in files:
+            for name in rewrite(path):
+                print(f"rewrote {path.relative_to(REPO)}: table:{name}")
+    except (KeyError, OSError, ValueError) as e:
+        print(f"tables: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
