@@ -5,7 +5,7 @@ Reports, measured in the same run on the same file:
 * the ratio to real time (clip seconds / analysis seconds; target >= 2x, aim 5x),
 * the ratio to a decode-only pass (analysis seconds / decode seconds),
 * the per-stage time split (``Report.timings_s``; ``writer_busy`` is the encoding time inside
-  ``write``, or on its own thread when analyze.THREADED_WRITER is on).
+  ``write``).
 
 The clip (the astronaut face with sensor noise and a smile or brow raise every few seconds) is
 generated once and cached. Results go to benchmarks/results/speed.json::
@@ -102,7 +102,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from microlens.analyze import THREADED_WRITER, AnalyzeOptions, analyze, resolve_model
+    from microlens.analyze import AnalyzeOptions, analyze, resolve_model
 
     clip = make_clip(CACHE / f"speed-640x480-30fps-{args.seconds:g}s.mp4", seconds=args.seconds)
     model = resolve_model(args.model)  # loading the model is not part of the per-video time
@@ -132,7 +132,6 @@ def main() -> int:
         "decode_only_realtime_ratio": round(report.duration_s / dec_s, 2),
         "analyze_over_decode": round(total / dec_s, 2),
         "ms_per_frame": round(1000 * total / max(report.frames, 1), 2),
-        "threaded_writer": THREADED_WRITER,
         "stages_s": {k: round(v, 3) for k, v in stages.items()},
         "stages_percent": {k: round(100 * v / total, 1) for k, v in stages.items()},
         "events": len(report.events),

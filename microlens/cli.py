@@ -20,7 +20,7 @@ COMMANDS = {
     "train": "microlens.train.run",  # LOSO / holdout / random training of both streams
     "evaluate": "microlens.evaluate",  # a model on a prepared dataset -> metrics JSON
     "models": "microlens.recognize",  # list shipped models
-    "analyze": "microlens.analyze",  # video(s) -> report(s)
+    "analyze": "microlens.analyze_cli",  # video(s) -> report(s)
     "serve": "microlens.web.serve",  # web app + embedded queue worker
 }
 

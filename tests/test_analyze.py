@@ -14,14 +14,14 @@ from test_cli_analyze import model_name  # noqa: F401 - the shared model fixture
 
 from microlens import synthetic as sy
 from microlens.analyze import (
-    _OPTION_CLASSES,
+    OPTION_CLASSES,
     AnalyzeOptions,
     Cancelled,
     _face_spans,
     analyze,
-    expand_inputs,
     split_options,
 )
+from microlens.batch import expand_inputs
 from microlens.errors import UsageError
 from microlens.face import FaceOptions
 from microlens.spotting import SpotOptions
@@ -59,11 +59,11 @@ def micro_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_option_names_are_unique_and_free() -> None:
-    names = [f.name for cls in _OPTION_CLASSES for f in dataclasses.fields(cls)]
+    names = [f.name for cls in OPTION_CLASSES for f in dataclasses.fields(cls)]
     assert len(names) == len(set(names))  # flat kwargs and CLI flags map one-to-one
     assert not set(names) & {"videos", "model", "format", "output", "jobs", "face_video", "progress",
                              "cancel", "path", "command", "func"}
-    for cls in _OPTION_CLASSES:  # every field documented
+    for cls in OPTION_CLASSES:  # every field documented
         assert all(f.metadata.get("help") for f in dataclasses.fields(cls))
 
 
@@ -163,13 +163,7 @@ def test_public_api_twice(tmp_path: Path, model_name: str) -> None:  # noqa: F81
         assert report.images.representative_kind == "clearest face"
 
 
-@pytest.mark.parametrize("threaded", [False, True])
-def test_cancel_leaves_nothing(micro_clip: Path, tmp_path: Path, model_name: str,  # noqa: F811
-                               threaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    # the module, not the package-level function of the same name
-    monkeypatch.setattr(importlib.import_module("microlens.analyze"), "THREADED_WRITER", threaded)
+def test_cancel_leaves_nothing(micro_clip: Path, tmp_path: Path, model_name: str) -> None:  # noqa: F811
     before = _leftovers()
     n = {"calls": 0}
 

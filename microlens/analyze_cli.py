@@ -1,0 +1,101 @@
+"""``microlens analyze``: the subcommand's parser and its dispatch to one video or a batch.
+
+One video: the report goes to stdout (or -o FILE, or one file per format into -o DIR). Several
+videos or a folder: :func:`microlens.batch.run_batch` into -o DIR plus summary.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from microlens.analyze import OPTION_CLASSES, analyze, set_quiet_native_logs, split_options
+from microlens.batch import expand_inputs, run_batch
+from microlens.errors import UsageError
+from microlens.options import add_options, options_from_args
+from microlens.report import EXTENSIONS, WRITERS, save_text
+
+
+def register(subparsers: Any) -> None:
+    """Add ``microlens analyze``."""
+    p = subparsers.add_parser(
+        "analyze", help="spot and classify micro-expressions in video(s)",
+        description="Analyse videos: when did a micro- or macro-expression happen and which emotion was it. "
+                    "One video: the report goes to stdout (or -o FILE). Several videos or a folder: one "
+                    "report per video into -o DIR plus summary.csv. Exit codes: 0 done (even with no "
+                    "events), 1 internal error, 2 bad usage, 3 not a readable video, 4 no face found; "
+                    "in batch mode 0 when every video succeeded, else the exit code of the first video "
+                    "(in input order) that failed.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of videos")
+    p.add_argument("--model", default="casme2",
+                   help="shipped model name or checkpoint path (default: casme2)")
+    p.add_argument("--format", default="json",
+                   help="report format: json, csv, vtt or html; a comma list (json,html) writes several "
+                        "files when -o is a folder (default: json)")
+    p.add_argument("-o", "--output", default=None,
+                   help="output file (one video) or folder (several videos; required then)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes in batch mode (default: 1)")
+    p.add_argument("--face-video", default=None, metavar="PATH",
+                   help="also write the H.264 face-crop video here (one video only)")
+    for cls in OPTION_CLASSES:
+        add_options(p, cls)
+    p.set_defaults(func=run_cli)
+
+
+def _formats(spec: str) -> list[str]:
+    fmts = [f.strip().lower() for f in spec.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in WRITERS]
+    if not fmts or bad:
+        raise UsageError(f"unknown report format {','.join(bad) or spec!r}; use {', '.join(WRITERS)}")
+    return list(dict.fromkeys(fmts))
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """``microlens analyze``: one video -> stdout/file; several -> a folder and summary.csv."""
+    set_quiet_native_logs(os.environ.get("MICROLENS_DEBUG") != "1")
+    fmts = _formats(args.format)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    options = {}
+    for cls in OPTION_CLASSES:
+        options.update(dataclasses.asdict(options_from_args(cls, args)))
+    split_options(**options)  # validates before any work
+    videos, batch = expand_inputs(args.videos)
+    if not batch:
+        return _run_single(videos[0], args, fmts, options)
+    if not args.output:
+        raise UsageError("several videos need an output folder: -o DIR")
+    if args.face_video:
+        raise UsageError("--face-video works with one video only")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return run_batch(videos, out, fmts, args.model, options, jobs=args.jobs)
+
+
+def _run_single(video: str, args: argparse.Namespace, fmts: list[str], options: dict[str, Any]) -> int:
+    from microlens.cli import progress_bar
+
+    out = Path(args.output) if args.output else None
+    to_dir = out is not None and out.is_dir()
+    if len(fmts) > 1 and not to_dir:
+        raise UsageError("several formats need an output folder: -o DIR")
+    if out is not None and not to_dir and not out.parent.exists():
+        raise UsageError(f"{out.parent}: output folder does not exist")
+    with progress_bar(f"analyze {Path(video).name}") as bar:
+        report = analyze(video, model=args.model, progress=bar, face_video=args.face_video, **options)
+    for fmt in fmts:
+        text = WRITERS[fmt](report)
+        if out is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        elif to_dir:
+            save_text(out / (Path(video).stem + EXTENSIONS[fmt]), text)
+        else:
+            save_text(out, text)
+    return 0

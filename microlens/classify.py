@@ -1,0 +1,130 @@
+"""The recognition pass of an analysis: each spotted interval -> a classified :class:`Event`.
+
+The face video written by the tracking pass is decoded once more; at each interval's apex the
+onset->apex flow image is built from the lossless gray store with :func:`microlens.flow.flow_image`
+(exactly the training recipe; an H.264 round trip changed the flow images measurably, see
+docs/analyze.md) and the apex crop plus the flow go to the recogniser in bounded batches. The same
+pass picks the filmstrip crops of the strongest micro-expressions and the representative face frame.
+
+:func:`classify_batch` is the one place where the recogniser's output becomes Events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from microlens.report import Event
+
+if TYPE_CHECKING:
+    from microlens.recognize import Recognizer
+    from microlens.scratch import GrayStore
+    from microlens.spotting import Interval
+
+BATCH = 32  # events per recogniser call
+Tick = Callable[[float], None]  # called every 50 frames with the pass's fraction done (0..1)
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """What the recognition pass found."""
+
+    events: list[Event]  # one per interval, in interval order
+    filmstrips: dict[int, dict[str, np.ndarray]]  # interval -> role -> (S, S, 3) uint8 thumbnail
+    representative: np.ndarray | None  # (224, 224, 3) uint8 face crop at the representative frame
+
+
+def _flow_for(store: GrayStore, iv: Interval) -> np.ndarray:
+    """(28, 28, 3) uint8 onset->apex flow image from the lossless gray crops (training recipe)."""
+    from microlens.flow import flow_image
+
+    onset, apex = store.get(iv.onset), store.get(iv.apex)
+    if onset is None or apex is None:  # pragma: no cover - intervals lie inside face segments
+        raise RuntimeError(f"no face crop stored for interval frames {iv.onset}-{iv.apex}")
+    return flow_image(onset, apex)
+
+
+def _thumb(img: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _wanted_frames(intervals: list[Interval], strips: set[int]) -> dict[int, list[tuple[int, str]]]:
+    """Frame -> [(interval, role)]: every apex; onset and offset of the filmstrip intervals."""
+    want: dict[int, list[tuple[int, str]]] = {}
+    for k, iv in enumerate(intervals):
+        want.setdefault(iv.apex, []).append((k, "apex"))
+        if k in strips:
+            want.setdefault(iv.onset, []).append((k, "onset"))
+            want.setdefault(iv.offset, []).append((k, "offset"))
+    return want
+
+
+def recognise(face_path: str, intervals: list[Interval], store: GrayStore, rec: Recognizer,
+              rep_index: int, *, thumb_size: int, max_filmstrips: int, tick: Tick) -> Recognised:
+    """Pass 2 over the face video: classify each interval at its apex (bounded batches), collect the
+    filmstrip crops of the ``max_filmstrips`` strongest micro-expressions (``thumb_size`` px) and the
+    frame ``rep_index``. ``tick(fraction)`` may raise to stop the pass (cancel)."""
+    from microlens.video import frames, open_clip
+
+    micro = [k for k, iv in enumerate(intervals) if iv.kind == "micro"]
+    strips = set(sorted(micro, key=lambda k: -intervals[k].score)[:max_filmstrips])
+    want = _wanted_frames(intervals, strips)
+    filmstrips: dict[int, dict[str, np.ndarray]] = {k: {} for k in strips}
+    events: dict[int, Event] = {}
+    pending: list[tuple[int, Interval, np.ndarray, np.ndarray]] = []  # (k, interval, apex crop, flow)
+    representative: np.ndarray | None = None
+
+    def flush() -> None:
+        if pending:
+            batch = [(iv, apex, flow) for _, iv, apex, flow in pending]
+            events.update(zip([k for k, *_ in pending], classify_batch(rec, batch), strict=True))
+            pending.clear()
+
+    last = max(list(want) + [rep_index])
+    if intervals or rep_index >= 0:
+        stream = frames(open_clip(face_path))
+        try:
+            for fr in stream:
+                if fr.index % 50 == 0:
+                    tick(min(fr.index / max(last, 1), 1.0))
+                if fr.index == rep_index:
+                    representative = fr.image
+                for k, role in want.get(fr.index, ()):
+                    if role == "apex":
+                        iv = intervals[k]
+                        pending.append((k, iv, fr.image, _flow_for(store, iv)))
+                    if k in strips:
+                        filmstrips[k][role] = _thumb(fr.image, thumb_size)
+                if len(pending) >= BATCH:
+                    flush()
+                if fr.index >= last:
+                    break
+        finally:
+            stream.close()
+        flush()
+    missing = [iv.apex for k, iv in enumerate(intervals) if k not in events]
+    if missing:  # pragma: no cover - the face video has every frame of the source
+        raise RuntimeError(f"frame {missing[0]} of the face video could not be read")
+    return Recognised([events[k] for k in range(len(intervals))], filmstrips, representative)
+
+
+def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.ndarray]]) -> list[Event]:
+    """The one place where the recogniser's output becomes Events: ``batch`` holds (interval, apex
+    crop (224, 224, 3) uint8, onset->apex flow image (28, 28, 3) uint8); each interval gets the top
+    label of its probabilities, with that probability as the confidence."""
+    pred = rec.predict(np.stack([a for _, a, _ in batch]), np.stack([f for _, _, f in batch]))
+    labels = tuple(pred.labels)
+    events = []
+    for (iv, _, _), probs in zip(batch, pred.probs, strict=True):
+        p = np.asarray(probs, np.float64)  # (L,)
+        j = int(np.argmax(p))
+        events.append(Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
+                            label=labels[j], confidence=float(p[j]),
+                            probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
+                            score=float(iv.score), onset_frame=iv.onset, apex_frame=iv.apex,
+                            offset_frame=iv.offset))
+    return events
