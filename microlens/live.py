@@ -9,6 +9,10 @@ finished micro- or macro-expression with the loaded Recognizer, and keeps a runn
 Sampling one frame every 0.4 s, as the seed did, cannot catch a micro-expression of under 0.5 s;
 reporting every 0.4 s on continuously captured frames can.
 
+The parts: :class:`~microlens.livebuffer.FrameHistory` (the recent frames, counters and the
+recording), :class:`~microlens.livespot.LiveSpotter` and :class:`~microlens.livespot.EventCollector`
+(spot and classify), and :class:`_StateLog` here (the emotion-change log of the status).
+
 Optionally every frame is also written to an H.264 recording (:class:`microlens.video.VideoWriter`,
 real frame times), which can be analysed afterwards like an upload.
 """
@@ -17,16 +21,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from microlens.labels import emoji
+from microlens.livebuffer import FrameHistory
+from microlens.livespot import EventCollector, LiveEvent, LiveSpotter, View
 from microlens.options import option
-from microlens.video import VideoWriter
 
 
 @dataclass(frozen=True)
@@ -45,19 +49,6 @@ class LiveOptions:
     warmup_s: float = option(1.5, "history needed before expressions are reported, seconds")
     # log entries kept in the status
     log_size: int = option(50, "log entries returned in a status")
-
-
-@dataclass(frozen=True)
-class LiveEvent:
-    """A spotted expression in the live stream."""
-
-    start_s: float  # stream time, seconds from the first frame
-    apex_s: float
-    end_s: float
-    kind: str  # "micro" or "macro"
-    label: str
-    emoji: str
-    confidence: float
 
 
 @dataclass(frozen=True)
@@ -90,23 +81,28 @@ class LiveStatus:
         return d
 
 
-@dataclass(frozen=True)
-class _View:
-    """The latest analysis of the window."""
+class _StateLog:
+    """The emotion-change log: one entry per run of the same state (label, emoji, start, end, duration)."""
 
-    t: float = 0.0
-    active: bool = False
-    label: str = ""
-    confidence: float = 0.0
-    probs: dict[str, float] = field(default_factory=dict)
-    motion: float = 0.0
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
 
+    def add(self, state: str, t: float) -> None:
+        """The state at stream time ``t``: extends the latest entry or closes it and opens a new one."""
+        if self.entries and self.entries[-1]["label"] == state:
+            e = self.entries[-1]
+            e["end_s"] = round(t, 2)
+            e["duration_s"] = round(t - e["start_s"], 2)
+            return
+        if self.entries:
+            self.entries[-1]["end_s"] = round(t, 2)
+            self.entries[-1]["duration_s"] = round(t - self.entries[-1]["start_s"], 2)
+        self.entries.append({"label": state, "emoji": _emoji(state), "start_s": round(t, 2),
+                             "end_s": round(t, 2), "duration_s": 0.0})
 
-@dataclass
-class _Buffer:
-    times: deque = field(default_factory=deque)  # (T,) seconds
-    motion: deque = field(default_factory=deque)  # (T,) of (R,) float32 features
-    crops: deque = field(default_factory=deque)  # (T,) of (224, 224, 3) uint8 or None
+    def changes(self) -> int:
+        """Emotion changes so far (warming up does not count)."""
+        return max(0, sum(1 for e in self.entries if e["label"] != "warming up") - 1)
 
 
 class LiveAnalyzer:
@@ -121,24 +117,14 @@ class LiveAnalyzer:
         self.options = options or LiveOptions()
         self._tracker = FaceTracker(face_options)
         self._meter = MotionMeter(spot_options)
-        self._spot_options = spot_options
-        self._recording = VideoWriter(record_to, fps=30.0) if record_to else None
-        self._lock = threading.Lock()  # guards the frame buffer (push vs update/snapshot)
+        self._frames = FrameHistory(self.options.history_s, record_to)  # its own lock (push vs the rest)
+        self._spotter = LiveSpotter(model, self.options.window_s, self.options.warmup_s, spot_options)
         self._state_lock = threading.Lock()  # guards the view, events and log (update vs snapshot)
-        self._view = _View()
-        self._buf = _Buffer()
+        self._view = View()
+        self._events = EventCollector(model)
+        self._log = _StateLog()
         self._t0: float | None = None
-        self._index = 0
-        self._faces = 0
-        self._arrivals: deque = deque()
         self._seq = 0
-        self._peak = 1e-6
-        self._events: list[LiveEvent] = []
-        self._last_event_apex = -1.0
-        self._new: list[LiveEvent] = []
-        self._log: list[dict[str, Any]] = []
-        self._per_label: dict[str, int] = {}
-        self._closed = False
 
     # input -------------------------------------------------------------------------------------
     def push_jpeg(self, data: bytes, t: float | None = None) -> bool:
@@ -163,29 +149,11 @@ class LiveAnalyzer:
         if max(h, w) > self.options.max_side:
             s = self.options.max_side / max(h, w)
             image = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        if self._buf.times and t <= self._buf.times[-1]:
-            t = self._buf.times[-1] + 1e-3
-        frame = Frame(index=self._index, time_s=float(t), image=image)
+        t = self._frames.next_time(t)
+        frame = Frame(index=self._frames.frames, time_s=float(t), image=image)
         face = self._tracker(frame)
         motion = np.asarray(self._meter(face), dtype=np.float32)  # (R,)
-        with self._lock:
-            if self._closed:
-                return
-            if self._recording is not None:
-                self._recording.write(image, float(t))
-            self._index += 1
-            self._faces += face is not None
-            b = self._buf
-            b.times.append(float(t))
-            b.motion.append(motion)
-            b.crops.append(face.crop if face is not None else None)
-            while b.times and b.times[0] < t - self.options.history_s:
-                b.times.popleft()
-                b.motion.popleft()
-                b.crops.popleft()
-            self._arrivals.append(now)
-            while self._arrivals and self._arrivals[0] < now - 2.0:
-                self._arrivals.popleft()
+        self._frames.add(image, t, motion, face, now)
 
     # output ------------------------------------------------------------------------------------
     def status(self) -> LiveStatus:
@@ -196,165 +164,71 @@ class LiveAnalyzer:
     def update(self) -> None:
         """The heavy part: spot expressions in the history and classify the latest window and every
         newly finished expression. Call it as often as the CPU allows (a thread of its own)."""
-        with self._lock:
-            times = np.array(self._buf.times, dtype=np.float64)  # (T,)
-            motion = np.stack(list(self._buf.motion)) if self._buf.motion else np.zeros((0, 1), np.float32)
-            crops = list(self._buf.crops)
+        times, motion, crops = self._frames.window()  # (T,), (T, R), T crops
         if len(times) < 3 or crops[-1] is None:
             with self._state_lock:
-                self._view = _View()
+                self._view = View()
             return
-        t = float(times[-1])
-        intervals = self._spot(times, motion)
-        win = times >= t - self.options.window_s
-        warm = bool(t - times[0] >= self.options.warmup_s)
-        active = warm and any(iv.offset_s >= t - self.options.window_s for iv in intervals)
-        mag = _magnitude(motion)  # (T,)
-        level = 0.0
-        if np.isfinite(mag[win]).any():
-            self._peak = max(self._peak, float(np.nanmax(mag)))
-            level = float(np.nanmax(mag[win]) / self._peak)
-        probs = self._classify_window(times, mag, crops, win) or {}
-        label = max(probs, key=lambda k: probs[k]) if probs else ""
+        look = self._spotter.look(times, motion, crops)
         with self._state_lock:
-            self._view = _View(t=t, active=bool(active), label=label, confidence=probs.get(label, 0.0),
-                               probs=probs, motion=min(level, 1.0))
-            if warm:
-                self._collect(intervals, times, crops, t)
+            self._view = look.view
+            if look.warm:
+                self._events.collect(look.intervals, times, crops, look.view.t)
 
     def snapshot(self) -> LiveStatus:
         """The light part: the status for one report tick from the latest :meth:`update`."""
-        with self._lock:
-            frames, faces = self._index, self._faces
-            arrivals = list(self._arrivals)
-            t = float(self._buf.times[-1]) if self._buf.times else 0.0
-            face = bool(self._buf.crops) and self._buf.crops[-1] is not None
-            n_hist = len(self._buf.times)
-        fps = (len(arrivals) - 1) / max(arrivals[-1] - arrivals[0], 1e-6) if len(arrivals) > 1 else 0.0
+        c = self._frames.counts()
         with self._state_lock:
             v = self._view
             self._seq += 1
-            if not frames or n_hist < 3:
+            if not c.frames or c.kept < 3:
                 state = "warming up"
-            elif not face:
+            elif not c.face:
                 state = "no face"
             elif v.active and v.label:
                 state = v.label
             else:
                 state = "neutral"
-            self._log_state(state, t)
-            new, self._new = tuple(self._new), []
-            events = list(self._events)
+            self._log.add(state, c.t)
+            new = self._events.take_new()
+            events = list(self._events.events)
             micro = sum(e.kind == "micro" for e in events)
             stats = {
-                "frames": frames,
-                "seconds": round(t, 2),
-                "face_coverage_percent": round(100.0 * faces / frames, 1) if frames else 0.0,
+                "frames": c.frames,
+                "seconds": round(c.t, 2),
+                "face_coverage_percent": round(100.0 * c.faces / c.frames, 1) if c.frames else 0.0,
                 "micro_count": micro,
                 "macro_count": len(events) - micro,
                 "micro_ratio_percent": round(100.0 * micro / len(events), 1) if events else 0.0,
-                "emotion_changes": max(0, sum(1 for e in self._log if e["label"] != "warming up") - 1),
-                "per_label": dict(self._per_label),
+                "emotion_changes": self._log.changes(),
+                "per_label": dict(self._events.per_label),
             }
             n = self.options.log_size
             probs = v.probs or dict.fromkeys(self.model.labels, 0.0)
+            face = c.face
             return LiveStatus(
-                seq=self._seq, t=round(t, 3), frames=frames, fps=round(fps, 1), face=face,
+                seq=self._seq, t=round(c.t, 3), frames=c.frames, fps=round(c.fps, 1), face=face,
                 active=v.active and face, state=state, emoji=_emoji(state), label=v.label if face else "",
                 confidence=round(v.confidence, 3) if face else 0.0,
                 probs={k: round(float(p), 3) for k, p in probs.items()}, motion=round(v.motion, 3),
-                new_events=new, log=tuple(dict(e) for e in self._log[-n:]), events=tuple(events[-n:]),
-                stats=stats)
+                new_events=new, log=tuple(dict(e) for e in self._log.entries[-n:]),
+                events=tuple(events[-n:]), stats=stats)
 
     def close(self) -> str | None:
         """Stop: release the tracker and finish the recording; its path, or None."""
-        with self._lock:
-            if self._closed:
-                return self._recording.path if self._recording else None
-            self._closed = True
-            if self._recording is not None:
-                self._recording.close()
+        if not self._frames.close():  # already closed
+            return self._frames.recording_path
         self._tracker.close()
-        return self._recording.path if self._recording and self._recording.frames else None
+        return self._frames.recording_path if self._frames.recorded_frames else None
 
     @property
     def recorded_frames(self) -> int:
         """Frames written to the recording so far."""
-        return self._recording.frames if self._recording else 0
-
-    # internals ---------------------------------------------------------------------------------
-    def _spot(self, times: np.ndarray, motion: np.ndarray) -> list[Any]:
-        from microlens.spotting import spot
-
-        try:
-            return list(spot(times, motion, self._spot_options))
-        except (ValueError, IndexError):
-            return []
-
-    def _predict(self, onset: np.ndarray, apex: np.ndarray) -> dict[str, float]:
-        from microlens.flow import flow_image
-
-        flow = flow_image(onset, apex)  # (28, 28, 3)
-        pred = self.model.predict(apex[None], flow[None])
-        return {lab: float(p) for lab, p in zip(pred.labels, pred.probs[0], strict=True)}
-
-    def _classify_window(self, times: np.ndarray, mag: np.ndarray, crops: list[np.ndarray | None],
-                         win: np.ndarray) -> dict[str, float] | None:
-        idx = [i for i in np.flatnonzero(win) if crops[i] is not None]
-        if len(idx) < 2:
-            return None
-        onset = idx[0]
-        scores = np.array([mag[i] if np.isfinite(mag[i]) else -1.0 for i in idx])
-        apex = idx[int(np.argmax(scores))]
-        if apex == onset:
-            apex = idx[-1]
-        return self._predict(crops[onset], crops[apex])  # type: ignore[arg-type]
-
-    def _collect(self, intervals: list[Any], times: np.ndarray, crops: list[np.ndarray | None],
-                 t: float) -> None:
-        """Classify intervals that ended since the last report and add them to the event list."""
-        for iv in sorted(intervals, key=lambda iv: iv.apex_s):
-            if iv.apex_s <= self._last_event_apex + 0.2 or iv.offset_s > t - 0.1:
-                continue
-            i0 = int(np.searchsorted(times, iv.onset_s - 1e-6))
-            ia = int(np.searchsorted(times, iv.apex_s - 1e-6))
-            i0, ia = min(i0, len(crops) - 1), min(ia, len(crops) - 1)
-            if crops[i0] is None or crops[ia] is None or i0 == ia:
-                continue
-            probs = self._predict(crops[i0], crops[ia])  # type: ignore[arg-type]
-            lab = max(probs, key=lambda k: probs[k])
-            ev = LiveEvent(start_s=round(float(iv.onset_s), 3), apex_s=round(float(iv.apex_s), 3),
-                           end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
-                           emoji=emoji(lab), confidence=round(probs[lab], 3))
-            self._events.append(ev)
-            self._new.append(ev)
-            self._per_label[lab] = self._per_label.get(lab, 0) + 1
-            self._last_event_apex = float(iv.apex_s)
-
-    def _log_state(self, state: str, t: float) -> None:
-        if self._log and self._log[-1]["label"] == state:
-            e = self._log[-1]
-            e["end_s"] = round(t, 2)
-            e["duration_s"] = round(t - e["start_s"], 2)
-            return
-        if self._log:
-            self._log[-1]["end_s"] = round(t, 2)
-            self._log[-1]["duration_s"] = round(t - self._log[-1]["start_s"], 2)
-        self._log.append({"label": state, "emoji": _emoji(state), "start_s": round(t, 2),
-                          "end_s": round(t, 2), "duration_s": 0.0})
+        return self._frames.recorded_frames
 
 
 def _emoji(state: str) -> str:
     return {"no face": "🚫", "warming up": "⏳"}.get(state) or emoji(state)
 
 
-def _magnitude(motion: np.ndarray) -> np.ndarray:
-    """(T, R) features -> (T,) motion relative to the history's median pose (NaN where no face)."""
-    if motion.size == 0:
-        return np.zeros(len(motion))
-    ok = np.isfinite(motion).all(axis=1)
-    out = np.full(len(motion), np.nan)
-    if ok.any():
-        ref = np.median(motion[ok], axis=0)
-        out[ok] = np.linalg.norm(motion[ok] - ref, axis=1)
-    return out
+__all__ = ["LiveAnalyzer", "LiveEvent", "LiveOptions", "LiveStatus"]

@@ -1,0 +1,157 @@
+"""The live analyzer's step: spot expressions in the frame history and classify them.
+
+:class:`LiveSpotter` spots intervals in the recent history (:func:`microlens.spotting.spot`) and
+classifies the latest window (onset = its first face frame, apex = its frame of strongest motion);
+:class:`EventCollector` classifies every newly finished micro- or macro-expression into a
+:class:`LiveEvent`. :func:`classify` is the one place where the live recogniser is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from microlens.labels import emoji
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """A spotted expression in the live stream."""
+
+    start_s: float  # stream time, seconds from the first frame
+    apex_s: float
+    end_s: float
+    kind: str  # "micro" or "macro"
+    label: str
+    emoji: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class View:
+    """The latest analysis of the window."""
+
+    t: float = 0.0
+    active: bool = False
+    label: str = ""
+    confidence: float = 0.0
+    probs: dict[str, float] = field(default_factory=dict)
+    motion: float = 0.0
+
+
+@dataclass(frozen=True)
+class Look:
+    """One step's result: the window's view, the spotted intervals and whether the spotter is warm."""
+
+    view: View
+    intervals: list[Any]  # microlens.spotting.Interval, times in stream seconds
+    warm: bool
+
+
+def classify(model: Any, onset: np.ndarray, apex: np.ndarray) -> dict[str, float]:
+    """Label -> probability for one expression from its (224, 224, 3) uint8 onset and apex crops."""
+    from microlens.flow import flow_image
+
+    flow = flow_image(onset, apex)  # (28, 28, 3)
+    pred = model.predict(apex[None], flow[None])
+    return {lab: float(p) for lab, p in zip(pred.labels, pred.probs[0], strict=True)}
+
+
+def magnitude(motion: np.ndarray) -> np.ndarray:
+    """(T, R) features -> (T,) motion relative to the history's median pose (NaN where no face)."""
+    if motion.size == 0:
+        return np.zeros(len(motion))
+    ok = np.isfinite(motion).all(axis=1)
+    out = np.full(len(motion), np.nan)
+    if ok.any():
+        ref = np.median(motion[ok], axis=0)
+        out[ok] = np.linalg.norm(motion[ok] - ref, axis=1)
+    return out
+
+
+class LiveSpotter:
+    """Spots the history and classifies its latest ``window_s`` seconds; expressions count once the
+    history spans ``warmup_s``. Keeps the session's motion peak (the view's motion is relative)."""
+
+    def __init__(self, model: Any, window_s: float, warmup_s: float, spot_options: Any = None) -> None:
+        self.model = model
+        self.window_s, self.warmup_s = window_s, warmup_s
+        self._spot_options = spot_options
+        self._peak = 1e-6
+
+    def look(self, times: np.ndarray, motion: np.ndarray, crops: list[np.ndarray | None]) -> Look:
+        """Analyse the history: times (T,) seconds (T >= 1), motion (T, R), the T face crops."""
+        t = float(times[-1])
+        intervals = self._spot(times, motion)
+        win = times >= t - self.window_s  # (T,) bool
+        warm = bool(t - times[0] >= self.warmup_s)
+        active = warm and any(iv.offset_s >= t - self.window_s for iv in intervals)
+        mag = magnitude(motion)  # (T,)
+        level = 0.0
+        if np.isfinite(mag[win]).any():
+            self._peak = max(self._peak, float(np.nanmax(mag)))
+            level = float(np.nanmax(mag[win]) / self._peak)
+        probs = self._classify_window(mag, crops, win) or {}
+        label = max(probs, key=lambda k: probs[k]) if probs else ""
+        view = View(t=t, active=bool(active), label=label, confidence=probs.get(label, 0.0),
+                    probs=probs, motion=min(level, 1.0))
+        return Look(view, intervals, warm)
+
+    def _spot(self, times: np.ndarray, motion: np.ndarray) -> list[Any]:
+        from microlens.spotting import spot
+
+        try:
+            return list(spot(times, motion, self._spot_options))
+        except (ValueError, IndexError):
+            return []
+
+    def _classify_window(self, mag: np.ndarray, crops: list[np.ndarray | None],
+                         win: np.ndarray) -> dict[str, float] | None:
+        idx = [i for i in np.flatnonzero(win) if crops[i] is not None]
+        if len(idx) < 2:
+            return None
+        onset = idx[0]
+        scores = np.array([mag[i] if np.isfinite(mag[i]) else -1.0 for i in idx])
+        apex = idx[int(np.argmax(scores))]
+        if apex == onset:
+            apex = idx[-1]
+        return classify(self.model, crops[onset], crops[apex])  # type: ignore[arg-type]
+
+
+class EventCollector:
+    """The session's expressions: each spotted interval, once finished, classified into a LiveEvent."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.events: list[LiveEvent] = []  # all, oldest first
+        self.per_label: dict[str, int] = {}
+        self._new: list[LiveEvent] = []  # since the last take_new()
+        self._last_apex = -1.0
+
+    def collect(self, intervals: list[Any], times: np.ndarray, crops: list[np.ndarray | None],
+                t: float) -> None:
+        """Classify intervals that ended since the last report and add them to the event list."""
+        for iv in sorted(intervals, key=lambda iv: iv.apex_s):
+            if iv.apex_s <= self._last_apex + 0.2 or iv.offset_s > t - 0.1:
+                continue
+            i0 = int(np.searchsorted(times, iv.onset_s - 1e-6))
+            ia = int(np.searchsorted(times, iv.apex_s - 1e-6))
+            i0, ia = min(i0, len(crops) - 1), min(ia, len(crops) - 1)
+            if crops[i0] is None or crops[ia] is None or i0 == ia:
+                continue
+            probs = classify(self.model, crops[i0], crops[ia])  # type: ignore[arg-type]
+            lab = max(probs, key=lambda k: probs[k])
+            ev = LiveEvent(start_s=round(float(iv.onset_s), 3), apex_s=round(float(iv.apex_s), 3),
+                           end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
+                           emoji=emoji(lab), confidence=round(probs[lab], 3))
+            self.events.append(ev)
+            self._new.append(ev)
+            self.per_label[lab] = self.per_label.get(lab, 0) + 1
+            self._last_apex = float(iv.apex_s)
+
+    def take_new(self) -> tuple[LiveEvent, ...]:
+        """The events collected since the previous call."""
+        new, self._new = tuple(self._new), []
+        return new
