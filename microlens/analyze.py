@@ -83,6 +83,12 @@ class AnalyzeOptions:
     thumb_size: int = option(160, "side of the filmstrip thumbnails, pixels")
     # at most this many filmstrips (the strongest micro-expressions) go into the report
     max_filmstrips: int = option(100, "most filmstrips kept (strongest micro-expressions first)")
+    # who labels macro-expressions (over 0.5 s): the full-expression prior, or the micro model
+    macro_recognizer: str = option(
+        "fer2013", "recogniser of macro-expressions: fer2013 (full-expression prior) or micro (the "
+        "micro-expression model, as before)", choices=("fer2013", "micro"))
+    # label an event 'uncertain' when its calibrated confidence is below the recogniser's threshold
+    abstain: bool = option(True, "label low-confidence events 'uncertain' instead of guessing")
 
     def __post_init__(self) -> None:
         if self.max_side < 64:
@@ -352,7 +358,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
             report_progress("recognising", _PASS1 + 0.08 * frac)
 
         found = recognise(scratch.face_path, intervals, scratch.store, rec, rep_index,
-                          thumb_size=opts.thumb_size, max_filmstrips=opts.max_filmstrips, tick=tick)
+                          thumb_size=opts.thumb_size, max_filmstrips=opts.max_filmstrips, tick=tick,
+                          macro=opts.macro_recognizer, abstain=opts.abstain)
         timer.lap("recognise")
 
         # report
@@ -363,7 +370,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
             face=FaceSummary(frames_with_face=int(tr.frames_with_face), coverage=float(tr.coverage),
                              max_faces=int(tr.max_faces), chosen=str(tr.chosen),
                              spans=_face_spans(p1.times, valid, dt)),
-            model=ModelInfo(name=str(getattr(rec, "name", "")), labels=tuple(rec.labels)),
+            model=ModelInfo(name=str(getattr(rec, "name", "")), labels=tuple(rec.labels),
+                            macro=opts.macro_recognizer, abstain=opts.abstain),
             images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,
             height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps)
         timer.lap("report")

@@ -64,7 +64,8 @@ def _wanted_frames(intervals: list[Interval], strips: set[int]) -> dict[int, lis
 
 
 def recognise(face_path: str, intervals: list[Interval], store: GrayStore, rec: Recognizer,
-              rep_index: int, *, thumb_size: int, max_filmstrips: int, tick: Tick) -> Recognised:
+              rep_index: int, *, thumb_size: int, max_filmstrips: int, tick: Tick,
+              macro: str = "fer2013", abstain: bool = True) -> Recognised:
     """Pass 2 over the face video: classify each interval at its apex (bounded batches), collect the
     filmstrip crops of the ``max_filmstrips`` strongest micro-expressions (``thumb_size`` px) and the
     frame ``rep_index``. ``tick(fraction)`` may raise to stop the pass (cancel)."""
@@ -81,7 +82,8 @@ def recognise(face_path: str, intervals: list[Interval], store: GrayStore, rec: 
     def flush() -> None:
         if pending:
             batch = [(iv, apex, flow) for _, iv, apex, flow in pending]
-            events.update(zip([k for k, *_ in pending], classify_batch(rec, batch), strict=True))
+            found = classify_batch(rec, batch, macro=macro, abstain=abstain)
+            events.update(zip([k for k, *_ in pending], found, strict=True))
             pending.clear()
 
     last = max(list(want) + [rep_index])
@@ -112,19 +114,18 @@ def recognise(face_path: str, intervals: list[Interval], store: GrayStore, rec: 
     return Recognised([events[k] for k in range(len(intervals))], filmstrips, representative)
 
 
-def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.ndarray]]) -> list[Event]:
-    """The one place where the recogniser's output becomes Events: ``batch`` holds (interval, apex
-    crop (224, 224, 3) uint8, onset->apex flow image (28, 28, 3) uint8); each interval gets the top
-    label of its probabilities, with that probability as the confidence."""
-    pred = rec.predict(np.stack([a for _, a, _ in batch]), np.stack([f for _, _, f in batch]))
-    labels = tuple(pred.labels)
-    events = []
-    for (iv, _, _), probs in zip(batch, pred.probs, strict=True):
-        p = np.asarray(probs, np.float64)  # (L,)
-        j = int(np.argmax(p))
-        events.append(Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
-                            label=labels[j], confidence=float(p[j]),
-                            probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
-                            score=float(iv.score), onset_frame=iv.onset, apex_frame=iv.apex,
-                            offset_frame=iv.offset))
-    return events
+def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.ndarray]], *,
+                   macro: str = "fer2013", abstain: bool = True) -> list[Event]:
+    """The one place where recognition becomes Events: ``batch`` holds (interval, apex crop
+    (224, 224, 3) uint8, onset->apex flow image (28, 28, 3) uint8). Micro-expressions are labelled
+    by the micro model, macro-expressions by the full-expression prior (``macro``, see
+    :func:`microlens.recognize.label_events`); a label is ``uncertain`` below the recogniser's
+    calibrated threshold (when ``abstain``)."""
+    from microlens.recognize import label_events
+
+    decisions = label_events(rec, [iv.kind for iv, _, _ in batch], np.stack([a for _, a, _ in batch]),
+                             np.stack([f for _, _, f in batch]), macro=macro, abstain=abstain)
+    return [Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind, label=d.label,
+                  confidence=d.confidence, probs=d.probs, score=float(iv.score), onset_frame=iv.onset,
+                  apex_frame=iv.apex, offset_frame=iv.offset, recognizer=d.recognizer)
+            for (iv, _, _), d in zip(batch, decisions, strict=True)]

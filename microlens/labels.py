@@ -22,6 +22,9 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
 
 MEGC_CLASSES = ("negative", "positive", "surprise")
 
+# the answer when no recogniser is confident enough: better than a guess
+UNCERTAIN = "uncertain"
+
 # fine emotion -> MEGC2019 class ('others' has none and is dropped)
 TO_MEGC: dict[str, str] = {
     "happiness": "positive",
@@ -49,6 +52,7 @@ EMOJI: dict[str, str] = {
     "negative": "☹️",
     "others": "😐",
     "neutral": "😐",
+    UNCERTAIN: "❔",
 }
 
 

@@ -210,6 +210,13 @@ def build(config: dict[str, Any]) -> nn.Module:
     return MODELS[config["arch"]](**kwargs)
 
 
+def load_member(member: dict[str, Any]) -> nn.Module:
+    """A trained member dict ``{"config", "state_dict"}`` -> the model in eval mode."""
+    model = build(member["config"])
+    model.load_state_dict(member["state_dict"])
+    return model.eval()
+
+
 def model_input(stream: str, apex: np.ndarray, flow: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
     """The float32 NCHW batch a ``stream`` ('apex' or 'flow') model takes, per ``prep``
     (the checkpoint's preprocessing: apex_size, apex_color, equalization)."""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from microlens.errors import UsageError
+from microlens.labels import TO_MEGC, UNCERTAIN, is_megc
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = "casme2"
@@ -33,11 +34,48 @@ class Prediction:
     flow: np.ndarray  # (N, K) float32 flow-stream probabilities
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The label one event gets, and which recogniser gave it."""
+
+    label: str  # a class of the recogniser, or UNCERTAIN when it is not confident enough
+    confidence: float  # calibrated probability of the most likely class
+    probs: dict[str, float]  # class -> calibrated probability
+    recognizer: str  # e.g. "micro:casme2" (the micro model) or "macro:fer2013" (the expression prior)
+    best: str  # the most likely class, also when ``label`` is UNCERTAIN
+
+
+def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of (N, K) probabilities: softmax(log(p) / T) -> (N, K) float32.
+    T > 1 softens over-confident scores; T = 1 leaves them as they are."""
+    logp = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)) / float(temperature)
+    logp -= logp.max(axis=1, keepdims=True)
+    p = np.exp(logp)
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def decide(probs: np.ndarray, labels: tuple[str, ...], threshold: float, recognizer: str,
+           ignore: tuple[str, ...] = ()) -> list[Decision]:
+    """(N, K) calibrated probabilities -> N decisions: the most likely class among ``labels`` not in
+    ``ignore``, or UNCERTAIN when its probability is below ``threshold`` or an ``ignore`` class
+    (e.g. 'neutral') is the most likely of all."""
+    out = []
+    keep = np.array([lab not in ignore for lab in labels])
+    for p in np.asarray(probs, np.float64):
+        top = int(np.argmax(p))
+        j = int(np.argmax(np.where(keep, p, -1.0)))
+        sure = bool(keep[top]) and p[j] >= threshold
+        out.append(Decision(label=labels[j] if sure else UNCERTAIN, confidence=float(p[j]),
+                            probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
+                            recognizer=recognizer, best=labels[j]))
+    return out
+
+
 def _stream_module(members: list[dict[str, Any]]) -> Any:
     """A torch module: (B, C, S, S) -> (B, K) softmax probabilities averaged over seed members."""
     import torch
 
-    from microlens.train.loop import load_member
+    from microlens.models import load_member
 
     class Averaged(torch.nn.Module):
         def __init__(self) -> None:
@@ -96,6 +134,11 @@ class Recognizer:
         self.card = {k: v for k, v in ckpt.items() if k != "streams"}
         self.preprocessing = ckpt["preprocessing"]
         self.weights = ckpt["ensemble"]
+        # temperature and abstention threshold fitted on training subjects (checkpoints before
+        # calibration existed get T = 1 and no abstention)
+        cal = ckpt.get("calibration") or {}
+        self.temperature = float(cal.get("temperature", 1.0))
+        self.threshold = float(cal.get("threshold", 0.0))
         self._run: dict[str, Any] = {}
         onnx_paths = {s: path.with_name(f"{self.name}.{s}.onnx") for s in ENSEMBLE_STREAMS}
         use_ort = backend in ("auto", "onnxruntime") and all(p.is_file() for p in onnx_paths.values())
@@ -153,6 +196,90 @@ class Recognizer:
         }
         probs = (self.weights["apex"] * p["apex"] + self.weights["flow"] * p["flow"]).astype(np.float32)
         return Prediction(self.labels, probs, p["apex"], p["flow"])
+
+
+    def decide(self, apex: np.ndarray, flow: np.ndarray, abstain: bool = True) -> list[Decision]:
+        """Calibrated decisions for N samples (see :meth:`predict` for the inputs): the top class,
+        or UNCERTAIN below the checkpoint's threshold (when ``abstain``)."""
+        probs = calibrate(self.predict(apex, flow).probs, self.temperature)
+        return decide(probs, self.labels, self.threshold if abstain else 0.0, f"micro:{self.name}")
+
+
+# FER2013 class -> our name for it
+FER_NAMES = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+             "sad": "sadness", "surprise": "surprise", "neutral": "neutral"}
+# A macro-expression label needs the prior's class to be more probable than all others together.
+# A decision rule, not a fitted number: no labelled macro-expression video is available here to fit
+# one on (the micro-expression apex crops are not macro-expressions; see docs/science.md).
+MACRO_MIN_PROB = 0.5
+_PRIOR: dict[str, Any] = {}  # the FER2013 backbone, loaded once per process
+
+
+class ExpressionPrior:
+    """The macro-expression recogniser: the frozen FER2013 mini-Xception (seven full-expression
+    classes) on the apex crop and its mirror image. Its classes are named in the micro model's
+    vocabulary when that is the MEGC one (negative / positive / surprise), else as FER_NAMES; an
+    event whose most likely class is 'neutral' is UNCERTAIN."""
+
+    name = "fer2013"
+
+    def __init__(self, vocabulary: tuple[str, ...] = ()):
+        from microlens.expression import FER_CLASSES
+
+        names = [FER_NAMES[c] for c in FER_CLASSES]
+        if vocabulary and is_megc(vocabulary):
+            names = [TO_MEGC.get(n, n) for n in names]
+        self.labels = tuple(dict.fromkeys(names))  # unique, in FER order
+        self._merge = np.zeros((len(FER_CLASSES), len(self.labels)), np.float32)  # (7, L) sums
+        for i, n in enumerate(names):
+            self._merge[i, self.labels.index(n)] = 1.0
+
+    def predict(self, apex: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB apex crops -> (N, L) probabilities over ``self.labels``."""
+        import torch
+
+        from microlens.expression import INPUT_SIZE, pretrained
+        from microlens.models import apex_input
+
+        if "net" not in _PRIOR:
+            _PRIOR["net"] = pretrained().eval()
+        x = torch.from_numpy(apex_input(np.asarray(apex, np.uint8), INPUT_SIZE))  # (N, 1, 64, 64)
+        with torch.no_grad():
+            logits = 0.5 * (_PRIOR["net"](x) + _PRIOR["net"](x.flip(-1)))  # (N, 7)
+            p = torch.softmax(logits, dim=1).numpy()
+        return p @ self._merge
+
+    def decide(self, apex: np.ndarray, abstain: bool = True) -> list[Decision]:
+        """Decisions for N apex crops (UNCERTAIN when 'neutral' wins or the top class is below
+        MACRO_MIN_PROB, when ``abstain``)."""
+        if len(apex) == 0:
+            return []
+        return decide(self.predict(apex), self.labels, MACRO_MIN_PROB if abstain else 0.0,
+                      f"macro:{self.name}", ignore=("neutral",) if abstain else ())
+
+
+# how macro-expressions are labelled: by the full-expression prior, or by the micro model as before
+MACRO_MODES = ("fer2013", "micro")
+
+
+def label_events(rec: Recognizer, kinds: list[str], apex: np.ndarray, flow: np.ndarray, *,
+                 macro: str = "fer2013", abstain: bool = True) -> list[Decision]:
+    """Label N events of ``kinds`` ('micro' / 'macro'): micro-expressions by the micro model ``rec``
+    (apex crop + onset->apex flow), macro-expressions by the full-expression prior (``macro`` =
+    'fer2013') or by ``rec`` too ('micro'). apex: (N, 224, 224, 3) uint8; flow: (N, 28, 28, 3) uint8."""
+    if macro not in MACRO_MODES:
+        raise UsageError(f"unknown macro recogniser {macro!r}; use {', '.join(MACRO_MODES)}")
+    to_prior = [i for i, k in enumerate(kinds) if k == "macro" and macro == "fer2013"]
+    to_micro = [i for i in range(len(kinds)) if i not in set(to_prior)]
+    out: list[Decision | None] = [None] * len(kinds)
+    if to_micro:
+        for i, d in zip(to_micro, rec.decide(apex[to_micro], flow[to_micro], abstain), strict=True):
+            out[i] = d
+    if to_prior:
+        prior = ExpressionPrior(tuple(rec.labels))
+        for i, d in zip(to_prior, prior.decide(apex[to_prior], abstain), strict=True):
+            out[i] = d
+    return [d for d in out if d is not None]
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

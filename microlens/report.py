@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from microlens.labels import emoji
+from microlens.labels import UNCERTAIN, emoji
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events carry "recognizer", labels may be "uncertain"
 NEUTRAL = "neutral"  # timeline/log state while a face shows no spotted expression
 NO_FACE = "no_face"  # timeline/log state while no face is visible
 
@@ -43,13 +43,14 @@ class Event:
     apex_s: float
     end_s: float
     kind: str  # "micro" or "macro"
-    label: str
-    confidence: float  # ensemble probability of ``label``
-    probs: dict[str, float]  # label -> ensemble probability
+    label: str  # a class, or "uncertain" when the recogniser was not confident enough
+    confidence: float  # calibrated probability of the most likely class
+    probs: dict[str, float]  # class -> calibrated probability
     score: float = 0.0  # spotting peak strength (robust z units); larger is stronger
     onset_frame: int = -1  # frame indices in the video (decode order)
     apex_frame: int = -1
     offset_frame: int = -1
+    recognizer: str = ""  # which recogniser labelled it: "micro:MODEL" or "macro:fer2013"
 
     @property
     def duration_s(self) -> float:
@@ -74,6 +75,8 @@ class ModelInfo:
 
     name: str = ""
     labels: tuple[str, ...] = ()
+    macro: str = ""  # the recogniser of macro-expressions: "fer2013", or "micro" (this model)
+    abstain: bool = True  # whether low-confidence events are labelled "uncertain"
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class Report:
         return stats(self)
 
     def to_dict(self) -> dict:
-        """The JSON report, schema_version 1 (plain JSON types only)."""
+        """The JSON report, schema_version 2 (plain JSON types only)."""
         img = self.images
         return {
             "schema_version": SCHEMA_VERSION,
@@ -143,7 +146,8 @@ class Report:
             "face": {"frames_with_face": int(self.face.frames_with_face),
                      "coverage": _r(self.face.coverage, 4),
                      "max_faces": int(self.face.max_faces), "chosen": self.face.chosen},
-            "model": {"name": self.model.name, "labels": list(self.model.labels)},
+            "model": {"name": self.model.name, "labels": list(self.model.labels),
+                      "macro_recognizer": self.model.macro, "abstain": self.model.abstain},
             "events": [_event_dict(e) for e in self.events],
             "timeline": self.timeline(),
             "stats": self.stats(),
@@ -166,6 +170,7 @@ def _event_dict(e: Event) -> dict[str, Any]:
             "duration_s": _r(e.duration_s), "kind": e.kind, "label": e.label,
             "emoji": emoji(e.label), "confidence": _r(e.confidence, 4),
             "probs": {k: _r(v, 4) for k, v in e.probs.items()}, "score": _r(e.score, 2),
+            "recognizer": e.recognizer,
             "frames": {"onset": e.onset_frame, "apex": e.apex_frame, "offset": e.offset_frame}}
 
 
@@ -256,6 +261,9 @@ def stats(report: Report) -> dict[str, Any]:
       ignoring spans without a face (neutral -> happiness -> neutral is 2 changes);
     * ``micro_count`` / ``macro_count``: events of each kind;
     * ``micro_ratio_percent``: micro events / all events * 100 (0 when there are no events);
+    * ``uncertain_count``: events no recogniser was confident about (label ``uncertain``), also
+      counted in ``micro_count`` / ``macro_count`` and listed under ``per_label``;
+    * ``per_recognizer``: events labelled by each recogniser;
     * ``per_label``: for every label of the model (and any other label seen), the micro and macro
       counts, their total and the summed event duration in seconds.
     """
@@ -272,9 +280,13 @@ def stats(report: Report) -> dict[str, Any]:
         p["total"] += 1
         p["duration_s"] = _r(p["duration_s"] + e.duration_s)
     total = micro + macro
+    by_rec: dict[str, int] = {}
+    for e in report.events:
+        by_rec[e.recognizer] = by_rec.get(e.recognizer, 0) + 1
     return {"emotion_changes": changes, "micro_count": micro, "macro_count": macro,
             "micro_ratio_percent": _r(100.0 * micro / total, 1) if total else 0.0,
-            "events": total, "per_label": per}
+            "events": total, "uncertain_count": sum(1 for e in report.events if e.label == UNCERTAIN),
+            "per_recognizer": by_rec, "per_label": per}
 
 
 # writers ---------------------------------------------------------------------------------------
@@ -285,14 +297,15 @@ def to_json(report: Report) -> str:
 
 def to_csv(report: Report) -> str:
     """One row per event: times, kind, label, confidence and one probability column per label."""
-    labels = list(report.model.labels) or sorted({k for e in report.events for k in e.probs})
+    # the model's classes, then any other class a recogniser gave probabilities for (the macro prior)
+    labels = list(dict.fromkeys([*report.model.labels, *(k for e in report.events for k in e.probs)]))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
-                "score"] + [f"p_{lab}" for lab in labels])
+                "score", "recognizer"] + [f"p_{lab}" for lab in labels])
     for i, e in enumerate(report.events):
         w.writerow([i, e.kind, e.label, f"{e.confidence:.4f}", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
-                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", f"{e.score:.2f}"]
+                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", f"{e.score:.2f}", e.recognizer]
                    + [f"{e.probs.get(lab, 0.0):.4f}" for lab in labels])
     return buf.getvalue()
 
@@ -322,6 +335,7 @@ PALETTE: dict[str, str] = {
     "happiness": "#f2b701", "positive": "#f2b701", "surprise": "#3fa7d6", "disgust": "#59a14f",
     "repression": "#9c755f", "sadness": "#4e79a7", "negative": "#e15759", "fear": "#b07aa1",
     "anger": "#e15759", "contempt": "#ff9da7", "others": "#bab0ac", NEUTRAL: "#e6e6e6",
+    UNCERTAIN: "#c9c9c9",
     NO_FACE: "#ffffff",
 }
 _EXTRA = ("#76b7b2", "#edc948", "#af7aa1", "#ff9da7", "#9d7660", "#d37295")

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from microlens.models import build
+from microlens.models import build, load_member
 from microlens.options import option
 
 
@@ -172,13 +172,6 @@ def predict_proba(members: list[dict[str, Any]], x: np.ndarray) -> np.ndarray:
             total = p if total is None else total + p
     assert total is not None
     return (total / len(members)).numpy().astype(np.float32)
-
-
-def load_member(member: dict[str, Any]) -> nn.Module:
-    """A trained member dict -> the model in eval mode."""
-    model = build(member["config"])
-    model.load_state_dict(member["state_dict"])
-    return model.eval()
 
 
 def options_dict(opts: LoopOptions) -> dict[str, Any]:

@@ -45,14 +45,23 @@ def random_split(subjects: tuple[str, ...], seed: int = 0, test_fraction: float 
     return [Fold("random", np.sort(perm[n_test:]), np.sort(perm[:n_test]))]
 
 
+def cross_dataset(subjects: tuple[str, ...], seed: int = 0) -> list[Fold]:
+    """One fold per source dataset: train on every other dataset, test on that one (subjects are
+    named ``dataset/subject``, as :func:`microlens.data.load_dataset` prefixes them)."""
+    source = np.asarray([s.split("/", 1)[0] for s in subjects])
+    names = sorted(set(source.tolist()))
+    return [Fold(d, np.flatnonzero(source != d), np.flatnonzero(source == d)) for d in names]
+
+
 PROTOCOLS: dict[str, Callable[..., list[Fold]]] = {
     "loso": loso,
+    "cross_dataset": cross_dataset,
     "holdout": holdout,
     "random": random_split,
 }
 
 # protocols whose folds never share a subject between train and test
-SUBJECT_DISJOINT = ("loso", "holdout")
+SUBJECT_DISJOINT = ("loso", "holdout", "cross_dataset")
 
 
 def group_kfold(subjects: tuple[str, ...], k: int, seed: int = 0) -> list[Fold]:
