@@ -135,6 +135,8 @@ def main() -> None:
             "dropped": m["dropped"],
             "notes": m["notes"],
             "ensemble_weights": m["ensemble_weights"],
+            # temperature scaling and abstention, each fold fitted on its training subjects only
+            "abstention": m.get("abstention"),
             "loso": rows_of(m),
             "loso_confusion": m["confusion"],
             "random_split": rows_of(rnd),

@@ -48,6 +48,52 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> dict:
     }
 
 
+TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 81))  # the temperature search grid
+
+
+def nll(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Mean negative log-likelihood of (N,) int classes under (N, K) probabilities."""
+    p = np.clip(np.asarray(probs, np.float64)[np.arange(len(y_true)), np.asarray(y_true)], 1e-12, 1.0)
+    return float(-np.log(p).mean()) if len(p) else 0.0
+
+
+def scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log(p) / T) of (N, K) probabilities -> (N, K) float64 (temperature scaling)."""
+    z = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """The temperature in TEMPERATURES minimising the NLL of ``probs`` (N, K) for ``y_true`` (N,)."""
+    losses = [nll(y_true, scaled(probs, t)) for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+def ece(y_true: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: |accuracy - confidence| averaged over ``bins`` equal-width
+    confidence bins, weighted by their share of the N samples."""
+    probs = np.asarray(probs, np.float64)
+    if not len(probs):
+        return 0.0
+    conf, pred = probs.max(1), probs.argmax(1)
+    hit = (pred == np.asarray(y_true)).astype(float)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    return float(sum(abs(hit[which == b].mean() - conf[which == b].mean()) * (which == b).mean()
+                     for b in range(bins) if (which == b).any()))
+
+
+def selective(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, k: int) -> dict:
+    """Scores when samples whose top probability is below their threshold abstain: ``coverage``
+    (fraction answered) and accuracy / UF1 / UAR over the answered ones. probs (N, K) calibrated,
+    thresholds (N,) (one per sample: each fold has its own)."""
+    probs = np.asarray(probs, np.float64)
+    kept = probs.max(1) >= np.asarray(thresholds) if len(probs) else np.zeros(0, bool)
+    y, pred = np.asarray(y_true)[kept], probs.argmax(1)[kept] if len(probs) else np.zeros(0, np.int64)
+    return {"coverage": round(float(kept.mean()) if len(kept) else 0.0, 4), **scores(y, pred, k)}
+
+
 def report(
     y_true: np.ndarray,
     probs: dict[str, np.ndarray],

@@ -48,10 +48,9 @@ class Decision:
 def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Temperature scaling of (N, K) probabilities: softmax(log(p) / T) -> (N, K) float32.
     T > 1 softens over-confident scores; T = 1 leaves them as they are."""
-    logp = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)) / float(temperature)
-    logp -= logp.max(axis=1, keepdims=True)
-    p = np.exp(logp)
-    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    from microlens.metrics import scaled
+
+    return scaled(probs, temperature).astype(np.float32)
 
 
 def decide(probs: np.ndarray, labels: tuple[str, ...], threshold: float, recognizer: str,

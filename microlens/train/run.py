@@ -22,7 +22,7 @@ import numpy as np
 from microlens.data import Dataset, load_dataset
 from microlens.errors import UsageError
 from microlens.labels import Selection, resolve, select
-from microlens.metrics import plot_confusion, report, uf1
+from microlens.metrics import ece, fit_temperature, nll, plot_confusion, report, scaled, selective, uf1
 from microlens.models import model_input
 from microlens.options import add_options, option, options_from_args
 from microlens.preprocess import EQUALIZERS
@@ -71,6 +71,13 @@ class TrainOptions:
     weights: str = option(
         "equal", "ensemble weights: equal, or inner CV on training subjects", choices=("equal", "inner")
     )
+    # temperature scaling and an abstention threshold, fitted on out-of-fold training predictions
+    calibrate: bool = option(
+        True, "fit a temperature and an abstention threshold by inner CV on training subjects"
+    )
+    # the abstention threshold keeps this share of the training subjects' out-of-fold predictions
+    coverage: float = option(0.9, "abstain below the confidence that this share of out-of-fold training "
+                             "predictions reach")
     # parallel fold workers
     workers: int = option(2, "worker processes (one torch thread each)")
     # master seed
@@ -166,45 +173,69 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
         ]
 
     weight = 0.5
-    if opts.weights == "inner":
+    calibration = {"temperature": 1.0, "threshold": 0.0}
+    if opts.weights == "inner" or opts.calibrate:
+        # out-of-fold predictions on the training subjects only (subject-disjoint inner folds)
         subjects = tuple(_JOB["subjects"][i] for i in train)
         oof = {s: np.zeros((len(train), k), np.float32) for s in ("apex", "flow")}
         for inner in group_kfold(subjects, 3, seed=opts.seed):
             tr, te = train[inner.train], train[inner.test]
             for s in oof:
                 oof[s][inner.test] = predict_proba(train_members(s, tr), X[INPUT[s]][te])
-        weight = best_weight(y[train], oof["apex"], oof["flow"], k)
+        if opts.weights == "inner":
+            weight = best_weight(y[train], oof["apex"], oof["flow"], k)
+        if opts.calibrate:
+            calibration = calibration_of(y[train], weight * oof["apex"] + (1 - weight) * oof["flow"],
+                                         opts.coverage)
 
     members = {s: train_members(s, train) for s in _JOB["streams"]}
-    out: dict[str, Any] = {"members": members, "weight": weight}
+    out: dict[str, Any] = {"members": members, "weight": weight, "calibration": calibration}
     if test is not None:
         out["probs"] = {s: predict_proba(m, X[INPUT[s]][test]) for s, m in members.items()}
     return out
 
 
-def _fold_job(fold: Fold) -> tuple[Fold, dict[str, np.ndarray], float]:
+def calibration_of(y: np.ndarray, oof: np.ndarray, coverage: float) -> dict[str, Any]:
+    """Temperature (minimum NLL) and abstention threshold (the confidence that a ``coverage`` share
+    of the calibrated predictions reach) from out-of-fold ensemble probabilities (N, K) of training
+    samples with classes ``y`` (N,)."""
+    t = fit_temperature(y, oof)
+    conf = scaled(oof, t).max(1)
+    return {
+        "temperature": round(t, 4),
+        "threshold": round(float(np.quantile(conf, 1.0 - coverage)), 4),
+        "coverage_target": coverage,
+        "n_out_of_fold": int(len(y)),
+        "fitted_on": "out-of-fold predictions of a 3-fold subject-disjoint inner CV on training subjects",
+    }
+
+
+def _fold_job(fold: Fold) -> tuple[Fold, dict[str, np.ndarray], float, dict[str, Any]]:
     res = fit(fold.train, fold.test)
-    return fold, res["probs"], res["weight"]
+    return fold, res["probs"], res["weight"], res["calibration"]
 
 
 def cross_validate(
     folds: list[Fold], n: int, workers: int, progress: Callable[[str, float], None]
-) -> tuple[dict[str, np.ndarray], list[float]]:
+) -> tuple[dict[str, np.ndarray], list[float], np.ndarray]:
     """Run every fold (in ``workers`` processes); pooled (N, K) test probabilities per stream,
-    with 'ensemble' added, and the ensemble weight used in each fold."""
+    with 'ensemble' added, the ensemble weight used in each fold, and per test sample its fold's
+    calibration as (N, 2) float64 (temperature, threshold)."""
     k = _JOB["k"]
     probs = {s: np.zeros((n, k), np.float32) for s in _JOB["streams"]}
     probs["ensemble"] = np.zeros((n, k), np.float32)
     tested = np.zeros(n, bool)
+    cal = np.tile([1.0, 0.0], (n, 1))  # (N, 2) temperature, threshold
     weights: list[float] = []
     done = 0
 
-    def collect(fold: Fold, p: dict[str, np.ndarray], w: float) -> None:
+    def collect(fold: Fold, p: dict[str, np.ndarray], w: float, c: dict[str, Any]) -> None:
         nonlocal done
         for s, v in p.items():
             probs[s][fold.test] = v
         probs["ensemble"][fold.test] = w * p["apex"] + (1 - w) * p["flow"]
         tested[fold.test] = True
+        cal[fold.test] = (c["temperature"], c["threshold"])
         weights.append(w)
         done += 1
         progress(f"fold {done}/{len(folds)}", done / len(folds))
@@ -218,7 +249,28 @@ def cross_validate(
         for fold in folds:
             collect(*_fold_job(fold))
     keep = np.flatnonzero(tested)
-    return {s: p[keep] for s, p in probs.items()}, weights
+    return {s: p[keep] for s, p in probs.items()}, weights, cal[keep]
+
+
+def abstention_metrics(y: np.ndarray, ens: np.ndarray, cal: np.ndarray, k: int,
+                       datasets: list[str]) -> dict[str, Any]:
+    """How calibration and abstention did on the held-out samples: NLL and ECE before and after
+    each fold's temperature, and the selective scores under each fold's threshold (overall and per
+    dataset). ens (N, K) raw ensemble probabilities; cal (N, 2) temperature, threshold."""
+    calibrated = ens.astype(np.float64)  # (N, K): each held-out sample under its own fold's temperature
+    for i, t in enumerate(cal[:, 0]):
+        calibrated[i] = scaled(ens[i : i + 1], t)[0]
+    ds = np.asarray(datasets)
+    return {
+        "nll": {"raw": round(nll(y, ens), 4), "calibrated": round(nll(y, calibrated), 4)},
+        "ece": {"raw": round(ece(y, ens), 4), "calibrated": round(ece(y, calibrated), 4)},
+        "temperature_mean": round(float(cal[:, 0].mean()), 3) if len(cal) else 1.0,
+        "threshold_mean": round(float(cal[:, 1].mean()), 3) if len(cal) else 0.0,
+        "selective": selective(y, calibrated, cal[:, 1], k),
+        "selective_per_dataset": {
+            str(d): selective(y[ds == d], calibrated[ds == d], cal[ds == d, 1], k) for d in sorted(set(ds))
+        },
+    }
 
 
 def subset_for(ds: Dataset, opts: TrainOptions) -> Dataset:
@@ -270,13 +322,17 @@ def train(
     folds = [f for f in folds if len(f.test) and len(f.train)]
     tested = np.sort(np.concatenate([f.test for f in folds]))
     frac_cv = 0.85 if opts.final else 1.0
-    probs, weights = cross_validate(folds, len(ds), opts.workers, lambda s, f: progress(s, f * frac_cv))
+    probs, weights, cal = cross_validate(folds, len(ds), opts.workers, lambda s, f: progress(s, f * frac_cv))
     cv_seconds = time.time() - t0
     y_test = sel.targets[tested]
     metrics = report(y_test, probs, sel.labels, [ds.datasets[i] for i in tested])
     metrics["protocol"] = opts.protocol
     metrics["folds"] = len(folds)
     metrics["ensemble_weights"] = {"apex_mean": round(float(np.mean(weights)), 3), "mode": opts.weights}
+    if opts.calibrate:
+        metrics["abstention"] = abstention_metrics(
+            y_test, probs["ensemble"], cal, len(sel.labels), [ds.datasets[i] for i in tested]
+        )
     metrics["dropped"] = sel.dropped
     metrics["notes"] = list(sel.notes)
     metrics["seconds"] = round(cv_seconds, 1)
@@ -294,6 +350,7 @@ def train(
             "labels": list(sel.labels),
             "streams": final["members"],
             "ensemble": {"apex": w, "flow": round(1 - w, 4)},
+            "calibration": final["calibration"],
             "preprocessing": prep,
             "training": {**asdict(opts), **options_dict(loop), "label_set": list(labels)},
             "provenance": {
