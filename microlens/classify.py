@@ -42,10 +42,10 @@ def _flow_for(store: GrayStore, iv: Interval) -> np.ndarray:
     """(28, 28, 3) uint8 onset->apex flow image from the lossless gray crops (training recipe)."""
     from microlens.flow import flow_image
 
-    onset, apex = store.get(iv.onset), store.get(iv.apex)
-    if onset is None or apex is None:  # pragma: no cover - intervals lie inside face segments
+    pair = store.pair(iv.onset, iv.apex)  # apex re-framed with the onset's alignment, as in training
+    if pair is None:  # pragma: no cover - intervals lie inside face segments
         raise RuntimeError(f"no face crop stored for interval frames {iv.onset}-{iv.apex}")
-    return flow_image(onset, apex)
+    return flow_image(*pair)
 
 
 def _thumb(img: np.ndarray, size: int) -> np.ndarray:

@@ -45,6 +45,22 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return np.round((x - lo) / (hi - lo) * 255).astype(np.uint8)
 
 
+def realign(crop: np.ndarray, affine: np.ndarray, target: np.ndarray, crop_size: int = 224) -> np.ndarray:
+    """Re-frame a face crop made with ``affine`` as if it had been made with ``target`` (both (2, 3)
+    frame pixels -> ``crop_size`` crop pixels): (S, S) or (S, S, 3) uint8 -> the same shape, for any
+    side S (the affines are rescaled). Training crops onset and apex with ONE affine (the onset's,
+    see :func:`microlens.prepare.prepare_sample`); a video tracker aligns every frame on its own, and
+    that per-frame alignment follows the moving brows and mouth and so hides part of the motion. The
+    apex crop re-framed with the onset's affine restores the training geometry."""
+    side = crop.shape[0]
+    scale = np.diag([side / crop_size, side / crop_size, 1.0])  # crop_size px -> side px
+    a = np.vstack([np.asarray(affine, np.float64), [0, 0, 1]])
+    t = np.vstack([np.asarray(target, np.float64), [0, 0, 1]])
+    rel = scale @ t @ np.linalg.inv(a) @ np.linalg.inv(scale)  # crop(affine) px -> crop(target) px
+    return cv2.warpAffine(crop, rel[:2], (side, side), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def flow_image(onset: np.ndarray, apex: np.ndarray, size: int = FLOW_SIZE) -> np.ndarray:
     """The training recipe: onset and apex face crops -> (size, size, 3) uint8 (u, v, strain)."""
     f = tvl1(onset, apex)

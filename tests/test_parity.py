@@ -1,0 +1,142 @@
+"""Preprocessing parity (issue 8): the flow and apex inputs that inference builds from a video must
+be the ones that training builds from the same frames (``microlens prepare``), and the checkpoint's
+recorded recipe must be the one inference applies. A drift in either path fails here.
+
+The clip is the astronaut face with a known expression warp (tests/rawdata.py), written once as
+JPEG frames in the CASME II layout (the training path reads those) and once encoded as H.264 (the
+inference path decodes, tracks and aligns it, as ``microlens analyze`` does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rawdata import frames, subject_scene
+
+from microlens.annotations import Annotation
+from microlens.face import CROP_SIZE, FaceTracker
+from microlens.flow import flow_image
+from microlens.models import model_input
+from microlens.prepare import prepare_sample
+from microlens.scratch import FaceSink, GrayStore
+from microlens.synthetic import write_video
+from microlens.video import frames as decode
+from microlens.video import open_clip
+
+ONSET, APEX, OFFSET = 12, 18, 26  # frame numbers of the expression; frames 0..11 are still
+
+
+class _NullWriter:
+    """Stands in for the face-video writer: the parity concerns the gray flow inputs."""
+
+    def write(self, image: np.ndarray, time_s: float) -> None:
+        pass
+
+
+def _clip(emotion: str) -> dict[int, np.ndarray]:
+    """Frame number -> (480, 640, 3) uint8: still neutral face, then the expression."""
+    scene = subject_scene(0)
+    moving = frames(scene, emotion, ONSET, APEX, OFFSET, np.random.default_rng(7))
+    still = frames(scene, emotion, 0, 0, 0, np.random.default_rng(8))[0]  # apex 0 -> no motion at 0
+    return {n: moving.get(n, still) for n in range(OFFSET + 1)}
+
+
+def _training_flow(imgs: dict[int, np.ndarray], tmp_path) -> tuple[np.ndarray, np.ndarray]:
+    """What ``microlens prepare`` makes of the clip: (apex crop, flow image)."""
+    import cv2
+
+    folder = tmp_path / "sub01" / "EP01"
+    folder.mkdir(parents=True)
+    for n, img in imgs.items():
+        cv2.imwrite(str(folder / f"img{n}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+    ann = Annotation(dataset="casme2", subject="sub01", episode="EP01", onset=ONSET, apex=APEX,
+                     offset=OFFSET, action_units="12", emotion="happiness")
+    sample = prepare_sample(folder, ann, "none")
+    assert not isinstance(sample, tuple), sample
+    return sample.apex, sample.flow
+
+
+def _inference_flow(imgs: dict[int, np.ndarray], tmp_path
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """What ``microlens analyze`` makes of the same clip: decode -> track -> gray store -> flow:
+    (apex crop, flow image, the (onset, apex) gray pair the flow was computed from)."""
+    path = str(tmp_path / "clip.mp4")
+    write_video(path, [imgs[n] for n in sorted(imgs)], fps=30.0, crf=12)
+    tracker, store = FaceTracker(), GrayStore(str(tmp_path))
+    sink = FaceSink(_NullWriter(), store, np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
+    apex_crop = None
+    try:
+        for fr in decode(open_clip(path)):
+            face = tracker(fr)
+            sink.put(None if face is None else face.crop, fr.time_s, None if face is None else face.affine)
+            if fr.index == APEX and face is not None:
+                apex_crop = face.crop
+        pair = store.pair(ONSET, APEX)
+        assert pair is not None and apex_crop is not None, "face lost"
+        return apex_crop, flow_image(*pair), pair
+    finally:
+        tracker.close()
+        store.close()
+
+
+# emotion -> the flow channel its motion is in (tests/rawdata.py MOTIONS): 0 = u, 1 = v
+DOMINANT = {"happiness": 0, "surprise": 1, "disgust": 1, "repression": 1}
+MIN_FIELD_CORRELATION = 0.85  # raw TV-L1 (u, v) fields; measured 0.90-0.99 (benchmarks/parity.py)
+MAX_RELATIVE_EPE = 0.5  # mean end-point error / mean flow magnitude; measured 0.13-0.35
+
+
+Pair = tuple[np.ndarray, np.ndarray]  # (onset, apex) (128, 128) uint8 gray crops
+
+
+def field_agreement(ref: Pair, got: Pair) -> tuple[float, float]:
+    """Correlation and relative end-point error of the raw onset->apex TV-L1 fields of two
+    (onset, apex) pairs of (128, 128) uint8 gray crops."""
+    from microlens.flow import tvl1
+
+    f1, f2 = tvl1(*ref), tvl1(*got)  # (128, 128, 2) pixels
+    epe = np.linalg.norm(f1 - f2, axis=2).mean() / max(float(np.linalg.norm(f1, axis=2).mean()), 1e-9)
+    return float(np.corrcoef(f1.ravel(), f2.ravel())[0, 1]), float(epe)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("emotion", sorted(DOMINANT))
+def test_inference_flow_matches_training_flow(emotion: str, tmp_path) -> None:
+    """The flow image inference builds equals, on its moving channel, the one ``prepare`` builds
+    from the same frames, and the raw fields agree. Before the apex crop was re-framed with the
+    onset's alignment, the tracker's per-frame alignment hid the motion: field correlation 0.05 and
+    relative EPE 3.3 for surprise (benchmarks/results/parity.json)."""
+    from microlens import face
+    from microlens.flow import WORK_SIZE, _gray
+
+    imgs = _clip(emotion)
+    train_apex, train_flow = _training_flow(imgs, tmp_path)
+    infer_apex, infer_flow, pair = _inference_flow(imgs, tmp_path)
+    c = DOMINANT[emotion]
+    a, b = train_flow[..., c].ravel().astype(float), infer_flow[..., c].ravel().astype(float)
+    r = float(np.corrcoef(a, b)[0, 1])
+    assert r >= 0.95, f"{emotion}: flow image channel {c} correlation {r:.3f}, training vs inference"
+    affine = face.locate(imgs[ONSET])  # prepare's geometry: the onset's affine for both frames
+    assert affine is not None
+    ref = (_gray(face.crop(imgs[ONSET], affine), WORK_SIZE), _gray(face.crop(imgs[APEX], affine), WORK_SIZE))
+    corr, epe = field_agreement(ref, pair)
+    assert corr >= MIN_FIELD_CORRELATION and epe <= MAX_RELATIVE_EPE, (emotion, corr, epe)
+    # the apex crops frame the same face region (alignment by the same face module)
+    g1, g2 = train_apex.mean(2).ravel(), infer_apex.mean(2).ravel()
+    assert float(np.corrcoef(g1, g2)[0, 1]) >= 0.85
+
+
+def test_model_input_recipe_is_the_checkpoints() -> None:
+    """Inference applies exactly the input recipe training recorded: the same function, the same
+    preprocessing dict, for both streams."""
+    from microlens.recognize import load_model
+
+    rec = load_model("casme2", backend="torch")
+    rng = np.random.default_rng(0)
+    apex = rng.integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    flow = rng.integers(0, 256, (2, 28, 28, 3), dtype=np.uint8)
+    for stream in ("apex", "flow"):
+        x = model_input(stream, apex, flow, rec.preprocessing)
+        assert x.dtype == np.float32 and x.ndim == 4
+    assert rec.card["training"]["apex_arch"] == "expressionnet"
+    assert rec.preprocessing["apex_size"] == 64 and rec.preprocessing["equalization"] == "none"
