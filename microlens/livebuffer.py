@@ -33,6 +33,14 @@ class Counts:
     kept: int  # frames in the history
 
 
+@dataclass(frozen=True)
+class AlignedCrop:
+    """A face crop and the alignment it was made with."""
+
+    image: np.ndarray  # (224, 224, 3) uint8 RGB
+    affine: np.ndarray  # (2, 3) float64 frame pixels -> crop pixels
+
+
 class FrameHistory:
     """Recent frames of a live stream, thread-safe, plus the recording (``record_to``) of all."""
 
@@ -42,7 +50,7 @@ class FrameHistory:
         self._lock = threading.Lock()
         self._times: deque[float] = deque()  # (T,) seconds
         self._motion: deque[np.ndarray] = deque()  # (T,) of (R,) float32 features
-        self._crops: deque[np.ndarray | None] = deque()  # (T,) of (224, 224, 3) uint8 or None
+        self._crops: deque[AlignedCrop | None] = deque()  # (T,) face crops, None without a face
         self._index = 0
         self._faces = 0
         self._arrivals: deque[float] = deque()  # monotonic arrival times over the last 2 s
@@ -72,7 +80,7 @@ class FrameHistory:
             self._faces += face is not None
             self._times.append(float(t))
             self._motion.append(motion)
-            self._crops.append(face.crop if face is not None else None)
+            self._crops.append(AlignedCrop(face.crop, face.affine) if face is not None else None)
             while self._times and self._times[0] < t - self.history_s:
                 self._times.popleft()
                 self._motion.popleft()
@@ -81,7 +89,7 @@ class FrameHistory:
             while self._arrivals and self._arrivals[0] < now - 2.0:
                 self._arrivals.popleft()
 
-    def window(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
+    def window(self) -> tuple[np.ndarray, np.ndarray, list[AlignedCrop | None]]:
         """A copy of the history: times (T,) float64, motion (T, R) float32 ((0, 1) when empty) and
         the T face crops (None without a face)."""
         with self._lock:

@@ -9,11 +9,14 @@ classifies the latest window (onset = its first face frame, apex = its frame of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from microlens.labels import emoji
+
+if TYPE_CHECKING:
+    from microlens.livebuffer import AlignedCrop
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,10 @@ class LiveEvent:
     apex_s: float
     end_s: float
     kind: str  # "micro" or "macro"
-    label: str
+    label: str  # a class, or "uncertain"
     emoji: str
     confidence: float
+    recognizer: str = ""  # "micro:MODEL" or "macro:fer2013"
 
 
 @dataclass(frozen=True)
@@ -50,13 +54,19 @@ class Look:
     warm: bool
 
 
-def classify(model: Any, onset: np.ndarray, apex: np.ndarray) -> dict[str, float]:
-    """Label -> probability for one expression from its (224, 224, 3) uint8 onset and apex crops."""
-    from microlens.flow import flow_image
+def classify(model: Any, onset: AlignedCrop, apex: AlignedCrop, kind: str = "micro") -> Any:
+    """The :class:`microlens.recognize.Decision` for one expression of ``kind`` from its onset and
+    apex crops: the apex re-framed with the onset's alignment for the flow (the training geometry),
+    then :func:`microlens.recognize.label_events` (macro-expressions by the full-expression prior,
+    'uncertain' below the calibrated threshold)."""
+    from microlens.flow import flow_image, realign
+    from microlens.recognize import label_events
 
-    flow = flow_image(onset, apex)  # (28, 28, 3)
-    pred = model.predict(apex[None], flow[None])
-    return {lab: float(p) for lab, p in zip(pred.labels, pred.probs[0], strict=True)}
+    reframed = apex.image
+    if np.isfinite(onset.affine).all() and np.isfinite(apex.affine).all():
+        reframed = realign(apex.image, apex.affine, onset.affine)
+    flow = flow_image(onset.image, reframed)  # (28, 28, 3)
+    return label_events(model, [kind], apex.image[None], flow[None])[0]
 
 
 def magnitude(motion: np.ndarray) -> np.ndarray:
@@ -81,7 +91,7 @@ class LiveSpotter:
         self._spot_options = spot_options
         self._peak = 1e-6
 
-    def look(self, times: np.ndarray, motion: np.ndarray, crops: list[np.ndarray | None]) -> Look:
+    def look(self, times: np.ndarray, motion: np.ndarray, crops: list[AlignedCrop | None]) -> Look:
         """Analyse the history: times (T,) seconds (T >= 1), motion (T, R), the T face crops."""
         t = float(times[-1])
         intervals = self._spot(times, motion)
@@ -93,10 +103,9 @@ class LiveSpotter:
         if np.isfinite(mag[win]).any():
             self._peak = max(self._peak, float(np.nanmax(mag)))
             level = float(np.nanmax(mag[win]) / self._peak)
-        probs = self._classify_window(mag, crops, win) or {}
-        label = max(probs, key=lambda k: probs[k]) if probs else ""
-        view = View(t=t, active=bool(active), label=label, confidence=probs.get(label, 0.0),
-                    probs=probs, motion=min(level, 1.0))
+        d = self._classify_window(mag, crops, win)
+        view = View(t=t, active=bool(active), label=d.label if d else "",
+                    confidence=d.confidence if d else 0.0, probs=d.probs if d else {}, motion=min(level, 1.0))
         return Look(view, intervals, warm)
 
     def _spot(self, times: np.ndarray, motion: np.ndarray) -> list[Any]:
@@ -107,8 +116,7 @@ class LiveSpotter:
         except (ValueError, IndexError):
             return []
 
-    def _classify_window(self, mag: np.ndarray, crops: list[np.ndarray | None],
-                         win: np.ndarray) -> dict[str, float] | None:
+    def _classify_window(self, mag: np.ndarray, crops: list[AlignedCrop | None], win: np.ndarray) -> Any:
         idx = [i for i in np.flatnonzero(win) if crops[i] is not None]
         if len(idx) < 2:
             return None
@@ -130,7 +138,7 @@ class EventCollector:
         self._new: list[LiveEvent] = []  # since the last take_new()
         self._last_apex = -1.0
 
-    def collect(self, intervals: list[Any], times: np.ndarray, crops: list[np.ndarray | None],
+    def collect(self, intervals: list[Any], times: np.ndarray, crops: list[AlignedCrop | None],
                 t: float) -> None:
         """Classify intervals that ended since the last report and add them to the event list."""
         for iv in sorted(intervals, key=lambda iv: iv.apex_s):
@@ -141,11 +149,11 @@ class EventCollector:
             i0, ia = min(i0, len(crops) - 1), min(ia, len(crops) - 1)
             if crops[i0] is None or crops[ia] is None or i0 == ia:
                 continue
-            probs = classify(self.model, crops[i0], crops[ia])  # type: ignore[arg-type]
-            lab = max(probs, key=lambda k: probs[k])
+            d = classify(self.model, crops[i0], crops[ia], str(iv.kind))  # type: ignore[arg-type]
+            lab = d.label
             ev = LiveEvent(start_s=round(float(iv.onset_s), 3), apex_s=round(float(iv.apex_s), 3),
                            end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
-                           emoji=emoji(lab), confidence=round(probs[lab], 3))
+                           emoji=emoji(lab), confidence=round(d.confidence, 3), recognizer=d.recognizer)
             self.events.append(ev)
             self._new.append(ev)
             self.per_label[lab] = self.per_label.get(lab, 0) + 1

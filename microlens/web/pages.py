@@ -20,8 +20,8 @@ LABEL_NAMES = {
     "sadness": lazy_gettext("sadness"), "fear": lazy_gettext("fear"), "anger": lazy_gettext("anger"),
     "contempt": lazy_gettext("contempt"), "negative": lazy_gettext("negative"),
     "positive": lazy_gettext("positive"), "others": lazy_gettext("others"),
-    "neutral": lazy_gettext("neutral"), "no face": lazy_gettext("no face"),
-    "no_face": lazy_gettext("no face"),
+    "neutral": lazy_gettext("neutral"), "uncertain": lazy_gettext("uncertain"),
+    "no face": lazy_gettext("no face"), "no_face": lazy_gettext("no face"),
     "warming up": lazy_gettext("warming up"), "micro": lazy_gettext("micro"), "macro": lazy_gettext("macro"),
 }
 STATUS_NAMES = {

@@ -6,11 +6,11 @@ window.ML = (function () {
   const COLORS = {
     happiness: "#f59e0b", positive: "#f59e0b", surprise: "#0ea5e9", disgust: "#16a34a",
     repression: "#8b5cf6", sadness: "#3b82f6", fear: "#a855f7", anger: "#ef4444",
-    contempt: "#f97316", negative: "#e11d48", others: "#94a3b8", neutral: "#cbd5e1", no_face: "#475569", "no face": "#475569",
+    contempt: "#f97316", negative: "#e11d48", others: "#94a3b8", neutral: "#cbd5e1", uncertain: "#9ca3af", no_face: "#475569", "no face": "#475569",
   };
   const EMOJI = {
     happiness: "😊", positive: "😊", surprise: "😮", disgust: "🤢", repression: "😶", sadness: "😢",
-    fear: "😨", anger: "😠", contempt: "😒", negative: "☹️", others: "😐", neutral: "😐",
+    fear: "😨", anger: "😠", contempt: "😒", negative: "☹️", others: "😐", neutral: "😐", uncertain: "❔",
     "no face": "🚫", no_face: "🚫", "warming up": "⏳",
   };
   function label(k) { return (S.labels && S.labels[k]) || k; }
