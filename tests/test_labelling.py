@@ -1,0 +1,92 @@
+"""Which recogniser labels an event and when it abstains (issue 8): calibration, the 'uncertain'
+label, macro-expressions by the full-expression prior, and the labels on real footage."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from microlens.labels import UNCERTAIN
+from microlens.metrics import ece, fit_temperature, scaled, selective
+from microlens.recognize import ExpressionPrior, calibrate, decide, label_events, load_model
+
+
+def astronaut_crop() -> np.ndarray:
+    """(224, 224, 3) uint8: the astronaut's smiling face, roughly framed like our crops."""
+    return cv2.resize(data.astronaut()[20:240, 140:340], (224, 224), interpolation=cv2.INTER_AREA)
+
+
+def test_temperature_scaling_fits_and_calibrates() -> None:
+    """Over-confident scores get T > 1, and calibration lowers the ECE; T = 1 changes nothing."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    logits = rng.normal(0, 1, (600, 3))
+    logits[np.arange(600), y] += 1.0  # right 60-70 % of the time ...
+    p = scaled(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), 0.25)  # ... but sure of it
+    t = fit_temperature(y, p)
+    assert t > 2.0
+    assert ece(y, scaled(p, t)) < 0.5 * ece(y, p)
+    np.testing.assert_allclose(calibrate(p, 1.0), p, atol=1e-6)
+
+
+def test_decide_abstains_below_the_threshold() -> None:
+    probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [0.1, 0.2, 0.7]])
+    got = decide(probs, ("a", "b", "c"), 0.5, "micro:t")
+    assert [d.label for d in got] == ["a", UNCERTAIN, "c"]
+    assert got[1].best == "a" and got[1].confidence == pytest.approx(0.4)
+    assert all(d.recognizer == "micro:t" for d in got)
+    # an ignored class (neutral) that wins means 'uncertain' whatever the rest says
+    n = decide(np.array([[0.3, 0.7]]), ("happiness", "neutral"), 0.2, "macro:x", ignore=("neutral",))
+    assert n[0].label == UNCERTAIN and n[0].best == "happiness"
+
+
+def test_selective_scores_count_coverage() -> None:
+    y = np.array([0, 1, 1, 0])
+    p = np.array([[0.9, 0.1], [0.45, 0.55], [0.2, 0.8], [0.6, 0.4]])
+    s = selective(y, p, np.full(4, 0.7), 2)
+    assert s["coverage"] == 0.5 and s["accuracy"] == 1.0 and s["n"] == 2
+
+
+@pytest.mark.parametrize(("vocabulary", "expected"), [(("happiness", "surprise"), "happiness"),
+                                                       (("negative", "positive", "surprise"), "positive")])
+def test_prior_reads_a_broad_smile(vocabulary: tuple[str, ...], expected: str) -> None:
+    """The full-expression prior calls the astronaut's smile happiness (positive in the MEGC set)."""
+    prior = ExpressionPrior(vocabulary)
+    (d,) = prior.decide(astronaut_crop()[None])
+    assert d.label == expected and d.confidence > 0.5 and d.recognizer == "macro:fer2013"
+    assert sum(d.probs.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("model", ["casme2", "megc3"])
+def test_label_events_routes_by_kind(model: str) -> None:
+    """Micro events go to the micro model, macro events to the prior; 'micro' mode sends all to the
+    micro model; the shipped checkpoints carry a calibration fitted on training subjects."""
+    rec = load_model(model)
+    assert "calibration" in rec.card and rec.card["calibration"]["fitted_on"].startswith("out-of-fold")
+    assert 0.0 < rec.threshold < 1.0 and rec.temperature > 0
+    apex = np.stack([astronaut_crop()] * 2)
+    flow = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 3), dtype=np.uint8)
+    got = label_events(rec, ["micro", "macro"], apex, flow)
+    assert got[0].recognizer == f"micro:{model}" and got[1].recognizer == "macro:fer2013"
+    assert got[0].label in (*rec.labels, UNCERTAIN)
+    old = label_events(rec, ["micro", "macro"], apex, flow, macro="micro", abstain=False)
+    assert {d.recognizer for d in old} == {f"micro:{model}"} and UNCERTAIN not in {d.label for d in old}
+
+
+@pytest.mark.slow
+def test_broad_smile_on_real_footage_is_happiness(real_clip) -> None:
+    """Issue 8 acceptance: on a real public clip (a woman goes from sad, through crying, to a broad
+    smile from about 15 s on), an event over the smile is labelled happiness, and the events do not
+    all get one label."""
+    import microlens
+
+    report = microlens.analyze(str(real_clip("WolfgangLanger_Pexels.mp4")))
+    smile = [e for e in report.events if e.end_s > 15.5]
+    assert any(e.label == "happiness" for e in smile), [(e.start_s, e.label) for e in report.events]
+    labels = [e.label for e in report.events]
+    assert len(labels) >= 2 and len(set(labels)) >= 2
+    stats = report.stats()
+    assert stats["uncertain_count"] == labels.count(UNCERTAIN)
+    assert sum(stats["per_recognizer"].values()) == len(labels)
