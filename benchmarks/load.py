@@ -1,10 +1,14 @@
 """Load test of the web app (loopback only, bounded): N concurrent uploads of a short face clip to a
-real ``microlens serve`` (gunicorn + embedded Huey worker, real pipeline), then wait for every result.
+real ``microlens serve`` (gunicorn + embedded Huey worker, real pipeline), then wait for every result;
+then a second wave of M more, to see whether the server's memory creeps up with the number of jobs.
 
-Records: all accepted, none lost, upload latency, time to result (p50/p95/max), and the server's RSS
-(master + worker, sampled every 0.25 s) -> benchmarks/results/load.json.
+Records: all accepted, none lost, upload latency, time to result (p50/p95/max) of the first wave, the
+server's RSS (master + worker, sampled every 0.25 s), its settled RSS when idle, after N and after N+M
+jobs and the growth between the last two (acceptance: under --max-growth-mb), and the machine's load
+average (the machine is shared) -> benchmarks/results/load.json. Exit 1 when a job failed or was lost
+or the memory grew too much. All traffic goes to 127.0.0.1; at most 600 uploads and --timeout seconds.
 
-    .venv/bin/python benchmarks/load.py [--uploads 20] [--seconds 2] [--workers 1] [--timeout 900]
+    .venv/bin/python benchmarks/load.py [--uploads 20] [--more 40] [--seconds 2] [--workers 1] [--timeout 900]
 """
 
 from __future__ import annotations
@@ -86,14 +90,30 @@ def percentile(xs: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+def settled_rss_mb(pid: int, seconds: float = 2.0) -> float:
+    """The server's RSS once the queue is idle: the median of samples over ``seconds``."""
+    xs = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        xs.append(tree_rss_mb(pid))
+        time.sleep(0.25)
+    return percentile(xs, 0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--uploads", type=int, default=20)
+    ap.add_argument("--uploads", type=int, default=20, help="first wave: concurrent uploads")
+    ap.add_argument("--more", type=int, default=40,
+                    help="second wave, sent once the first is done: the RSS after it shows creep")
     ap.add_argument("--seconds", type=float, default=2.0, help="clip length")
     ap.add_argument("--workers", type=int, default=1, help="embedded queue worker threads")
     ap.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    ap.add_argument("--max-growth-mb", type=float, default=50.0,
+                    help="acceptance: RSS growth from the first wave's end to the second's")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "load.json"))
     args = ap.parse_args(argv)
+    if not (1 <= args.uploads <= 200 and 0 <= args.more <= 400):
+        raise SystemExit("--uploads must be in 1..200 and --more in 0..400")
 
     from test_web_clips import face_clip
 
@@ -103,33 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     clip = clip_path.read_bytes()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    total = args.uploads + args.more
     env = {**os.environ, "MICROLENS_DATA_DIR": str(work / "data"), "PYTHONPATH": str(REPO),
-           "MICROLENS_WORKERS": str(args.workers), "MICROLENS_MAX_QUEUE": str(max(50, args.uploads))}
+           "MICROLENS_WORKERS": str(args.workers), "MICROLENS_MAX_QUEUE": str(max(50, total))}
     log = (work / "server.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "microlens", "serve", "--port", str(port)], env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     rss: list[float] = []
+    loads: list[float] = []
     stop = threading.Event()
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if request(base + "/api/health", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise SystemExit("server did not start; see " + str(work / "server.log"))
-            time.sleep(0.2)
-        idle_rss = tree_rss_mb(server.pid)
+    end = time.monotonic() + args.timeout  # one budget for both waves
+    finished: dict[str, tuple[str, float]] = {}
+    rss_by_done: dict[int, float] = {}  # jobs finished -> server RSS then: flat means bounded
 
-        def sample() -> None:
-            while not stop.is_set():
-                rss.append(tree_rss_mb(server.pid))
-                stop.wait(0.25)
-
-        threading.Thread(target=sample, daemon=True).start()
-        t0 = time.monotonic()
+    def wave(first: int, n: int) -> tuple[dict[str, float], list[float], list[Any]]:
+        """Upload ``n`` clips at once; wait until each is done, failed or cancelled (or the budget ends)."""
         sent: dict[str, float] = {}
         upload_s: list[float] = []
         rejected: list[Any] = []
@@ -143,12 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 rejected.append((status, body))
 
-        with ThreadPoolExecutor(max_workers=args.uploads) as pool:
-            list(pool.map(one, range(args.uploads)))
-        finished: dict[str, tuple[str, float]] = {}
-        rss_by_done: dict[int, float] = {}  # jobs finished -> server RSS then: flat means bounded
-        end = time.monotonic() + args.timeout
-        while len(finished) < len(sent) and time.monotonic() < end:
+        with ThreadPoolExecutor(max_workers=min(n, 20)) as pool:
+            list(pool.map(one, range(first, first + n)))
+        while any(aid not in finished for aid in sent) and time.monotonic() < end:
             for aid in sent:
                 if aid in finished:
                     continue
@@ -158,7 +163,37 @@ def main(argv: list[str] | None = None) -> int:
                     if len(finished) % 5 == 0 or len(finished) == 1:
                         rss_by_done[len(finished)] = round(tree_rss_mb(server.pid), 1)
             time.sleep(0.5)
+        return sent, upload_s, rejected
+
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if request(base + "/api/health", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit("server did not start; see " + str(work / "server.log"))
+            time.sleep(0.2)
+        time.sleep(5)  # the model and face tracker warm up in the background after the health check
+        idle_rss = settled_rss_mb(server.pid)
+
+        def sample() -> None:
+            while not stop.is_set():
+                rss.append(tree_rss_mb(server.pid))
+                loads.append(os.getloadavg()[0])
+                stop.wait(0.25)
+
+        threading.Thread(target=sample, daemon=True).start()
+        t0 = time.monotonic()
+        sent, upload_s, rejected = wave(0, args.uploads)
         wall = time.monotonic() - t0
+        after_first = settled_rss_mb(server.pid)
+        t1 = time.monotonic()
+        sent2, upload2_s, rejected2 = wave(args.uploads, args.more) if args.more else ({}, [], [])
+        wall2 = time.monotonic() - t1
+        after_second = settled_rss_mb(server.pid) if args.more else None
         _, listing = request(f"{base}/api/analyses?limit=1000")
     finally:
         stop.set()
@@ -167,16 +202,25 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-    times = [t for st, t in finished.values() if st == "done"]
+
+    def tally(ids: dict[str, float]) -> tuple[int, int, int]:
+        done = sum(1 for a in ids if a in finished and finished[a][0] == "done")
+        lost = sum(1 for a in ids if a not in finished)
+        return done, len(ids) - done - lost, lost
+
+    times = [finished[a][1] for a in sent if a in finished and finished[a][0] == "done"]
+    done1, failed1, lost1 = tally(sent)
+    done2, failed2, lost2 = tally(sent2)
+    growth = round(after_second - after_first, 1) if after_second is not None else None
     result = {
         "uploads": args.uploads,
         "clip": {"seconds": args.seconds, "size": [320, 240], "fps": 30, "bytes": len(clip)},
         "queue_workers": args.workers,
         "accepted": len(sent),
         "rejected": len(rejected),
-        "completed": sum(1 for st, _ in finished.values() if st == "done"),
-        "failed": sum(1 for st, _ in finished.values() if st != "done"),
-        "lost": len(sent) - len(finished),
+        "completed": done1,
+        "failed": failed1,
+        "lost": lost1,
         "listed": len(listing.get("analyses", [])),
         "upload_s": {"p50": round(percentile(upload_s, 0.5), 3), "p95": round(percentile(upload_s, 0.95), 3),
                      "max": round(max(upload_s), 3)},
@@ -187,16 +231,30 @@ def main(argv: list[str] | None = None) -> int:
         "throughput_videos_per_min": round(60 * len(times) / wall, 2) if wall else None,
         "server_rss_mb": {"idle": round(idle_rss, 1), "max": round(max(rss), 1) if rss else None,
                           "last": round(rss[-1], 1) if rss else None, "by_jobs_finished": rss_by_done},
+        # memory creep: RSS with the queue idle after the first wave and after the second one
+        "rss_mb": {"idle": round(idle_rss, 1), f"after_{args.uploads}": round(after_first, 1),
+                   f"after_{total}": round(after_second, 1) if after_second is not None else None,
+                   f"growth_{args.uploads}_{total}": growth, "max_growth": args.max_growth_mb,
+                   "note": "server tree (master + worker), median over 2 s with the queue idle"},
+        "second_wave": {"uploads": args.more, "accepted": len(sent2), "rejected": len(rejected2),
+                        "completed": done2, "failed": failed2, "lost": lost2, "wall_s": round(wall2, 1),
+                        "upload_s_p95": round(percentile(upload2_s, 0.95), 3) if upload2_s else None},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1min_before": round(load_before, 2),
+                    "load_average_1min_during": {"median": round(percentile(loads, 0.5), 2),
+                                                 "max": round(max(loads), 2)} if loads else None,
                     "load_average_1min_after": round(os.getloadavg()[0], 2)},
-        "errors": [b.get("error") for _, b in rejected][:5] +
+        "errors": [b.get("error") for _, b in rejected + rejected2][:5] +
                   [f"{aid}: {st}" for aid, (st, _) in finished.items() if st != "done"][:5],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    ok = result["completed"] == args.uploads and result["lost"] == 0
+    ok = done1 == args.uploads and done2 == args.more and lost1 + lost2 == 0
+    if growth is not None and growth >= args.max_growth_mb:
+        print(f"RSS grew {growth} MB from job {args.uploads} to job {total} (limit {args.max_growth_mb})",
+              file=sys.stderr)
+        ok = False
     return 0 if ok else 1
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from test_web_clips import clip, quick_analyzer  # noqa: F401  (clip is a fixture)
 
+from microlens.web import jobs
 from microlens.web.jobs import Queue, run_analysis
 from microlens.web.settings import load_settings
 from microlens.web.storage import Store, new_id
@@ -163,6 +164,42 @@ def test_shutdown_hands_the_running_job_back(tmp_path: Path, clip: Path) -> None
     assert q.recover() == [aid]
     q.drain()
     assert q.store.get(aid).status == "done"  # type: ignore[union-attr]
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_trim_heap_gives_freed_heap_pages_back() -> None:
+    """What keeps the server's memory flat from job to job (benchmarks/load.py): heap pages freed
+    behind a live block stay in the process until trim_heap hands them back."""
+    if jobs._load_libc() is None or not Path("/proc/self/status").exists():
+        pytest.skip("not glibc on Linux")
+    blocks = [bytes(100_000) for _ in range(2000)]  # 200 MB of heap blocks (under the mmap threshold)
+    keep = blocks[-1]  # a live block at the heap's top: free() alone cannot shrink the heap
+    del blocks
+    before = _rss_mb()
+    assert jobs.trim_heap()
+    assert before - _rss_mb() > 50, "the freed pages stayed in the process"
+    assert len(keep) == 100_000
+
+
+def test_every_job_ends_with_trim_heap(tmp_path: Path, clip: Path,  # noqa: F811
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    trims: list[int] = []
+    monkeypatch.setattr(jobs, "trim_heap", lambda: trims.append(1) or True)
+    q = make_queue(tmp_path)
+    ok, bad = add(q, clip, enqueue=False), add(q, clip, enqueue=False)
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("boom")
+
+    assert run_analysis(q.store, ok, analyzer=quick_analyzer(), loader=lambda n: n) == "done"
+    assert run_analysis(q.store, bad, analyzer=broken, loader=lambda n: n) == "failed"
+    assert len(trims) == 2
 
 
 def test_unknown_queue_scheme(tmp_path: Path) -> None:

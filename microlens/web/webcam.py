@@ -45,6 +45,7 @@ def _session(ws: Any) -> None:
 
     from microlens.live import LiveAnalyzer, LiveOptions
     from microlens.web import runtime
+    from microlens.web.jobs import trim_heap
     from microlens.web.storage import new_id
 
     rt = runtime(current_app)
@@ -161,6 +162,7 @@ def _session(ws: Any) -> None:
         analyzer.close()
         if not saved:
             record.unlink(missing_ok=True)
+        trim_heap()  # the session's freed frame buffers and face graphs go back to the OS
 
 
 def _linger(ws: Any, timeout: float = 5.0) -> None:
