@@ -2,7 +2,8 @@
 real pipeline. They upload a face clip and check the results page (timeline, stats, log, click an
 event seeks the video), stream a fake camera (a y4m made from a face clip) to the webcam page and
 check the emotion display keeps updating about every 0.4 s (judged against how late a 0.4 s timer
-runs on the same machine at the same time, so a busy machine passes and a stalled page fails), and
+and a round trip run on the same machine at the same time, so a busy machine passes and a stalled
+page fails), and
 save screenshots of every page (under benchmarks/screenshots/ with MICROLENS_SCREENSHOTS=1). Skipped
 with a reason where chromium or playwright is absent."""
 
@@ -141,49 +142,56 @@ class TickProbe:
         self._thread.join()
 
 
-def live_gap_limits(page_ticks: np.ndarray, server_ticks: np.ndarray) -> tuple[float, float, float]:
-    """(expected typical gap, most updates expected to be missed, the largest allowed gap) in the
-    live display, from the lateness of 0.4 s ticks measured in the page and in the server process at
-    the same time: a display update needs a tick on each side, so their lateness adds up."""
+def live_gap_limits(page_ticks: np.ndarray, server_ticks: np.ndarray,
+                    gaps: np.ndarray) -> tuple[float, float, float]:
+    """(the typical gap expected now, the fewest updates expected, the largest allowed gap) for the
+    live display, from baselines measured on the same machine at the same time: ``page_ticks``, the
+    gaps of a loop in the page that waits 0.4 s and then fetches /api/health (the page's timer and
+    its round trip to the server), ``server_ticks``, the gaps of a 0.4 s sleep loop in the server's
+    process; a display update needs both, so their lateness adds up. ``gaps`` are the display's."""
     late = [np.clip(t - REPORT_EVERY_S, 0.0, None) if len(t) else np.zeros(1)
             for t in (page_ticks, server_ticks)]
     typical = REPORT_EVERY_S + sum(float(np.median(x)) for x in late)
     worst = REPORT_EVERY_S + sum(float(np.max(x)) for x in late)
-    # 1.5x slack for the network hop and the page's own work; 0.5 s is the design target when idle
-    max_gap = min(MAX_GAP_CEILING_S, max(0.5, 1.5 * worst))
-    return typical, 0.3 * WINDOW_S / typical, max_gap
+    # a status delivered late shortens the next gap, a stalled page does not catch up: allow 2.5
+    # typical gaps of the display itself, or 1.5x the baselines' worst tick, and never 2 s
+    max_gap = min(MAX_GAP_CEILING_S, max(2.5 * float(np.median(gaps)), 1.5 * worst))
+    return typical, max(5.0, 0.7 * WINDOW_S / typical), max_gap
 
 
 def check_live_gaps(gaps: np.ndarray, page_ticks: np.ndarray, server_ticks: np.ndarray,
                     sent_gaps: np.ndarray) -> None:
     """Assert the live display kept pace: updates kept arriving at about the 0.4 s rate and no gap was
-    long, both judged against the tick lateness measured on the same machine at the same time."""
-    typical, may_miss, max_gap = live_gap_limits(page_ticks, server_ticks)
+    long, judged against the baselines measured on the same machine at the same time."""
+    typical, fewest, max_gap = live_gap_limits(page_ticks, server_ticks, gaps)
     updates = len(gaps) - 1  # the window's edges are not updates
-    expected = WINDOW_S / typical
-    info = (f"{updates} updates in {WINDOW_S} s (expected about {expected:.1f}); gaps {np.round(gaps, 3)}; "
-            f"allowed max gap {max_gap:.2f} s; page ticks {np.round(page_ticks, 3)}; server ticks "
-            f"{np.round(server_ticks, 3)}; server send gaps {np.round(sent_gaps, 3)}")
+    info = (f"{updates} updates in {WINDOW_S} s (at least {fewest:.1f} expected, typical gap now "
+            f"{typical:.3f} s); gaps {np.round(gaps, 3)}; allowed max gap {max_gap:.2f} s; page "
+            f"round trips {np.round(page_ticks, 3)}; server ticks {np.round(server_ticks, 3)}; server "
+            f"send gaps {np.round(sent_gaps, 3)}")
     print(info)
-    assert updates >= max(5.0, expected - may_miss), "too few updates: " + info
+    assert updates >= fewest, "too few updates: " + info
     assert float(np.median(gaps)) <= 1.5 * typical, "updates came too slowly: " + info
     assert float(gaps.max()) <= max_gap, "the display stalled: " + info
 
 
 def test_live_gap_limits() -> None:
     """The webcam test's yardstick: tight on an idle machine, looser under load, never unbounded."""
-    idle = np.full(15, 0.401)
-    typical, may_miss, max_gap = live_gap_limits(idle, idle)
-    assert abs(typical - 0.402) < 1e-9 and max_gap == pytest.approx(0.603) and 4 < may_miss < 5
+    idle, steady = np.full(15, 0.401), np.full(15, 0.4)
+    typical, fewest, max_gap = live_gap_limits(idle, idle, steady)
+    assert typical == pytest.approx(0.402) and fewest == pytest.approx(0.7 * WINDOW_S / 0.402)
+    assert max_gap == pytest.approx(1.0)  # 2.5 gaps of 0.4 s: one late status, not a stall
     busy = np.array([0.4, 0.45, 0.7, 0.42, 0.5])
-    assert 1.0 < live_gap_limits(busy, busy)[2] < MAX_GAP_CEILING_S
-    assert live_gap_limits(np.array([3.0]), np.array([3.0]))[2] == MAX_GAP_CEILING_S
-    steady = np.full(15, 0.4)
+    assert live_gap_limits(busy, busy, steady)[2] == pytest.approx(1.5)  # 1.5 x (0.4 + 0.3 + 0.3)
+    assert live_gap_limits(np.array([3.0]), np.array([3.0]), steady)[2] == MAX_GAP_CEILING_S
     check_live_gaps(steady, idle, idle, steady)
+    check_live_gaps(np.array([0.4] * 6 + [0.62, 0.18] + [0.4] * 6), idle, idle, steady)  # late, caught up
     with pytest.raises(AssertionError, match="stalled"):
-        check_live_gaps(np.array([0.4] * 12 + [1.2, 0.4]), idle, idle, steady)
+        check_live_gaps(np.array([0.4] * 12 + [1.5, 0.4]), idle, idle, steady)
     with pytest.raises(AssertionError, match="too few"):
         check_live_gaps(np.array([1.5, 1.5, 1.5, 1.5]), busy, busy, steady)
+    with pytest.raises(AssertionError, match="too slowly"):
+        check_live_gaps(np.full(13, 0.65), idle, idle, steady)
 
 
 def test_upload_results_timeline_seek(site: Any, browser: Any, tmp_path: Path) -> None:
@@ -266,9 +274,9 @@ def test_webcam_live_updates_keep_pace(site: Any, pw: Any, tmp_path: Path) -> No
             # the first frame loads the face tracker; then the display must tick every 0.4 s
             wait_js(page, "parseInt(document.getElementById('current').dataset.seq) >= 3", 120)
             wait_js(page, "document.getElementById('current').dataset.state !== 'warming up'", 60)
-            # the page shows each status it gets; a 0.4 s timer in the same page and one in the
-            # server's process (this one: same CPU priority as the server's status thread) measure
-            # how late this machine runs a 0.4 s tick right now
+            # the page shows each status it gets; meanwhile a 0.4 s timer + round trip to the server
+            # in the same page and a 0.4 s tick in the server's process (same CPU priority as the
+            # server's status thread) measure how late this machine runs them right now
             probe = TickProbe(REPORT_EVERY_S)
             probe.start()
             try:
@@ -283,7 +291,8 @@ def test_webcam_live_updates_keep_pace(site: Any, pw: Any, tmp_path: Path) -> No
                     }});
                     obs.observe(el, {{ attributes: true }});
                     const ticks = [t0];
-                    const tick = () => {{
+                    const tick = async () => {{
+                      try {{ await fetch('/api/health', {{ cache: 'no-store' }}); }} catch (e) {{}}
                       ticks.push(performance.now());
                       if (performance.now() - t0 < {WINDOW_S * 1000}) {{
                         setTimeout(tick, {REPORT_EVERY_S * 1000});
