@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from microlens.train.loop import LoopOptions  # noqa: E402
-from microlens.train.run import TrainOptions, save_metrics, save_model, train  # noqa: E402
+from microlens.train.card import save_metrics, save_model  # noqa: E402
+from microlens.train.run import TrainOptions, train  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data")) / "megc2019"
 RESULTS = REPO / "benchmarks" / "results"

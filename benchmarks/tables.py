@@ -424,6 +424,13 @@ def stale(files: Iterable[Path]) -> list[str]:
 
 # ---- labels on real video, calibration, cross-dataset, parity (issue 8) ------------------------
 
+def _label_counts(labels: dict | None) -> str:
+    """'happiness 2, sadness 1' from a label -> count dict, most frequent first."""
+    if not labels:
+        return DASH
+    return ", ".join(f"{k} {v}" for k, v in sorted(labels.items(), key=lambda kv: -kv[1]))
+
+
 @table("realvideo")
 def realvideo() -> str:
     """README and docs/science.md: labels the shipped models give on real clips (realvideo.json)."""
@@ -432,13 +439,27 @@ def realvideo() -> str:
     for r in results["rows"]:
         if r["config"] != "shipped":
             continue
-        labels = ", ".join(f"{k} {v}" for k, v in sorted(r.get("labels", {}).items(), key=lambda kv: -kv[1]))
         top = f"{r['top_share']:.0%} {r['top_label']}" if r.get("top_share") is not None else DASH
         unc = f"{r['uncertain_share']:.0%}" if r.get("uncertain_share") is not None else DASH
         rows.append([f"`{r['clip']}`", f"`{r['model']}`", ", ".join(r["viewer_sees"]) or "no face",
-                     str(r["events"]), labels or DASH, top, unc, r["verdict"]])
+                     str(r["events"]), _label_counts(r.get("labels")), top, unc, r["verdict"]])
     return md_table(["clip", "model", "a viewer sees", "events", "labels", "most frequent (of labelled)",
                      "uncertain", "check"], rows)
+
+
+@table("glance_realvideo")
+def glance_realvideo() -> str:
+    """README: the default model's labels on each real clip, before and after issue 8."""
+    results = load("realvideo")
+    before = {r["clip"]: r for r in results["rows"] if r["config"] != "shipped"}
+    rows = []
+    for r in results["rows"]:
+        if r["config"] != "shipped" or r["model"] != "casme2":
+            continue
+        old = before.get(r["clip"], {})
+        rows.append([f"`{r['clip']}`", ", ".join(r["viewer_sees"]) or "no face",
+                     _label_counts(old.get("labels")), _label_counts(r.get("labels")), r["verdict"]])
+    return md_table(["real clip", "a viewer sees", "labels before", "labels now", "check"], rows)
 
 
 @table("realvideo_before")
@@ -449,9 +470,8 @@ def realvideo_before() -> str:
     for r in results["rows"]:
         if r["config"] == "shipped" or "labels" not in r:
             continue
-        labels = ", ".join(f"{k} {v}" for k, v in sorted(r["labels"].items(), key=lambda kv: -kv[1]))
         top = f"{r['top_share']:.0%} {r['top_label']}" if r.get("top_share") is not None else DASH
-        rows.append([f"`{r['clip']}`", f"`{r['model']}`", str(r["events"]), labels or DASH, top])
+        rows.append([f"`{r['clip']}`", f"`{r['model']}`", str(r["events"]), _label_counts(r["labels"]), top])
     return md_table(["clip", "model", "events", "labels (micro model on every event, no abstention)",
                      "most frequent"], rows)
 
