@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from microlens.train.loop import LoopOptions  # noqa: E402
 from microlens.train.card import save_metrics, save_model  # noqa: E402
+from microlens.train.loop import LoopOptions  # noqa: E402
 from microlens.train.run import TrainOptions, train  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data")) / "megc2019"
