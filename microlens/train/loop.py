@@ -73,6 +73,7 @@ AUGMENT: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
 }
 
 
+# One function on purpose (about 80 lines): the training loop reads top to bottom, as in nanoGPT.
 def train_stream(
     x: np.ndarray,
     y: np.ndarray,
