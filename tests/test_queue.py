@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from test_web_clips import clip, quick_analyzer  # noqa: F401  (clip is a fixture)
 
-from microlens.web import jobs
-from microlens.web.jobs import Queue, run_analysis
+from microlens.web import heap, jobs
+from microlens.web.jobs import run_analysis
+from microlens.web.queue import Queue
 from microlens.web.settings import load_settings
 from microlens.web.storage import Store, new_id
 
@@ -176,13 +177,13 @@ def _rss_mb() -> float:
 def test_trim_heap_gives_freed_heap_pages_back() -> None:
     """What keeps the server's memory flat from job to job (benchmarks/load.py): heap pages freed
     behind a live block stay in the process until trim_heap hands them back."""
-    if jobs._load_libc() is None or not Path("/proc/self/status").exists():
+    if heap._load_libc() is None or not Path("/proc/self/status").exists():
         pytest.skip("not glibc on Linux")
     blocks = [bytes(100_000) for _ in range(2000)]  # 200 MB of heap blocks (under the mmap threshold)
     keep = blocks[-1]  # a live block at the heap's top: free() alone cannot shrink the heap
     del blocks
     before = _rss_mb()
-    assert jobs.trim_heap()
+    assert heap.trim_heap()
     assert before - _rss_mb() > 50, "the freed pages stayed in the process"
     assert len(keep) == 100_000
 

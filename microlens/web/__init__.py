@@ -1,8 +1,9 @@
 """The microlens web app: ``create_app(config)`` builds it; nothing happens at import.
 
 Pages (English and Korean), a JSON API under /api, a WebSocket at /ws/live for the webcam page, and
-a Huey queue for the analyses (see jobs.py). Settings come from ``config`` and MICROLENS_* variables
-(settings.py). The recognition model is loaded once per process, on first use (jobs.get_model).
+a Huey queue for the analyses (queue.py; one analysis job: jobs.py). Settings come from ``config``
+and MICROLENS_* variables (settings.py). The recognition model is loaded once per process, on first
+use (jobs.get_model).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 from flask import Flask
 
-from microlens.web.jobs import Analyzer, Queue
+from microlens.web.jobs import Analyzer
+from microlens.web.queue import Queue
 from microlens.web.settings import Settings, load_settings
 from microlens.web.storage import Store
 

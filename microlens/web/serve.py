@@ -153,7 +153,7 @@ def run_worker(cfg: dict[str, Any]) -> int:
     """A standalone queue worker (Huey consumer in the main thread, its own signal handling)."""
     from huey.consumer import Consumer
 
-    from microlens.web.jobs import Queue
+    from microlens.web.queue import Queue
     from microlens.web.settings import load_settings
     from microlens.web.storage import Store
 

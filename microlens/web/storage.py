@@ -3,7 +3,7 @@
 Layout of ``MICROLENS_DATA_DIR``::
 
     analyses.db            this module's SQLite database (WAL mode, one connection per call)
-    queue.db               the Huey queue (SQLite storage, see jobs.py)
+    queue.db               the Huey queue (SQLite storage, see queue.py)
     uploads/<id>.video     the uploaded video, named by a generated id, never by the client's name
     results/<id>/          report.json|csv|vtt|html, face.mp4, face.jpg, micro-<n>.jpg
     tmp/                   request bodies being received and webcam recordings being written

@@ -45,7 +45,7 @@ def _session(ws: Any) -> None:
 
     from microlens.live import LiveAnalyzer, LiveOptions
     from microlens.web import runtime
-    from microlens.web.jobs import trim_heap
+    from microlens.web.heap import trim_heap
     from microlens.web.storage import new_id
 
     rt = runtime(current_app)
