@@ -17,9 +17,13 @@ import os
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from simple_websocket import ConnectionClosed
+
+from microlens.web.heap import trim_heap
 
 log = logging.getLogger("microlens.web.webcam")
 MAX_SESSIONS = 4  # live sessions at once (each takes a share of the CPU)
@@ -41,135 +45,172 @@ def init(app: Flask, sock: Any) -> None:
 
 
 def _session(ws: Any) -> None:
-    from simple_websocket import ConnectionClosed
-
+    """Run one live session on ``ws``: open the analyzer (or say why not), then :class:`_Session`."""
     from microlens.live import LiveAnalyzer, LiveOptions
     from microlens.web import runtime
-    from microlens.web.heap import trim_heap
     from microlens.web.storage import new_id
 
     rt = runtime(current_app)
-    send_lock = threading.Lock()
-
-    def send(obj: dict[str, Any]) -> None:
-        with send_lock:
-            ws.send(json.dumps(obj))
-
     record = rt.store.tmp_dir() / f"live-{new_id()}.mp4"
     options = LiveOptions()
     try:
         analyzer = LiveAnalyzer(rt.queue.loader(rt.settings.model), options, record_to=str(record))
     except Exception as e:  # noqa: BLE001 - the page shows the reason
         log.warning("live analysis unavailable: %s", e)
-        send({"type": "error", "error": f"live analysis is unavailable: {type(e).__name__}: {e}"})
+        reason = f"live analysis is unavailable: {type(e).__name__}: {e}"
+        ws.send(json.dumps({"type": "error", "error": reason}))
         record.unlink(missing_ok=True)
         return
-    stop = threading.Event()
+    _Session(ws, analyzer, options.report_every_s, record).run()
 
-    def analyser() -> None:
-        # spotting and recognition as often as the CPU allows; the reporter never waits for it
-        while not stop.is_set():
+
+class _Session:
+    """One live connection: the analyzer, its recording, and three threads that share the socket.
+
+    The receive loop (the request's thread) hands frames to the tracker thread, which acks each as it
+    takes it up and pushes it to the analyzer; the analyser thread runs spotting and recognition as
+    often as the CPU allows; the reporter thread sends the status every ``every_s``.
+    """
+
+    def __init__(self, ws: Any, analyzer: Any, every_s: float, record: Path) -> None:
+        self.ws = ws
+        self.analyzer = analyzer
+        self.every_s = every_s
+        self.record = record
+        self.stop = threading.Event()
+        self.inbox: queue.Queue[bytes | None] = queue.Queue()  # JPEG frames; None ends the tracker
+        self.send_lock = threading.Lock()
+        self.reporter = threading.Thread(target=self._report, name="live-reporter", daemon=True)
+        self.analyser = threading.Thread(target=self._analyse, name="live-analyser", daemon=True)
+        self.tracker = threading.Thread(target=self._track, name="live-frames", daemon=True)
+
+    def run(self) -> None:
+        """Serve the page until it stops or saves the session or the socket closes; then clean up."""
+        for thread in (self.reporter, self.analyser, self.tracker):
+            thread.start()
+        saved = False
+        reason = "closed by the page"
+        try:
+            reason = self._receive()
+            if reason == "saved":
+                saved = self._save()
+        except ConnectionClosed as e:
+            reason = f"connection closed ({e})"
+        finally:
+            self._close(reason, saved)
+
+    def send(self, obj: dict[str, Any]) -> None:
+        """Send one JSON message (the threads take turns)."""
+        with self.send_lock:
+            self.ws.send(json.dumps(obj))
+
+    def _try_send(self, obj: dict[str, Any]) -> bool:
+        """Send ``obj``; False when the page has gone."""
+        try:
+            self.send(obj)
+        except ConnectionClosed:
+            return False
+        return True
+
+    def _receive(self) -> str:
+        """Take the page's messages until it saves or stops the session; return why it ended."""
+        while True:
+            msg = self.ws.receive()
+            if msg is None:
+                return "receive timed out"
+            if isinstance(msg, bytes | bytearray):
+                self.inbox.put(bytes(msg))
+                continue
+            action = _action(msg)
+            if action == "save":
+                return "saved"
+            if action == "stop":
+                return "stopped by the page"
+
+    def _analyse(self) -> None:
+        """Spotting and recognition as often as the CPU allows; the reporter never waits for it."""
+        while not self.stop.is_set():
             began = time.monotonic()
             try:
-                analyzer.update()
+                self.analyzer.update()
             except Exception:  # noqa: BLE001 - logged; the next round tries again
                 log.exception("live update failed")
-            stop.wait(max(0.05, options.report_every_s - (time.monotonic() - began)))
+            self.stop.wait(max(0.05, self.every_s - (time.monotonic() - began)))
 
-    def reporter() -> None:
+    def _report(self) -> None:
+        """Send the status on a fixed ``every_s`` grid, skipping ticks missed, until stopped."""
         _raise_priority()  # the 0.4 s tick must not wait behind busy neighbours
         start = time.monotonic()
         k = 1
-        while not stop.wait(max(0.0, start + k * options.report_every_s - time.monotonic())):
+        while not self.stop.wait(max(0.0, start + k * self.every_s - time.monotonic())):
             k += 1
             try:
-                send({"type": "status", "sent": round(time.time(), 3), **analyzer.snapshot().to_dict()})
+                self.send({"type": "status", "sent": round(time.time(), 3),
+                           **self.analyzer.snapshot().to_dict()})
             except ConnectionClosed:
                 return
             except Exception as e:  # noqa: BLE001 - keep the session alive, say what went wrong
                 log.exception("live status failed")
-                try:
-                    send({"type": "error", "error": f"{type(e).__name__}: {e}"})
-                except ConnectionClosed:
+                if not self._try_send({"type": "error", "error": f"{type(e).__name__}: {e}"}):
                     return
-            if k < (time.monotonic() - start) / options.report_every_s:
-                k = int((time.monotonic() - start) / options.report_every_s) + 1  # skip missed ticks
+            if k < (time.monotonic() - start) / self.every_s:
+                k = int((time.monotonic() - start) / self.every_s) + 1  # skip missed ticks
 
-    inbox: queue.Queue[bytes | None] = queue.Queue()
+    def _track(self) -> None:
+        """Ack and push each received frame. The ack goes out when a frame is taken up, so the page
+        encodes the next frame while this one is analysed; the page sends only after an ack, so at
+        most one frame waits in the inbox."""
+        while (data := self.inbox.get()) is not None:
+            self._try_send({"type": "ack", "ok": True})
+            self._push(data)
 
-    def tracker() -> None:
-        # the ack goes out when a frame is taken up, so the page encodes the next frame while this
-        # one is analysed; the page sends only after an ack, so at most one frame waits here
-        while (data := inbox.get()) is not None:
-            try:
-                send({"type": "ack", "ok": True})
-            except ConnectionClosed:
-                pass
-            try:
-                if not analyzer.push_jpeg(data):
-                    send({"type": "error", "error": "a frame was not a JPEG image"})
-            except ConnectionClosed:
-                pass
-            except Exception as e:  # noqa: BLE001 - one bad frame must not end the session
-                log.exception("live frame failed")
-                try:
-                    send({"type": "error", "error": f"frame dropped: {type(e).__name__}: {e}"})
-                except ConnectionClosed:
-                    pass
+    def _push(self, data: bytes) -> None:
+        """Give one JPEG frame to the analyzer; tell the page when it was dropped."""
+        try:
+            if not self.analyzer.push_jpeg(data):
+                self.send({"type": "error", "error": "a frame was not a JPEG image"})
+        except ConnectionClosed:
+            pass
+        except Exception as e:  # noqa: BLE001 - one bad frame must not end the session
+            log.exception("live frame failed")
+            self._try_send({"type": "error", "error": f"frame dropped: {type(e).__name__}: {e}"})
 
-    thread = threading.Thread(target=reporter, name="live-reporter", daemon=True)
-    thread.start()
-    worker = threading.Thread(target=analyser, name="live-analyser", daemon=True)
-    worker.start()
-    frames_thread = threading.Thread(target=tracker, name="live-frames", daemon=True)
-    frames_thread.start()
-    saved = False
-    reason = "closed by the page"
-    try:
-        while True:
-            msg = ws.receive()
-            if msg is None:
-                reason = "receive timed out"
-                break
-            if isinstance(msg, bytes | bytearray):
-                inbox.put(bytes(msg))
-                continue
-            try:
-                action = json.loads(msg).get("action")
-            except (ValueError, AttributeError):
-                action = None
-            if action == "save":
-                reason = "saved"
-                inbox.put(None)
-                frames_thread.join(timeout=30)
-                stop.set()
-                thread.join(timeout=5)
-                worker.join(timeout=10)
-                saved = _save(analyzer, record, send)
-                _linger(ws)
-                break
-            if action == "stop":
-                reason = "stopped by the page"
-                break
-    except ConnectionClosed as e:
-        reason = f"connection closed ({e})"
-    finally:
-        log.info("live session ended: %s; %d frames", reason, analyzer.recorded_frames)
-        inbox.put(None)
-        frames_thread.join(timeout=30)
-        stop.set()
-        worker.join(timeout=10)
-        analyzer.close()
+    def _save(self) -> bool:
+        """Let every frame sent be analysed, stop the threads, queue the recording, wait for the page
+        to close; True when the recording became an analysis."""
+        self.inbox.put(None)
+        self.tracker.join(timeout=30)
+        self.stop.set()
+        self.reporter.join(timeout=5)
+        self.analyser.join(timeout=10)
+        saved = _save(self.analyzer, self.record, self.send)
+        _linger(self.ws)
+        return saved
+
+    def _close(self, reason: str, saved: bool) -> None:
+        """Stop the threads, close the analyzer, drop an unsaved recording and give memory back."""
+        log.info("live session ended: %s; %d frames", reason, self.analyzer.recorded_frames)
+        self.inbox.put(None)
+        self.tracker.join(timeout=30)
+        self.stop.set()
+        self.analyser.join(timeout=10)
+        self.analyzer.close()
         if not saved:
-            record.unlink(missing_ok=True)
+            self.record.unlink(missing_ok=True)
         trim_heap()  # the session's freed frame buffers and face graphs go back to the OS
+
+
+def _action(msg: str) -> Any:
+    """The ``action`` of a text message ({"action": "save" | "stop"}), None when there is none."""
+    try:
+        return json.loads(msg).get("action")
+    except (ValueError, AttributeError):
+        return None
 
 
 def _linger(ws: Any, timeout: float = 5.0) -> None:
     """Read until the page closes the socket (or ``timeout``): closing while a frame it sent is still
     unread would reset the connection and could lose our last message."""
-    from simple_websocket import ConnectionClosed
-
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
