@@ -269,6 +269,9 @@ def glance_speed() -> str:
         [f"web app, {web['uploads']} concurrent uploads",
          f"{web['completed']} of {web['uploads']} completed, {web['lost']} lost; "
          f"time to result p95 {web['time_to_result_s']['p95']:.1f} s"],
+        *([["web server memory, idle / after 20 / after 60 jobs",
+            " / ".join(mb(web["rss_mb"][k]) for k in ("idle", "after_20", "after_60")) + " "
+            f"(growth 20→60: {web['rss_mb']['growth_20_60']:.1f} MB)"]] if "rss_mb" in web else []),
     ])
 
 
