@@ -74,7 +74,7 @@ def summarise(events: list[dict]) -> dict:
 def verdict(row: dict, emotions: tuple[str, ...]) -> str:
     """'ok', or why the clip fails the check; clips showing one emotion (or none) are exempt."""
     if len(set(emotions)) <= 1:
-        return "exempt: the clip shows one emotion" if emotions else "exempt: no face"
+        return f"exempt: a viewer sees one state ({emotions[0]})" if emotions else "exempt: no face"
     if row["one_label_on_every_event"]:
         return "FAIL: one label on every event"
     if row["top_share"] is not None and row["top_share"] > MAX_SHARE and row["events"] - row["labels"].get(
@@ -106,7 +106,7 @@ def main() -> int:
                     row.update(summarise(rep["events"]), duration_s=rep["duration_s"],
                                event_list=[{k: e[k] for k in keys} for e in rep["events"]])
                 except MicrolensError as e:
-                    row.update(events=0, error=f"{type(e).__name__}: {e}")
+                    row.update(events=0, error=f"{type(e).__name__}: {e}".replace(str(path), name))
                 row["verdict"] = verdict(row, emotions) if "error" not in row else "exempt: " + row["error"]
                 row["seconds"] = round(time.time() - t, 1)
                 rows.append(row)
