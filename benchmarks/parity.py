@@ -28,14 +28,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
-from test_parity import APEX, ONSET, _clip, _NullWriter, field_agreement  # noqa: E402
+from test_parity import APEX, ONSET, _clip, field_agreement, prepare_pair, tracked_store  # noqa: E402
 
-from microlens.annotations import Annotation  # noqa: E402
-from microlens.face import CROP_SIZE, FaceTracker  # noqa: E402
+from microlens.face import FaceTracker  # noqa: E402
 from microlens.flow import WORK_SIZE, _gray, flow_image, realign  # noqa: E402
-from microlens.prepare import prepare_sample  # noqa: E402
-from microlens.scratch import FaceSink, GrayStore  # noqa: E402
-from microlens.synthetic import write_video  # noqa: E402
 from microlens.video import frames as decode  # noqa: E402
 from microlens.video import open_clip  # noqa: E402
 
@@ -44,43 +40,15 @@ RESULTS = REPO / "benchmarks" / "results"
 EMOTIONS = ("happiness", "surprise", "disgust", "repression")
 
 
-def _training_pair(imgs: dict[int, np.ndarray], folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """prepare's (onset, apex) 128 px gray crops (one affine) via prepare_sample's own crops."""
-    import cv2
-
-    from microlens import face
-
-    folder.mkdir(parents=True)
-    for n, img in imgs.items():
-        cv2.imwrite(str(folder / f"img{n}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, 95])
-    ann = Annotation("casme2", "sub01", "EP01", ONSET, APEX, None, "", "happiness")
-    assert not isinstance(prepare_sample(folder, ann, "none"), tuple)
-    onset = cv2.cvtColor(cv2.imread(str(folder / f"img{ONSET}.jpg")), cv2.COLOR_BGR2RGB)
-    apex = cv2.cvtColor(cv2.imread(str(folder / f"img{APEX}.jpg")), cv2.COLOR_BGR2RGB)
-    affine = face.locate(onset)
-    assert affine is not None
-    return _gray(face.crop(onset, affine), WORK_SIZE), _gray(face.crop(apex, affine), WORK_SIZE)
-
-
 def _inference_pairs(imgs: dict[int, np.ndarray], tmp: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The inference path's (onset, apex) gray crops: per-frame alignment, and re-framed."""
-    path = str(tmp / "clip.mp4")
-    write_video(path, [imgs[n] for n in sorted(imgs)], fps=30.0, crf=12)
-    tracker, store = FaceTracker(), GrayStore(str(tmp))
-    sink = FaceSink(_NullWriter(), store, np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
+    store, _ = tracked_store(imgs, tmp)
     try:
-        for fr in decode(open_clip(path)):
-            f = tracker(fr)
-            sink.put(None if f is None else f.crop, fr.time_s, None if f is None else f.affine)
-        a, b = store.get(ONSET), store.get(APEX)
-        assert a is not None and b is not None
-        pair = store.pair(ONSET, APEX)
-        assert pair is not None
-        return {"per-frame alignment (before)": (a, b), "apex re-framed by onset alignment (now)": pair}
+        a, b, pair = store.get(ONSET), store.get(APEX), store.pair(ONSET, APEX)
     finally:
-        tracker.close()
         store.close()
+    assert a is not None and b is not None and pair is not None
+    return {"per-frame alignment (before)": (a, b), "apex re-framed by onset alignment (now)": pair}
 
 
 def compare(ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarray, np.ndarray]) -> dict:
@@ -144,7 +112,7 @@ def main() -> int:
     for emo in EMOTIONS:
         with tempfile.TemporaryDirectory() as tmp:
             imgs = _clip(emo)
-            ref = _training_pair(imgs, Path(tmp) / "frames")
+            ref = prepare_pair(imgs)
             pairs[emo] = {mode: compare(ref, got) for mode, got in _inference_pairs(imgs, Path(tmp)).items()}
         print(emo, json.dumps(pairs[emo]), flush=True)
     dist = {}

@@ -76,6 +76,11 @@ class MiniXception(nn.Module):
         return self.classifier(x).mean(dim=(2, 3))
 
 
+def mirrored(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 64, 64) faces in [-1, 1] -> (B, 7) FER2013 logits averaged with the mirror image's."""
+    return 0.5 * (net(x) + net(x.flip(-1)))
+
+
 def pretrained() -> MiniXception:
     """The backbone with the shipped FER2013 weights, in eval mode."""
     net = MiniXception()

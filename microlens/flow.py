@@ -51,7 +51,10 @@ def realign(crop: np.ndarray, affine: np.ndarray, target: np.ndarray, crop_size:
     side S (the affines are rescaled). Training crops onset and apex with ONE affine (the onset's,
     see :func:`microlens.prepare.prepare_sample`); a video tracker aligns every frame on its own, and
     that per-frame alignment follows the moving brows and mouth and so hides part of the motion. The
-    apex crop re-framed with the onset's affine restores the training geometry."""
+    apex crop re-framed with the onset's affine restores the training geometry. When either affine
+    is unknown (NaN) the crop is returned as it is."""
+    if not (np.isfinite(affine).all() and np.isfinite(target).all()):
+        return crop
     side = crop.shape[0]
     scale = np.diag([side / crop_size, side / crop_size, 1.0])  # crop_size px -> side px
     a = np.vstack([np.asarray(affine, np.float64), [0, 0, 1]])

@@ -62,10 +62,7 @@ def classify(model: Any, onset: AlignedCrop, apex: AlignedCrop, kind: str = "mic
     from microlens.flow import flow_image, realign
     from microlens.recognize import label_events
 
-    reframed = apex.image
-    if np.isfinite(onset.affine).all() and np.isfinite(apex.affine).all():
-        reframed = realign(apex.image, apex.affine, onset.affine)
-    flow = flow_image(onset.image, reframed)  # (28, 28, 3)
+    flow = flow_image(onset.image, realign(apex.image, apex.affine, onset.affine))  # (28, 28, 3)
     return label_events(model, [kind], apex.image[None], flow[None])[0]
 
 

@@ -57,8 +57,9 @@ def nll(y_true: np.ndarray, probs: np.ndarray) -> float:
     return float(-np.log(p).mean()) if len(p) else 0.0
 
 
-def scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log(p) / T) of (N, K) probabilities -> (N, K) float64 (temperature scaling)."""
+def scaled(probs: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
+    """softmax(log(p) / T) of (N, K) probabilities -> (N, K) float64 (temperature scaling); T is
+    one number or (N, 1), one per sample."""
     z = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)) / temperature
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)

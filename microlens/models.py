@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from microlens.expression import FER_CLASSES, MiniXception, pretrained
+from microlens.expression import FER_CLASSES, MiniXception, mirrored, pretrained
 from microlens.preprocess import equalize
 
 # ---------------------------------------------------------------- preprocessing (numpy)
@@ -190,7 +190,7 @@ class ExpressionNet(nn.Module):
 
     def front(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 64, 64) in [-1, 1] -> (B, 7)
         """The frozen part: mirror-averaged FER2013 scores (the loop runs it once per sample)."""
-        return 0.5 * (self.backbone(x) + self.backbone(x.flip(-1)))
+        return mirrored(self.backbone, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 64, 64) in [-1, 1] -> (B, K) logits
         return self.head(self.front(x))

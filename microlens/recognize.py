@@ -237,14 +237,14 @@ class ExpressionPrior:
         """(N, H, W, 3) uint8 RGB apex crops -> (N, L) probabilities over ``self.labels``."""
         import torch
 
-        from microlens.expression import INPUT_SIZE, pretrained
+        from microlens.expression import INPUT_SIZE, mirrored, pretrained
         from microlens.models import apex_input
 
         if "net" not in _PRIOR:
             _PRIOR["net"] = pretrained().eval()
         x = torch.from_numpy(apex_input(np.asarray(apex, np.uint8), INPUT_SIZE))  # (N, 1, 64, 64)
         with torch.no_grad():
-            logits = 0.5 * (_PRIOR["net"](x) + _PRIOR["net"](x.flip(-1)))  # (N, 7)
+            logits = mirrored(_PRIOR["net"], x)  # (N, 7)
             p = torch.softmax(logits, dim=1).numpy()
         return p @ self._merge
 

@@ -70,10 +70,7 @@ class GrayStore:
         a, b = self.get(onset), self.get(apex)
         if a is None or b is None:
             return None
-        fa, fb = self.affine(onset), self.affine(apex)
-        if np.isfinite(fa).all() and np.isfinite(fb).all():
-            b = realign(b, fb, fa)
-        return a, b
+        return a, realign(b, self.affine(apex), self.affine(onset))
 
     def close(self) -> None:
         """Close and delete the store's file."""

@@ -57,10 +57,9 @@ def _training_flow(imgs: dict[int, np.ndarray], tmp_path) -> tuple[np.ndarray, n
     return sample.apex, sample.flow
 
 
-def _inference_flow(imgs: dict[int, np.ndarray], tmp_path
-                    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """What ``microlens analyze`` makes of the same clip: decode -> track -> gray store -> flow:
-    (apex crop, flow image, the (onset, apex) gray pair the flow was computed from)."""
+def tracked_store(imgs: dict[int, np.ndarray], tmp_path) -> tuple[GrayStore, np.ndarray]:
+    """The inference path up to the flow: encode as H.264, decode, track, write the gray store (as
+    ``microlens analyze`` does). Returns the store (the caller closes it) and the apex crop."""
     path = str(tmp_path / "clip.mp4")
     write_video(path, [imgs[n] for n in sorted(imgs)], fps=30.0, crf=12)
     tracker, store = FaceTracker(), GrayStore(str(tmp_path))
@@ -72,12 +71,20 @@ def _inference_flow(imgs: dict[int, np.ndarray], tmp_path
             sink.put(None if face is None else face.crop, fr.time_s, None if face is None else face.affine)
             if fr.index == APEX and face is not None:
                 apex_crop = face.crop
-        pair = store.pair(ONSET, APEX)
-        assert pair is not None and apex_crop is not None, "face lost"
-        return apex_crop, flow_image(*pair), pair
     finally:
         tracker.close()
-        store.close()
+    assert apex_crop is not None, "face lost"
+    return store, apex_crop
+
+
+def prepare_pair(imgs: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``prepare``'s geometry: onset and apex cropped with the onset's affine, as (128, 128) gray."""
+    from microlens import face
+    from microlens.flow import WORK_SIZE, _gray
+
+    affine = face.locate(imgs[ONSET])
+    assert affine is not None
+    return _gray(face.crop(imgs[ONSET], affine), WORK_SIZE), _gray(face.crop(imgs[APEX], affine), WORK_SIZE)
 
 
 # emotion -> the flow channel its motion is in (tests/rawdata.py MOTIONS): 0 = u, 1 = v
@@ -106,20 +113,20 @@ def test_inference_flow_matches_training_flow(emotion: str, tmp_path) -> None:
     from the same frames, and the raw fields agree. Before the apex crop was re-framed with the
     onset's alignment, the tracker's per-frame alignment hid the motion: field correlation 0.05 and
     relative EPE 3.3 for surprise (benchmarks/results/parity.json)."""
-    from microlens import face
-    from microlens.flow import WORK_SIZE, _gray
-
     imgs = _clip(emotion)
     train_apex, train_flow = _training_flow(imgs, tmp_path)
-    infer_apex, infer_flow, pair = _inference_flow(imgs, tmp_path)
+    store, infer_apex = tracked_store(imgs, tmp_path)
+    try:
+        pair = store.pair(ONSET, APEX)
+    finally:
+        store.close()
+    assert pair is not None
+    infer_flow = flow_image(*pair)
     c = DOMINANT[emotion]
     a, b = train_flow[..., c].ravel().astype(float), infer_flow[..., c].ravel().astype(float)
     r = float(np.corrcoef(a, b)[0, 1])
     assert r >= 0.95, f"{emotion}: flow image channel {c} correlation {r:.3f}, training vs inference"
-    affine = face.locate(imgs[ONSET])  # prepare's geometry: the onset's affine for both frames
-    assert affine is not None
-    ref = (_gray(face.crop(imgs[ONSET], affine), WORK_SIZE), _gray(face.crop(imgs[APEX], affine), WORK_SIZE))
-    corr, epe = field_agreement(ref, pair)
+    corr, epe = field_agreement(prepare_pair(imgs), pair)
     assert corr >= MIN_FIELD_CORRELATION and epe <= MAX_RELATIVE_EPE, (emotion, corr, epe)
     # the apex crops frame the same face region (alignment by the same face module)
     g1, g2 = train_apex.mean(2).ravel(), infer_apex.mean(2).ravel()

@@ -238,9 +238,7 @@ def abstention_metrics(y: np.ndarray, ens: np.ndarray, cal: np.ndarray, k: int,
     """How calibration and abstention did on the held-out samples: NLL and ECE before and after
     each fold's temperature, and the selective scores under each fold's threshold (overall and per
     dataset). ens (N, K) raw ensemble probabilities; cal (N, 2) temperature, threshold."""
-    calibrated = ens.astype(np.float64)  # (N, K): each held-out sample under its own fold's temperature
-    for i, t in enumerate(cal[:, 0]):
-        calibrated[i] = scaled(ens[i : i + 1], t)[0]
+    calibrated = scaled(ens, cal[:, :1]) if len(ens) else ens  # (N, K), each sample its fold's T
     ds = np.asarray(datasets)
     return {
         "nll": {"raw": round(nll(y, ens), 4), "calibrated": round(nll(y, calibrated), 4)},
