@@ -217,6 +217,28 @@ def load_member(member: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
+def mirror_flow(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) flow input in [0, 1] -> its left-right mirror: the image flipped and u negated,
+    which after the per-sample min-max of :func:`flow_input` is 1 - u."""
+    m = x.flip(-1)
+    return torch.cat([1.0 - m[:, :1], m[:, 1:]], dim=1)
+
+
+class StreamModule(nn.Module):
+    """A stream's trained seed members as one module: (B, C, S, S) -> (B, K) softmax probabilities
+    averaged over the members and, with ``mirror`` (flow input only), over the input and its mirror
+    (test-time mirroring: an expression and its mirror image carry the same label)."""
+
+    def __init__(self, members: list[dict[str, Any]], mirror: bool = False) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(load_member(m) for m in members)
+        self.mirror = mirror
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xs = [x, mirror_flow(x)] if self.mirror else [x]
+        return torch.stack([torch.softmax(m(v), dim=1) for m in self.members for v in xs]).mean(0)
+
+
 def model_input(stream: str, apex: np.ndarray, flow: np.ndarray, prep: dict[str, Any]) -> np.ndarray:
     """The float32 NCHW batch a ``stream`` ('apex' or 'flow') model takes, per ``prep``
     (the checkpoint's preprocessing: apex_size, apex_color, equalization)."""

@@ -70,21 +70,14 @@ def decide(probs: np.ndarray, labels: tuple[str, ...], threshold: float, recogni
     return out
 
 
-def _stream_module(members: list[dict[str, Any]]) -> Any:
-    """A torch module: (B, C, S, S) -> (B, K) softmax probabilities averaged over seed members."""
-    import torch
+def _stream_module(ckpt: dict[str, Any], stream: str) -> Any:
+    """The checkpoint's ``stream`` as one eval-mode torch module (B, C, S, S) -> (B, K) probabilities:
+    seed members averaged, and the flow mirrored and averaged when the checkpoint was trained so
+    (``preprocessing.flow_mirror_average``; absent in older checkpoints)."""
+    from microlens.models import StreamModule
 
-    from microlens.models import load_member
-
-    class Averaged(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.members = torch.nn.ModuleList(load_member(m) for m in members)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.stack([torch.softmax(m(x), dim=1) for m in self.members]).mean(0)
-
-    return Averaged().eval()
+    mirror = stream == "flow" and bool(ckpt["preprocessing"].get("flow_mirror_average", False))
+    return StreamModule(ckpt["streams"][stream], mirror).eval()
 
 
 def _input_shape(stream: str, prep: dict[str, Any]) -> tuple[int, int, int]:
@@ -99,7 +92,7 @@ def export_onnx(ckpt: dict[str, Any], out: Path) -> list[Path]:
 
     paths = []
     for stream in ENSEMBLE_STREAMS:
-        module = _stream_module(ckpt["streams"][stream])
+        module = _stream_module(ckpt, stream)
         dummy = torch.zeros((2, *_input_shape(stream, ckpt["preprocessing"])))
         path = Path(out) / f"{ckpt['name']}.{stream}.onnx"
         with warnings.catch_warnings():
@@ -160,7 +153,7 @@ class Recognizer:
             import torch
 
             for s in ENSEMBLE_STREAMS:
-                module = _stream_module(ckpt["streams"][s])
+                module = _stream_module(ckpt, s)
 
                 def run(x: np.ndarray, module: Any = module) -> np.ndarray:
                     with torch.no_grad():

@@ -23,7 +23,7 @@ from microlens.recognize import (
 )
 
 ort = pytest.importorskip("onnxruntime")
-PREP = {"apex_size": 24, "apex_color": False, "equalization": "none"}
+PREP = {"apex_size": 24, "apex_color": False, "equalization": "none", "flow_mirror_average": True}
 APEX_SIDE = {"expressionnet": 64}  # architectures with a fixed apex input side (others: PREP's)
 
 
@@ -62,7 +62,7 @@ def test_onnx_matches_torch(arch, tmp_path):
     sess = ort.InferenceSession(str(tmp_path / f"t.{stream}.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"x": x})[0]
     with torch.no_grad():
-        want = _stream_module([member])(torch.from_numpy(x)).numpy()
+        want = _stream_module(ckpt, stream)(torch.from_numpy(x)).numpy()
     assert got.shape == (5, 3)
     np.testing.assert_allclose(got, want, atol=1e-5)
 

@@ -181,3 +181,33 @@ def test_evaluate_frameless_dir_and_megc_mapping(trained, tmp_path, main, capsys
     m = json.loads(capsys.readouterr().out)
     assert m["labels"] == ["positive", "surprise", "negative"] and m["n"] == 12 and m["skipped"] == 2
     assert m["dropped"] == {"others": 2}
+
+
+def _onehot_noise(y, k, right, rng):
+    """(N, K) probabilities that put 0.8 on the true class for a ``right`` share of samples, else on
+    a random wrong class."""
+    import numpy as np
+
+    p = np.full((len(y), k), 0.2 / (k - 1), np.float32)
+    hit = rng.random(len(y)) < right
+    pred = np.where(hit, y, (y + rng.integers(1, k, len(y))) % k)
+    p[np.arange(len(y)), pred] = 0.8
+    return p
+
+
+def test_ensemble_weight_one_standard_error_rule():
+    """A stream at chance gets no weight; a stream that is clearly better gets most of it."""
+    import numpy as np
+
+    from microlens.train.run import best_weight
+
+    rng = np.random.default_rng(3)
+    k, n = 3, 240
+    y = rng.integers(0, k, n)
+    subjects = tuple(f"s{i % 12:02d}" for i in range(n))
+    good, chance = _onehot_noise(y, k, 0.85, rng), _onehot_noise(y, k, 1 / k, rng)
+    assert best_weight(y, chance, good, k, subjects) == 0.0
+    assert best_weight(y, good, chance, k, subjects) >= 0.6
+    # ties within the noise go to the flow stream: two equally good streams give a small weight
+    other = _onehot_noise(y, k, 0.85, rng)
+    assert best_weight(y, other, good, k, subjects) <= 0.5

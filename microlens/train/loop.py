@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from microlens.models import build, load_member
+from microlens.models import StreamModule, build, mirror_flow
 from microlens.options import option
 
 
@@ -33,6 +33,8 @@ class LoopOptions:
     balanced: bool = option(True, "class-balanced cross-entropy")
     # random flips (u sign flipped for flow), shifts and brightness/contrast jitter
     augment: bool = option(True, "data augmentation")
+    # mixup: train on convex mixes of two samples and their labels, mixing weight ~ Beta(a, a); 0 = off
+    mixup: float = option(0.0, "mixup Beta parameter (0: off)")
     # L2 penalty of a linear head on frozen features (ExpressionNet), solved to convergence
     head_l2: float = option(1e-2, "L2 penalty of the linear head on frozen features (ExpressionNet)")
 
@@ -49,9 +51,7 @@ def _augment_flow(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """(B, 3, 28, 28) in [0,1]: mirror half the samples; mirroring negates u, which after the
     per-sample min-max is 1 - u."""
     flip = torch.rand(len(x), generator=gen) < 0.5
-    mirrored = x.flip(-1)
-    mirrored[:, 0] = 1.0 - mirrored[:, 0]
-    x = torch.where(flip[:, None, None, None], mirrored, x)
+    x = torch.where(flip[:, None, None, None], mirror_flow(x), x)
     return _shift(x, 2, gen)
 
 
@@ -147,7 +147,15 @@ def train_stream(
             xb, yb = xt[idx], yt[idx]
             if augment is not None:
                 xb = augment(xb, gen)
-            loss = F.cross_entropy(model(xb), yb, weight=weights, label_smoothing=opts.label_smoothing)
+            if opts.mixup > 0:  # mix each sample with another of the batch, and the two losses alike
+                lam = float(torch.distributions.Beta(opts.mixup, opts.mixup).sample())
+                perm = torch.randperm(len(xb), generator=gen)
+                logits = model(lam * xb + (1 - lam) * xb[perm])
+                loss = lam * F.cross_entropy(logits, yb, weight=weights, label_smoothing=opts.label_smoothing)
+                loss = loss + (1 - lam) * F.cross_entropy(
+                    logits, yb[perm], weight=weights, label_smoothing=opts.label_smoothing)
+            else:
+                loss = F.cross_entropy(model(xb), yb, weight=weights, label_smoothing=opts.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -162,17 +170,11 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def predict_proba(members: list[dict[str, Any]], x: np.ndarray) -> np.ndarray:
-    """Average softmax probabilities of trained ``members`` (seeds) on (N, C, S, S) x -> (N, K)."""
+def predict_proba(members: list[dict[str, Any]], x: np.ndarray, mirror: bool = False) -> np.ndarray:
+    """Average softmax probabilities of trained ``members`` (seeds) on (N, C, S, S) x -> (N, K),
+    also over the mirrored input when ``mirror`` (flow input); the module inference uses."""
     with torch.no_grad():
-        xt = torch.from_numpy(x)
-        total = None
-        for m in members:
-            model = load_member(m)
-            p = torch.softmax(model(xt), dim=1)
-            total = p if total is None else total + p
-    assert total is not None
-    return (total / len(members)).numpy().astype(np.float32)
+        return StreamModule(members, mirror).eval()(torch.from_numpy(x)).numpy().astype(np.float32)
 
 
 def options_dict(opts: LoopOptions) -> dict[str, Any]:

@@ -69,8 +69,11 @@ class TrainOptions:
     seeds: int = option(1, "models per stream with different seeds, probabilities averaged")
     # ensemble weights
     weights: str = option(
-        "equal", "ensemble weights: equal, or inner CV on training subjects", choices=("equal", "inner")
+        "equal", "ensemble weights: equal, or inner CV on training subjects (one-standard-error rule)",
+        choices=("equal", "inner")
     )
+    # test-time mirroring of every flow-input stream (the STSTNet baseline too)
+    mirror_average: bool = option(True, "average flow-stream probabilities over the input and its mirror")
     # temperature scaling and an abstention threshold, fitted on out-of-fold training predictions
     calibrate: bool = option(
         True, "fit a temperature and an abstention threshold by inner CV on training subjects"
@@ -126,13 +129,29 @@ def preprocessing(opts: TrainOptions) -> dict[str, Any]:
         "equalization": opts.equalization,
         "apex_input": "RGB 224x224 face crop at the apex, equalised, resized (INTER_AREA), /127.5-1",
         "flow_input": "28x28 (u, v, strain) uint8 image / 255",
+        "flow_mirror_average": opts.mirror_average,
     }
 
 
-def best_weight(y: np.ndarray, p_apex: np.ndarray, p_flow: np.ndarray, k: int) -> float:
-    """The apex weight in WEIGHT_GRID maximising UF1 of w*apex + (1-w)*flow (training data only)."""
-    scores = [uf1(y, (w * p_apex + (1 - w) * p_flow).argmax(1), k) for w in WEIGHT_GRID]
-    return float(WEIGHT_GRID[int(np.argmax(scores))])
+def best_weight(y: np.ndarray, p_apex: np.ndarray, p_flow: np.ndarray, k: int,
+                subjects: tuple[str, ...], resamples: int = 200) -> float:
+    """The apex weight of w*apex + (1-w)*flow from out-of-fold training predictions (N, K), by the
+    one-standard-error rule: the smallest weight in WEIGHT_GRID whose UF1 is within one standard
+    error of the best weight's. The standard error is the spread of the best weight's UF1 over
+    ``resamples`` bootstrap resamples of the training ``subjects`` (N,). Training data only."""
+    mixed = [(w * p_apex + (1 - w) * p_flow).argmax(1) for w in WEIGHT_GRID]  # each (N,)
+    scores = np.array([uf1(y, pred, k) for pred in mixed])
+    best = int(np.argmax(scores))
+    groups = np.asarray(subjects)
+    names = np.unique(groups)
+    members = [np.flatnonzero(groups == g) for g in names]
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(resamples):
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))])
+        boot.append(uf1(y[idx], mixed[best][idx], k))
+    se = float(np.std(boot))
+    return float(WEIGHT_GRID[int(np.flatnonzero(scores >= scores[best] - se)[0])])
 
 
 def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
@@ -153,6 +172,9 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
             for s in range(opts.seeds)
         ]
 
+    def mirrored(stream: str) -> bool:
+        return opts.mirror_average and INPUT[stream] == "flow"
+
     weight = 0.5
     calibration = {"temperature": 1.0, "threshold": 0.0}
     if opts.weights == "inner" or opts.calibrate:
@@ -162,9 +184,9 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
         for inner in group_kfold(subjects, 3, seed=opts.seed):
             tr, te = train[inner.train], train[inner.test]
             for s in oof:
-                oof[s][inner.test] = predict_proba(train_members(s, tr), X[INPUT[s]][te])
+                oof[s][inner.test] = predict_proba(train_members(s, tr), X[INPUT[s]][te], mirrored(s))
         if opts.weights == "inner":
-            weight = best_weight(y[train], oof["apex"], oof["flow"], k)
+            weight = best_weight(y[train], oof["apex"], oof["flow"], k, subjects)
         if opts.calibrate:
             calibration = calibration_of(y[train], weight * oof["apex"] + (1 - weight) * oof["flow"],
                                          opts.coverage)
@@ -172,7 +194,7 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
     members = {s: train_members(s, train) for s in _JOB["streams"]}
     out: dict[str, Any] = {"members": members, "weight": weight, "calibration": calibration}
     if test is not None:
-        out["probs"] = {s: predict_proba(m, X[INPUT[s]][test]) for s, m in members.items()}
+        out["probs"] = {s: predict_proba(m, X[INPUT[s]][test], mirrored(s)) for s, m in members.items()}
     return out
 
 
