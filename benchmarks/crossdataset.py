@@ -70,7 +70,7 @@ def summary(runs: dict[int, dict]) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
-    ap.add_argument("--seeds", default="0,1,2", help="comma list of master seeds")
+    ap.add_argument("--seeds", default="0,1,2,3,4", help="comma list of master seeds")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(RESULTS / "crossdataset.json"))
     args = ap.parse_args()

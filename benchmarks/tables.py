@@ -521,6 +521,24 @@ def crossdataset() -> str:
                      "answered / UF1 answered"], rows)
 
 
+@table("recipe")
+def recipe() -> str:
+    """docs/science.md: flow-stream recipe candidates, chosen by LOSO within each source dataset."""
+    results = load("recipe")
+    rows = []
+    for name, row in results["candidates"].items():
+        def cell(v: dict) -> str:
+            return f"{f3(v['mean'])} ± {f3(v['sd'])}"
+
+        rows.append([name, cell(row["loso_within"]["casme2"]), cell(row["loso_within"]["smic"]),
+                     "yes" if row["adopt_by_selection_rule"] else "no",
+                     cell(row["cross_dataset"]["smic"]), cell(row["cross_dataset"]["casme2"])])
+    return md_table([f"flow stream recipe (LOSO: {len(results['loso_seeds'])} seeds; cross: "
+                     f"{len(results['cross_seeds'])} seeds)", "LOSO within CASME II", "LOSO within SMIC",
+                     "passes the selection rule", "CASME II → SMIC (reported only)",
+                     "SMIC → CASME II (reported only)"], rows)
+
+
 @table("parity")
 def parity() -> str:
     """docs/science.md: the same frames through the training and the inference path (parity.json)."""

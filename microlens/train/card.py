@@ -76,7 +76,9 @@ def model_card(ckpt: dict[str, Any]) -> str:
             f"{ckpt['ensemble']['apex']}, flow weight {ckpt['ensemble']['flow']}): "
             f"{APEX_NETWORK[t.get('apex_arch', 'apexnet')]} on a {prep['apex_size']}px "
             f"{'RGB' if prep['apex_color'] else 'gray'} apex crop (equalisation {prep['equalization']}) "
-            "and FlowNet on the 28x28 (u, v, strain) onset-to-apex flow.",
+            "and FlowNet on the 28x28 (u, v, strain) onset-to-apex flow"
+            + (" (probabilities averaged over the flow image and its mirror)."
+               if prep.get("flow_mirror_average") else "."),
             "",
             f"Trained on {prov['samples']} samples of {', '.join(prov['datasets'])} ({len(prov['subjects'])} "
             f"subjects): {counts}. Dropped: {dropped}. Notes: {notes}. Manifest sha256 "

@@ -1,0 +1,106 @@
+"""Flow-stream recipe candidates, chosen without looking at the other dataset.
+
+Issue 8 asks the shipped recipe to beat STSTNet across datasets. Candidate changes to the flow
+stream are declared here, before any run, and each is scored two ways:
+
+* **selection** (what decides): leave-one-subject-out *within* each source dataset (CASME II alone,
+  SMIC alone; MEGC classes), so the choice for the CASME II → SMIC direction never sees SMIC and
+  the reverse; a candidate is adopted only if its mean LOSO UF1 is at least the current recipe's on
+  both datasets;
+* **cross-dataset** (reported, never used to choose): train on one dataset, test on the other.
+
+    .venv/bin/python benchmarks/recipe.py [--data ../shared/data/megc2019] [--loso-seeds 0,1]
+
+Writes benchmarks/results/recipe.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from microlens.train.loop import LoopOptions  # noqa: E402
+from microlens.train.run import TrainOptions, train  # noqa: E402
+
+DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data")) / "megc2019"
+RESULTS = REPO / "benchmarks" / "results"
+# candidate -> (loop options, train options) changed from the defaults
+CANDIDATES: dict[str, tuple[dict, dict]] = {
+    "before (no test-time mirroring)": ({}, {"mirror_average": False}),
+    "test-time mirroring (shipped)": ({}, {"mirror_average": True}),
+    "mixup 0.4": ({"mixup": 0.4}, {"mirror_average": False}),
+    "mixup 0.4 + test-time mirroring": ({"mixup": 0.4}, {"mirror_average": True}),
+}
+SOURCES = ("casme2", "smic")
+
+
+def flow_uf1(data: str, protocol: str, datasets: str, seed: int, loop: dict, extra: dict) -> dict[str, float]:
+    """Flow-stream UF1 per test dataset for one run (no ensemble weights, no calibration)."""
+    opts = TrainOptions(data=data, labels="megc3", protocol=protocol, datasets=datasets, final=False,
+                        weights="equal", calibrate=False, seed=seed, **extra)
+    m = train(opts, LoopOptions(**loop))["metrics"]
+    return {d: v["uf1"] for d, v in m["streams"]["flow"]["per_dataset"].items()}
+
+
+def mean_sd(values: list[float]) -> dict[str, float]:
+    return {"mean": round(float(np.mean(values)), 4), "sd": round(float(np.std(values)), 4)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--loso-seeds", default="0,1", help="master seeds of the within-dataset LOSO runs")
+    ap.add_argument("--cross-seeds", default="0,1,2,3,4", help="master seeds of the cross-dataset runs")
+    ap.add_argument("--out", default=str(RESULTS / "recipe.json"))
+    args = ap.parse_args()
+    if not (Path(args.data) / "manifest.csv").is_file():
+        print(f"recipe: no prepared dataset at {args.data}", file=sys.stderr)
+        return 2
+    loso_seeds = [int(s) for s in args.loso_seeds.split(",")]
+    cross_seeds = [int(s) for s in args.cross_seeds.split(",")]
+    t0 = time.time()
+    rows: dict[str, dict] = {}
+    for name, (loop, extra) in CANDIDATES.items():
+        row: dict = {"loop": loop, "train": extra, "loso_within": {}, "cross_dataset": {}}
+        for src in SOURCES:
+            runs = [flow_uf1(args.data, "loso", src, s, loop, extra)[src] for s in loso_seeds]
+            row["loso_within"][src] = mean_sd(runs)
+        cross = [flow_uf1(args.data, "cross_dataset", "", s, loop, extra) for s in cross_seeds]
+        for test in SOURCES:
+            row["cross_dataset"][test] = mean_sd([c[test] for c in cross])
+        rows[name] = row
+        within = ", ".join(f"{d} {v['mean']:.3f}" for d, v in row["loso_within"].items())
+        across = ", ".join(f"{d} {v['mean']:.3f}" for d, v in row["cross_dataset"].items())
+        print(f"{name}: LOSO within {within}; cross-dataset (test) {across}", flush=True)
+    before = rows["before (no test-time mirroring)"]["loso_within"]
+    for row in rows.values():
+        row["adopt_by_selection_rule"] = all(
+            row["loso_within"][d]["mean"] >= before[d]["mean"] for d in SOURCES)
+    result = {
+        "what": "flow-stream recipe candidates: chosen by LOSO within each source dataset; "
+                "cross-dataset reported, not used",
+        "data": args.data,
+        "labels": "megc3",
+        "loso_seeds": loso_seeds,
+        "cross_seeds": cross_seeds,
+        "candidates": rows,
+        "wall_seconds": round(time.time() - t0, 1),
+        "load_average_end": os.getloadavg(),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
