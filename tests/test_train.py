@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from test_data import make_prepared
@@ -211,3 +212,16 @@ def test_ensemble_weight_one_standard_error_rule():
     # ties within the noise go to the flow stream: two equally good streams give a small weight
     other = _onehot_noise(y, k, 0.85, rng)
     assert best_weight(y, other, good, k, subjects) <= 0.5
+
+
+@pytest.mark.filterwarnings("error")
+def test_two_subjects_loso_skips_the_inner_fit(tmp_path, main):
+    # each LOSO fold trains on one subject, too few for an inner CV: nothing may be fitted on an
+    # empty split (that gave NaN features and a torch warning), and the results stay finite
+    data = make_prepared(tmp_path / "d", subjects=2, per_class=2)
+    args = ["train", "--data", str(data), "--labels", "happiness,surprise,disgust", "--out",
+            str(tmp_path / "o"), "--weights", "inner", *FAST]
+    assert main(args) == 0
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["folds"] == 2 and m["ensemble_weights"]["apex_mean"] == 0.5
+    assert all(np.isfinite(s["uf1"]) for s in m["streams"].values())

@@ -176,10 +176,13 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
         return opts.mirror_average and INPUT[stream] == "flow"
 
     weight = 0.5
-    calibration = {"temperature": 1.0, "threshold": 0.0}
-    if opts.weights == "inner" or opts.calibrate:
+    calibration: dict[str, Any] = {"temperature": 1.0, "threshold": 0.0}
+    subjects = tuple(_JOB["subjects"][i] for i in train)
+    if len(set(subjects)) < 2 and (opts.weights == "inner" or opts.calibrate):
+        # an inner CV needs two training subjects: keep equal weights and no calibration
+        calibration["fitted_on"] = "not fitted: fewer than two training subjects"
+    elif opts.weights == "inner" or opts.calibrate:
         # out-of-fold predictions on the training subjects only (subject-disjoint inner folds)
-        subjects = tuple(_JOB["subjects"][i] for i in train)
         oof = {s: np.zeros((len(train), k), np.float32) for s in ("apex", "flow")}
         for inner in group_kfold(subjects, 3, seed=opts.seed):
             tr, te = train[inner.train], train[inner.test]
