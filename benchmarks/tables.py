@@ -530,8 +530,10 @@ def recipe() -> str:
         def cell(v: dict) -> str:
             return f"{f3(v['mean'])} ± {f3(v['sd'])}"
 
-        rows.append([name, cell(row["loso_within"]["casme2"]), cell(row["loso_within"]["smic"]),
-                     "yes" if row["adopt_by_selection_rule"] else "no",
+        base = row.get("baseline")
+        verdict = "– (the reference)" if base is None else \
+            f"{'yes' if row['adopt_by_selection_rule'] else 'no'} (vs {base.split(' (')[0]})"
+        rows.append([name, cell(row["loso_within"]["casme2"]), cell(row["loso_within"]["smic"]), verdict,
                      cell(row["cross_dataset"]["smic"]), cell(row["cross_dataset"]["casme2"])])
     return md_table([f"flow stream recipe (LOSO: {len(results['loso_seeds'])} seeds; cross: "
                      f"{len(results['cross_seeds'])} seeds)", "LOSO within CASME II", "LOSO within SMIC",

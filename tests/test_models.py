@@ -125,3 +125,27 @@ def test_flow_stream_learns_separable_classes(mixup):
     member = train_stream(x, y, 3, {"arch": "flownet", "cbam": False}, LoopOptions(epochs=15, mixup=mixup))
     pred = predict_proba([member], x, mirror=True).argmax(1)
     assert (pred == y).mean() >= 0.9
+
+
+def test_weight_averaging_and_flow_noise():
+    """Averaging the last epoch alone is the plain result, averaging more is not; flow noise changes
+    the flow networks' training and leaves other architectures alone."""
+    from microlens.train.loop import LoopOptions, train_stream
+
+    rng = np.random.default_rng(0)
+    y = np.arange(12) % 3
+    flow = rng.random((12, 3, 28, 28)).astype(np.float32)
+    apex = rng.uniform(-1, 1, (12, 1, 16, 16)).astype(np.float32)
+    flownet, apexnet = {"arch": "flownet", "cbam": False}, {"arch": "apexnet"}
+
+    def weights(x, config, **kw):
+        return train_stream(x, y, 3, config, LoopOptions(epochs=4, batch_size=6, **kw))["state_dict"]
+
+    def same(a, b):
+        return all(torch.equal(v, b[k]) for k, v in a.items())
+
+    plain = weights(flow, flownet)
+    assert same(weights(flow, flownet, average_last=0.25), plain)  # 1 of 4 epochs: the last weights
+    assert not same(weights(flow, flownet, average_last=0.5), plain)
+    assert not same(weights(flow, flownet, flow_noise=0.05), plain)
+    assert same(weights(apex, apexnet, flow_noise=0.05), weights(apex, apexnet))

@@ -35,6 +35,10 @@ class LoopOptions:
     augment: bool = option(True, "data augmentation")
     # mixup: train on convex mixes of two samples and their labels, mixing weight ~ Beta(a, a); 0 = off
     mixup: float = option(0.0, "mixup Beta parameter (0: off)")
+    # Gaussian noise of this standard deviation added to flow inputs ([0, 1] scale) while training
+    flow_noise: float = option(0.0, "sd of Gaussian noise added to training flow inputs (0: off)")
+    # weights averaged over the epochs of this final fraction of training (SWA); 0 = last weights
+    average_last: float = option(0.0, "average the weights of this final fraction of epochs (0: off)")
     # L2 penalty of a linear head on frozen features (ExpressionNet), solved to convergence
     head_l2: float = option(1e-2, "L2 penalty of the linear head on frozen features (ExpressionNet)")
 
@@ -65,6 +69,8 @@ def _augment_apex(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (x * gain + bias).clamp(-1, 1)
 
 
+# architectures that read the (3, 28, 28) flow input
+FLOW_ARCHS = ("flownet", "ststnet")
 # model arch -> its training-time augmentation
 AUGMENT: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
     "apexnet": _augment_apex,
@@ -137,6 +143,10 @@ def train_stream(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / total)))
     )
 
+    # epochs from this one on are averaged (SWA); opts.epochs (none) when averaging is off
+    first_averaged = opts.epochs - round(opts.average_last * opts.epochs)
+    averaged: dict[str, torch.Tensor] | None = None
+    n_avg = 0
     model.train()
     for _epoch in range(opts.epochs):
         order = torch.randperm(len(xt), generator=gen)
@@ -147,6 +157,8 @@ def train_stream(
             xb, yb = xt[idx], yt[idx]
             if augment is not None:
                 xb = augment(xb, gen)
+            if opts.flow_noise > 0 and config["arch"] in FLOW_ARCHS:
+                xb = xb + opts.flow_noise * torch.randn(xb.shape, generator=gen)
             if opts.mixup > 0:  # mix each sample with another of the batch, and the two losses alike
                 lam = float(torch.distributions.Beta(opts.mixup, opts.mixup).sample())
                 perm = torch.randperm(len(xb), generator=gen)
@@ -160,9 +172,14 @@ def train_stream(
             loss.backward()
             optimizer.step()
             schedule.step()
+        if _epoch >= first_averaged:  # running mean of the weights (and BatchNorm statistics)
+            snap, n_avg = _snapshot(model), n_avg + 1
+            averaged = snap if averaged is None else {
+                k: (a + (v - a) / n_avg if a.is_floating_point() else v) for (k, a), v in
+                zip(averaged.items(), snap.values(), strict=True)}
 
     model.eval()
-    return {"config": config, "state_dict": _snapshot(model)}
+    return {"config": config, "state_dict": averaged if averaged is not None else _snapshot(model)}
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
