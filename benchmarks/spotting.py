@@ -44,6 +44,7 @@ import spotclips as sc  # noqa: E402
 
 from microlens import spotting  # noqa: E402
 from microlens.face import FaceFrame  # noqa: E402
+from microlens.recognize import NeutralMeter  # noqa: E402
 from microlens.synthetic import write_video  # noqa: E402
 
 SETS: dict[str, list[sc.ClipSpec]] = {
@@ -139,10 +140,11 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
                 spec.fps, crf=20)
     timing["render_encode_s"] = time.perf_counter() - t0
     meter, base = spotting.MotionMeter(), spotting.BaselineMeter()
+    neutral = NeutralMeter()  # as microlens.analyze: the expression prior's neutral probability
     times: list[float] = []
     motion: list[np.ndarray] = []
     diff: list[np.ndarray] = []
-    timing.update(decode_s=0.0, face_s=0.0, meter_s=0.0, baseline_meter_s=0.0)
+    timing.update(decode_s=0.0, face_s=0.0, meter_s=0.0, neutral_s=0.0, baseline_meter_s=0.0)
     n_face = 0
     if crops == "tracker":
         from microlens import face, video
@@ -175,6 +177,9 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
         motion.append(meter(ff))
         timing["meter_s"] += time.perf_counter() - t
         t = time.perf_counter()
+        neutral(len(times), ts, None if ff is None else ff.crop)
+        timing["neutral_s"] += time.perf_counter() - t
+        t = time.perf_counter()
         diff.append(base(ff))
         timing["baseline_meter_s"] += time.perf_counter() - t
         times.append(ts)
@@ -183,15 +188,19 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
     else:
         container.close()
     path.unlink()
+    t = time.perf_counter()
+    p_neutral = neutral.result(len(times))
+    timing["neutral_s"] += time.perf_counter() - t
     return {"times": np.array(times), "motion": np.array(motion), "diff": np.array(diff),
-            "timing": timing, "frames_with_face": n_face}
+            "neutral": p_neutral, "timing": timing, "frames_with_face": n_face}
 
 
 def evaluate(feat: dict[str, Any], events: list[sc.Event], opts: spotting.SpotOptions,
              bopts: spotting.BaselineOptions) -> tuple[dict, dict, list, list, dict[str, float]]:
-    """Spot with both spotters on cached features; counts per kind for each and the intervals."""
+    """Spot with both spotters on cached features (ours as microlens.analyze does it: the baseline
+    on the frames the expression prior reads as neutral); counts per kind for each and the intervals."""
     t = time.perf_counter()
-    ours = spotting.spot(feat["times"], feat["motion"], opts)
+    ours = spotting.spot(feat["times"], feat["motion"], opts, feat["neutral"])
     t_ours = time.perf_counter() - t
     t = time.perf_counter()
     base = spotting.spot_baseline(feat["times"], feat["diff"], bopts)
@@ -267,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     opts, bopts = spotting.SpotOptions(), spotting.BaselineOptions()
     total_ours: dict[str, dict[str, int]] = {}
     total_base: dict[str, dict[str, int]] = {}
+    total_motion_only: dict[str, dict[str, int]] = {}  # ours without the neutral-frame baseline
     clips_out = []
     feats = []
     video_s = 0.0
@@ -285,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             cached = Path(args.cache) / key if args.cache else None
             if cached is not None and cached.is_file():
                 z = np.load(cached)
-                feat = {k: z[k] for k in ("times", "motion", "diff")}
+                feat = {k: z[k] for k in ("times", "motion", "diff", "neutral")}
                 feat["timing"] = json.loads(str(z["timing"]))
                 feat["frames_with_face"] = int(z["frames_with_face"])
             else:
@@ -293,12 +303,15 @@ def main(argv: list[str] | None = None) -> int:
                 if cached is not None:
                     cached.parent.mkdir(parents=True, exist_ok=True)
                     np.savez(cached, times=feat["times"], motion=feat["motion"], diff=feat["diff"],
+                             neutral=feat["neutral"],
                              timing=json.dumps(feat["timing"]), frames_with_face=feat["frames_with_face"])
             feats.append((spec, script.events, feat))
             c_ours, c_base, ours, base, t_spot = evaluate(feat, script.events, opts, bopts)
             feat["timing"].update(t_spot)
+            motion_only = counts(spotting.spot(feat["times"], feat["motion"], opts), script.events)
             _add(total_ours, c_ours)
             _add(total_base, c_base)
+            _add(total_motion_only, motion_only)
             video_s += spec.duration_s
             for k, v in feat["timing"].items():
                 stage_total[k] = stage_total.get(k, 0.0) + v
@@ -315,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "head_pose_keys": len(script.pose_keys) - 1},
                 "truth": [dataclasses.asdict(e) for e in script.events],
                 "ours": {"scores": s_o, "intervals": [dataclasses.asdict(i) for i in ours]},
+                "ours_without_neutral_baseline": {"scores": summarize(motion_only)},
                 "baseline": {"scores": s_b, "intervals": [dataclasses.asdict(i) for i in base]},
                 "timing_s": _round(feat["timing"]),
             })
@@ -325,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no clip could be made", file=sys.stderr)
         return 1
     s_o, s_b = summarize(total_ours), summarize(total_base)
-    pipeline_s = sum(stage_total.get(k, 0.0) for k in ("decode_s", "face_s", "meter_s", "spot_s"))
+    pipeline_s = sum(stage_total.get(k, 0.0)
+                     for k in ("decode_s", "face_s", "meter_s", "neutral_s", "spot_s"))
     result = {
         "benchmark": "spotting",
         "command": "python benchmarks/spotting.py" + (" --quick" if args.quick else "")
@@ -338,13 +353,15 @@ def main(argv: list[str] | None = None) -> int:
                 "micro = duration <= 0.5 s",
         "config": {"spot": dataclasses.asdict(opts), "baseline": dataclasses.asdict(bopts)},
         "total": {"ours": s_o, "baseline": s_b,
+                  "ours_without_neutral_baseline": summarize(total_motion_only),
                   "f1_gain_over_baseline": {k: round(s_o[k]["f1"] - s_b[k]["f1"], 3)
                                             for k in ("micro", "macro", "overall")}},
         "timing": {"video_s": video_s, "stages_s": _round(stage_total),
                    "pipeline_x_realtime": round(video_s / pipeline_s, 2) if pipeline_s else None,
                    "meter_ms_per_frame": round(1000 * stage_total.get("meter_s", 0.0)
                                                / max(1, sum(c["frames"] for c in clips_out)), 3),
-                   "note": "pipeline = decode + face + MotionMeter + spot, one process, shared 2-core CPU"},
+                   "note": "pipeline = decode + face + MotionMeter + neutral scoring + spot, one process, "
+                           "shared 2-core CPU"},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "clips": clips_out,
     }

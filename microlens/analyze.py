@@ -89,6 +89,10 @@ class AnalyzeOptions:
         "micro-expression model, as before)", choices=("fer2013", "micro"))
     # label an event 'uncertain' when its calibrated confidence is below the recogniser's threshold
     abstain: bool = option(True, "label low-confidence events 'uncertain' instead of guessing")
+    # spotting baseline on the frames the expression prior reads as neutral (10 faces a second scored)
+    neutral_baseline: bool = option(
+        True, "put the spotting baseline on frames the expression prior reads as neutral, so an "
+        "expression filling most of a short clip is still spotted")
 
     def __post_init__(self) -> None:
         if self.max_side < 64:
@@ -157,6 +161,7 @@ class _Pass1:
 
     times: np.ndarray  # (T,) float64 seconds
     motion: np.ndarray  # (T, N_FEATURES) float32, NaN rows without a face
+    neutral: np.ndarray | None  # (T,) float32 neutral-face probability, NaN where not scored; None: off
     sharp: np.ndarray  # (T,) float32 Laplacian variance of the face, NaN without a face
     warnings: list[str]
     track: Any  # microlens.face.FaceTrack
@@ -202,6 +207,7 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
            scratch: Scratch, timer: _Timer, progress: Progress, cancel: Cancel | None) -> _Pass1:
     """Pass 1: decode, track, measure motion; each face crop goes to the scratch storage."""
     from microlens.face import CROP_SIZE, FaceTracker
+    from microlens.recognize import NeutralMeter
     from microlens.scratch import FaceSink
     from microlens.spotting import MotionMeter
     from microlens.video import frames
@@ -209,6 +215,7 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
     with _native_logs_muted(QUIET_NATIVE_LOGS):
         tracker = FaceTracker(face_opts)
     meter = MotionMeter(spot_opts)
+    neutral = NeutralMeter() if opts.neutral_baseline else None
     blank = np.full((CROP_SIZE, CROP_SIZE, 3), 96, np.uint8)  # the face video's frame without a face
     sink: FaceSink = FaceSink(scratch.writer, scratch.store, blank)
     times: list[float] = []
@@ -226,6 +233,9 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
             timer.lap("face")
             motion.append(meter(face))
             timer.lap("motion")
+            if neutral is not None:
+                neutral(len(times), fr.time_s, None if face is None else face.crop)
+                timer.lap("neutral")
             times.append(fr.time_s)
             sink.put(None if face is None else face.crop, fr.time_s, None if face is None else face.affine)
             timer.lap("write")
@@ -234,6 +244,8 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
                 last_report = now
                 frac = fr.time_s / expect if expect else 1.0 - 1.0 / (1.0 + fr.index / 300)
                 progress("tracking face", _PASS1 * min(frac, 0.99))
+        p_neutral = None if neutral is None else neutral.result(len(times))  # (T,) the last batch
+        timer.lap("neutral")
         track = tracker.track()
         timer.lap("write")
     finally:
@@ -241,6 +253,7 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
         tracker.close()
         timer.s["writer_busy"] = sink.busy_s
     return _Pass1(np.asarray(times, np.float64), np.asarray(motion, np.float32).reshape(len(times), -1),
+                  p_neutral,
                   np.asarray(sink.sharp, np.float32), list(stream.warnings), track)
 
 
@@ -343,7 +356,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
 
         # spot: intervals, without those whose apex is the onset (no onset->apex motion to classify)
         report_progress("spotting", _PASS1)
-        intervals = spot(p1.times, p1.motion, spot_opts) if n > 1 else []
+        intervals = spot(p1.times, p1.motion, spot_opts, p1.neutral) if n > 1 else []
         flat = [iv for iv in intervals if iv.apex == iv.onset]
         intervals = [iv for iv in intervals if iv.apex != iv.onset]
         timer.lap("spot")

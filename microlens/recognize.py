@@ -250,6 +250,45 @@ class ExpressionPrior:
                       f"macro:{self.name}", ignore=("neutral",) if abstain else ())
 
 
+class NeutralMeter:
+    """Each face's probability of being neutral by the expression prior, for the spotting baseline:
+    called on every frame, it scores at most one face per ``every_s`` seconds, in batches (the
+    frames in between stay NaN, and spotting interpolates)."""
+
+    def __init__(self, every_s: float = 0.1, batch: int = 32):
+        self.every_s, self.batch = every_s, batch
+        self._prior = ExpressionPrior()
+        self._col = self._prior.labels.index("neutral")
+        self._rows: list[int] = []
+        self._crops: list[np.ndarray] = []  # (H, W, 3) uint8 RGB, waiting for a batch
+        self._done: dict[int, float] = {}
+        self._last = -np.inf
+
+    def __call__(self, row: int, time_s: float, crop: np.ndarray | None) -> None:
+        """Offer frame ``row`` (its face crop (H, W, 3) uint8 RGB, or None without a face)."""
+        if crop is None or time_s - self._last < self.every_s - 1e-6:  # 1e-6: 3 frames at 30 fps are 0.1 s
+            return
+        self._last = time_s
+        self._rows.append(row)
+        self._crops.append(crop)
+        if len(self._crops) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._crops:
+            p = self._prior.predict(np.stack(self._crops))[:, self._col]  # (B,)
+            self._done.update(zip(self._rows, p.tolist(), strict=True))
+            self._rows, self._crops = [], []
+
+    def result(self, n: int) -> np.ndarray:
+        """(n,) float32 neutral probability per frame row, NaN where not scored."""
+        self._flush()
+        out = np.full(n, np.nan, np.float32)
+        for row, p in self._done.items():
+            out[row] = p
+        return out
+
+
 # how macro-expressions are labelled: by the full-expression prior, or by the micro model as before
 MACRO_MODES = ("fer2013", "micro")
 

@@ -6,7 +6,9 @@ Method (all parameters in seconds, so results do not depend on the frame rate):
    crop into per-region displacements since the start, in crop pixels, with head motion removed
    (brows, glabella, eyes, nose, cheeks, mouth corners, lips, chin).
 2. :func:`spot` resamples those trajectories on a uniform time grid, subtracts a running-median
-   baseline (``baseline_s``), scales each region by its robust noise (MAD), suppresses the brow
+   baseline (``baseline_s``; when the caller gives each frame's probability of a neutral face, the
+   median of the frames at rest, so an expression that fills most of the window is not taken for
+   the neutral face), scales each region by its robust noise (MAD), suppresses the brow
    regions during blinks (eye regions moving much more than the brows) and the mouth regions while
    the jaw oscillates (talking), takes the strongest region per instant, and cuts intervals around
    peaks above ``peak_z``: onset and offset are where the signal falls back to ``edge_fraction``
@@ -61,6 +63,11 @@ class SpotOptions:
     landmark_smooth_s: float = option(0.5, "landmark smoothing time constant, seconds")
     # the neutral baseline of each region is the running median over this window
     baseline_s: float = option(10.0, "running-median baseline window, seconds")
+    # with per-frame neutral probabilities, frames at least this probably neutral are "at rest" (a
+    # confident reading: faces the prior finds ambiguous, neutral 0.3-0.6, must not make the baseline)
+    rest_prob: float = option(0.8, "neutral probability from which a frame is at rest (baseline)")
+    # ... and the baseline is their median where the window holds this much rest, else all frames'
+    rest_min_s: float = option(0.3, "least rest time in a baseline window to use only rest frames, seconds")
     # the combined signal is smoothed by a Gaussian of this sigma
     smooth_s: float = option(0.03, "signal smoothing (Gaussian sigma), seconds")
     # a peak must reach this many robust noise units (MAD) above the baseline
@@ -98,6 +105,8 @@ class SpotOptions:
             if v < 0 or (v == 0 and f.name not in ("smooth_s", "blink_pad_s", "talk_pad_s",
                                                    "merge_gap_s", "min_duration_s", "noise_floor_px")):
                 raise UsageError(f"spotting option {f.name} must be positive, got {v!r}")
+        if not 0 < self.rest_prob <= 1:
+            raise UsageError(f"rest_prob must be in (0, 1], got {self.rest_prob}")
         if not 0 < self.edge_fraction < 1:
             raise UsageError(f"edge_fraction must be in (0, 1), got {self.edge_fraction}")
         if self.min_duration_s >= self.max_duration_s:
@@ -116,6 +125,33 @@ def _running_median(x: np.ndarray, n: int) -> np.ndarray:
     med = ndimage.median_filter(xs, size=(max(3, (n // step) | 1), 1), mode="nearest")
     gi = np.arange(len(x))
     return np.stack([np.interp(gi, gi[::step], med[:, j]) for j in range(x.shape[1])], axis=1)
+
+
+def _baseline(x: np.ndarray, n: int, rest: np.ndarray | None, min_rest: float) -> np.ndarray:
+    """The neutral level of (G, F) on the grid: the running median over ``n`` samples of the frames
+    at rest (``rest`` (G,) bool) where the window holds at least ``min_rest`` of them, elsewhere (and
+    when ``rest`` is None) the running median of all samples (:func:`_running_median`)."""
+    plain = _running_median(x, n)
+    if rest is None or not rest.any():
+        return plain
+    if len(x) <= n:  # one window: the whole segment
+        if rest.sum() < min_rest:
+            return plain
+        return np.broadcast_to(np.median(x[rest], axis=0), x.shape)
+    n = n | 1
+    step = max(1, n // 25)
+    half = max(1, (n // step) // 2)
+    xs = np.where(rest[::step, None], x[::step], np.nan)  # (Gs, F), NaN where not at rest
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(xs, ((half, half), (0, 0)), constant_values=np.nan), 2 * half + 1, axis=0)  # (Gs, F, W)
+    count = np.isfinite(windows[:, 0, :]).sum(axis=1) * step  # (Gs,) rest samples per window
+    enough = count >= min_rest
+    masked = np.zeros_like(xs)
+    if enough.any():  # every such window holds a rest sample (min_rest > 0): no all-NaN median
+        masked[enough] = np.nanmedian(windows[enough], axis=2)
+    chosen = np.where(enough[:, None], masked, plain[::step])  # (Gs, F)
+    gi = np.arange(len(x))
+    return np.stack([np.interp(gi, gi[::step], chosen[:, j]) for j in range(x.shape[1])], axis=1)
 
 
 def _mask_runs(mask: np.ndarray, pad: int) -> np.ndarray:
@@ -145,17 +181,36 @@ def _talking(jaw: np.ndarray, o: SpotOptions) -> np.ndarray:
     return _mask_runs(mask, int(round(o.talk_pad_s * GRID_RATE)))
 
 
-def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None = None) -> np.ndarray:
+def _rest(grid: np.ndarray, times: np.ndarray, neutral: np.ndarray | None,
+          o: SpotOptions) -> np.ndarray | None:
+    """(G,) bool frames at rest on the grid, from per-frame neutral probabilities (T,) (NaN: not
+    measured; interpolated between measured frames); None without any measurement."""
+    if neutral is None:
+        return None
+    ok = np.isfinite(neutral)
+    if not ok.any():
+        return None
+    return np.interp(grid, times[ok], neutral[ok]) >= o.rest_prob
+
+
+def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None = None,
+             neutral: np.ndarray | None = None) -> np.ndarray:
     """The combined expression strength on the uniform grid of one face segment.
 
-    ``motion`` (T, N_FEATURES) finite, ``times`` (T,) increasing seconds. Returns (G, 2) rows of
-    (grid time, robust z strength) with head motion, blinks and talking suppressed.
+    ``motion`` (T, N_FEATURES) finite, ``times`` (T,) increasing seconds, ``neutral`` (T,) optional
+    probability that each frame's face is neutral (NaN: not measured), which puts the baseline on
+    the frames at rest. Returns (G, 2) rows of (grid time, robust z strength) with head motion,
+    blinks and talking suppressed.
     """
     o = options or SpotOptions()
     grid = np.arange(times[0], times[-1] + 1e-9, 1.0 / GRID_RATE)  # (G,)
     x = np.stack([np.interp(grid, times, motion[:, j]) for j in range(motion.shape[1])], axis=1)
-    dev = x - _running_median(x, int(round(o.baseline_s * GRID_RATE)))  # (G, F)
-    sig = 1.4826 * np.median(np.abs(dev - np.median(dev, axis=0)), axis=0)
+    rest, min_rest = _rest(grid, times, neutral, o), o.rest_min_s * GRID_RATE
+    dev = x - _baseline(x, int(round(o.baseline_s * GRID_RATE)), rest, min_rest)  # (G, F)
+    # robust noise scale (MAD), at rest when the rest frames are known: an expression filling most
+    # of the segment would otherwise be counted as noise
+    still = dev[rest] if rest is not None and rest.sum() >= min_rest else dev
+    sig = 1.4826 * np.median(np.abs(still - np.median(still, axis=0)), axis=0)
     sig = np.maximum(sig, o.noise_floor_px)  # (F,)
     r = len(REGIONS)
     d = dev.reshape(len(grid), r, 2)
@@ -231,21 +286,29 @@ def _intervals(times: np.ndarray, lo: int, spans: list[tuple[float, float, float
     return out
 
 
-def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = None) -> list[Interval]:
+def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = None,
+         neutral: np.ndarray | None = None) -> list[Interval]:
     """Intervals from frame times (T,) seconds and motion features (T, R) (NaN rows = no face).
 
     ``motion`` comes from :class:`MotionMeter` (R = N_FEATURES). Frame indices in the intervals
     are row indices. A NaN row (no face) ends any interval; segments shorter than 0.5 s are skipped, and
     so is an interval that starts on a segment's first frame (its onset was not observed).
+    ``neutral`` (T,), optional: each frame's probability of a neutral face (NaN where not measured),
+    from the expression prior; the baseline is then the median of the frames at rest (SpotOptions
+    ``rest_prob``, ``rest_min_s``).
     """
     o = options or SpotOptions()
     times, motion = check_series(times, motion, N_FEATURES)
+    if neutral is not None:
+        neutral = np.asarray(neutral, np.float64)
+        if neutral.shape != times.shape:
+            raise UsageError(f"neutral must have one value per frame {times.shape}, got {neutral.shape}")
     out: list[Interval] = []
     for lo, hi in segments(np.all(np.isfinite(motion), axis=1)):
         t = times[lo:hi]
         if len(t) < 3 or t[-1] - t[0] < 0.5:
             continue
-        gs = strength(motion[lo:hi], t, o)
+        gs = strength(motion[lo:hi], t, o, None if neutral is None else neutral[lo:hi])
         spans = _cut(gs[:, 0], gs[:, 1], o.peak_z, o.edge_fraction, o.edge_z, o.merge_gap_s)
         out.extend(_intervals(t, lo, spans, o))
     return out

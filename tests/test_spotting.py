@@ -311,3 +311,54 @@ def test_interval_at_the_start_of_a_face_segment_is_dropped() -> None:
     late[150:162] += bumpy
     got = spot(times, late)
     assert len(got) == 1 and 140 <= got[0].onset <= 152 and got[0].kind == "micro"
+
+
+def test_expression_filling_most_of_a_short_clip_needs_the_rest_frames(face):
+    """A smile held over most of a 3 s clip is the clip's median, so a median baseline misses it;
+    with each frame's neutral probability (here the truth; the expression prior in analyze) the
+    baseline sits on the frames at rest and the smile is one macro interval. Frames scored only
+    now and then (NaN between) are interpolated."""
+    onset, apex, offset, hold = 0.6, 0.9, 2.6, 1.4
+    times, motion, plain = run(face, 25.0, 3.2, field=smile(face, 5.0, onset, apex, offset, hold=hold))
+    assert not any(iv.onset_s <= 1.5 <= iv.offset_s and iv.offset_s - iv.onset_s > 1.2 for iv in plain), plain
+    neutral = np.array([1.0 if rise_fall(t, onset, apex, offset, hold) == 0 else 0.0 for t in times])
+    sparse = neutral.copy()
+    sparse[np.arange(len(times)) % 3 != 0] = np.nan  # (T,) one frame in three scored
+    for p in (neutral, sparse):
+        got = spotting.spot(times, motion, neutral=p)
+        assert len(got) == 1, got
+        (iv,) = got
+        # the offset may run on: after a 3.5 px smile the motion meter keeps ~0.3 px of drift, which
+        # is several noise units of the (clean, synthetic) rest frames
+        assert iv.kind == "macro" and abs(iv.onset_s - onset) <= 0.2 and iv.offset_s >= offset - 0.3
+        assert apex <= iv.apex_s <= offset
+    # no frame at rest (every frame expressive, or never scored): the median baseline, as without
+    for p in (np.zeros(len(times)), np.full(len(times), np.nan)):
+        assert spotting.spot(times, motion, neutral=p) == plain
+
+
+def test_rest_frames_in_a_running_window() -> None:
+    """In a clip longer than the baseline window, a 3 s hold inside a 4 s window shifts the running
+    median; the windowed median of the rest frames does not, and the hold is one interval."""
+    from microlens.spotting import N_FEATURES, REGIONS, SpotOptions, spot
+
+    rng = np.random.default_rng(0)
+    times = np.arange(450) / 30.0  # (T,) 15 s at 30 fps
+    motion = rng.normal(0, 0.05, (450, N_FEATURES)).astype(np.float32)  # (T, R) crop px
+    hold = np.clip(np.minimum(np.arange(90) / 6, (89 - np.arange(90)) / 6), 0, 1)  # (90,) 3 s, 0.2 s ramps
+    brow = 2 * list(REGIONS).index("brow_l") + 1  # vertical motion of the left brow
+    motion[180:270, brow] -= 1.5 * hold
+    opts = SpotOptions(baseline_s=4.0)
+    neutral = np.ones(450)
+    neutral[180:270] = 0.0
+    got = spot(times, motion, opts, neutral)
+    assert len(got) == 1 and abs(got[0].onset_s - 6.0) <= 0.2 and abs(got[0].offset_s - 9.0) <= 0.2, got
+    assert not any(abs(iv.onset_s - 6.0) <= 0.2 and abs(iv.offset_s - 9.0) <= 0.2
+                   for iv in spot(times, motion, opts)), spot(times, motion, opts)
+
+
+def test_bad_neutral_raises_usage_error() -> None:
+    with pytest.raises(UsageError):
+        spotting.spot(np.arange(10.0), np.zeros((10, spotting.N_FEATURES)), neutral=np.zeros(9))
+    with pytest.raises(UsageError):
+        spotting.SpotOptions(rest_prob=0.0)
