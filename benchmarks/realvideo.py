@@ -6,7 +6,8 @@ each shipped model as shipped (macro-expressions by the FER2013 prior, calibrate
 with the default model the way it worked before (every event by the micro model, no abstention, the
 spotting baseline on all frames rather than on the frames the prior reads as neutral), to show the
 difference. Per clip and configuration: events, label distribution, share of the most
-frequent label among the events that got one (not ``uncertain``), share of ``uncertain``.
+frequent label among the events that got one (not ``uncertain``), share of ``uncertain``, and the
+seconds per label that the FER2013 prior read on the face (the report's state between events).
 
 Check (issue 8): no clip whose viewer sees more than one emotion may have more than 70% of its
 labelled events on one label, nor one label on every event.
@@ -106,7 +107,8 @@ def main() -> int:
                     rep = microlens.analyze(str(path), model=model, **opts).to_dict()
                     keys = ("start_s", "end_s", "kind", "label", "confidence", "recognizer")
                     row.update(summarise(rep["events"]), duration_s=rep["duration_s"],
-                               event_list=[{k: e[k] for k in keys} for e in rep["events"]])
+                               event_list=[{k: e[k] for k in keys} for e in rep["events"]],
+                               appearance_seconds=rep["stats"]["appearance_seconds"])
                 except MicrolensError as e:
                     row.update(events=0, error=f"{type(e).__name__}: {e}".replace(str(path), name))
                 row["verdict"] = verdict(row, emotions) if "error" not in row else "exempt: " + row["error"]

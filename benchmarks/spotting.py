@@ -44,7 +44,7 @@ import spotclips as sc  # noqa: E402
 
 from microlens import spotting  # noqa: E402
 from microlens.face import FaceFrame  # noqa: E402
-from microlens.recognize import NeutralMeter  # noqa: E402
+from microlens.recognize import AppearanceMeter, neutral_probability  # noqa: E402
 from microlens.synthetic import write_video  # noqa: E402
 
 SETS: dict[str, list[sc.ClipSpec]] = {
@@ -140,7 +140,7 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
                 spec.fps, crf=20)
     timing["render_encode_s"] = time.perf_counter() - t0
     meter, base = spotting.MotionMeter(), spotting.BaselineMeter()
-    neutral = NeutralMeter()  # as microlens.analyze: the expression prior's neutral probability
+    reader = AppearanceMeter()  # as microlens.analyze: the expression prior's reading of each face
     times: list[float] = []
     motion: list[np.ndarray] = []
     diff: list[np.ndarray] = []
@@ -177,7 +177,7 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
         motion.append(meter(ff))
         timing["meter_s"] += time.perf_counter() - t
         t = time.perf_counter()
-        neutral(len(times), ts, None if ff is None else ff.crop)
+        reader(len(times), ts, None if ff is None else ff.crop)
         timing["neutral_s"] += time.perf_counter() - t
         t = time.perf_counter()
         diff.append(base(ff))
@@ -189,7 +189,7 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
         container.close()
     path.unlink()
     t = time.perf_counter()
-    p_neutral = neutral.result(len(times))
+    p_neutral = neutral_probability(reader.probs(len(times)), reader.labels)  # (T,)
     timing["neutral_s"] += time.perf_counter() - t
     return {"times": np.array(times), "motion": np.array(motion), "diff": np.array(diff),
             "neutral": p_neutral, "timing": timing, "frames_with_face": n_face}

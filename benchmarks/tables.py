@@ -447,9 +447,10 @@ def realvideo() -> str:
         top = f"{r['top_share']:.0%} {r['top_label']}" if r.get("top_share") is not None else DASH
         unc = f"{r['uncertain_share']:.0%}" if r.get("uncertain_share") is not None else DASH
         rows.append([f"`{r['clip']}`", f"`{r['model']}`", ", ".join(r["viewer_sees"]) or "no face",
-                     str(r["events"]), _label_counts(r.get("labels")), top, unc, r["verdict"]])
+                     str(r["events"]), _label_counts(r.get("labels")), top, unc, r["verdict"],
+                     _label_counts(r.get("appearance_seconds"))])
     return md_table(["clip", "model", "a viewer sees", "events", "labels", "most frequent (of labelled)",
-                     "uncertain", "check"], rows)
+                     "uncertain", "check", "seconds read on the face"], rows)
 
 
 @table("glance_realvideo")

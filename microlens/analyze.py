@@ -37,7 +37,7 @@ import numpy as np
 from microlens.errors import MicrolensError, NoFaceError, UsageError
 from microlens.face import FaceOptions
 from microlens.options import option
-from microlens.report import FaceSummary, Filmstrip, Images, ModelInfo, Report
+from microlens.report import FaceSummary, Filmstrip, Images, ModelInfo, Reading, Report
 from microlens.spotting import SpotOptions
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ class AnalyzeOptions:
         "micro-expression model, as before)", choices=("fer2013", "micro"))
     # label an event 'uncertain' when its calibrated confidence is below the recogniser's threshold
     abstain: bool = option(True, "label low-confidence events 'uncertain' instead of guessing")
-    # spotting baseline on the frames the expression prior reads as neutral (10 faces a second scored)
+    # spotting baseline on the frames the expression prior reads as neutral (it scores 10 faces a
+    # second in any case, for the report's state between events)
     neutral_baseline: bool = option(
         True, "put the spotting baseline on frames the expression prior reads as neutral, so an "
         "expression filling most of a short clip is still spotted")
@@ -161,7 +162,8 @@ class _Pass1:
 
     times: np.ndarray  # (T,) float64 seconds
     motion: np.ndarray  # (T, N_FEATURES) float32, NaN rows without a face
-    neutral: np.ndarray | None  # (T,) float32 neutral-face probability, NaN where not scored; None: off
+    appearance: np.ndarray  # (T, L) float32 expression-prior probabilities, NaN rows where not scored
+    appearance_labels: tuple[str, ...]  # (L,) their class names
     sharp: np.ndarray  # (T,) float32 Laplacian variance of the face, NaN without a face
     warnings: list[str]
     track: Any  # microlens.face.FaceTrack
@@ -204,10 +206,12 @@ def _check_cancel(cancel: Cancel | None) -> None:
 
 
 def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: SpotOptions,
-           scratch: Scratch, timer: _Timer, progress: Progress, cancel: Cancel | None) -> _Pass1:
-    """Pass 1: decode, track, measure motion; each face crop goes to the scratch storage."""
+           scratch: Scratch, timer: _Timer, progress: Progress, cancel: Cancel | None,
+           vocabulary: tuple[str, ...]) -> _Pass1:
+    """Pass 1: decode, track, measure motion and what the expression prior reads (in the micro
+    model's ``vocabulary``); each face crop goes to the scratch storage."""
     from microlens.face import CROP_SIZE, FaceTracker
-    from microlens.recognize import NeutralMeter
+    from microlens.recognize import AppearanceMeter
     from microlens.scratch import FaceSink
     from microlens.spotting import MotionMeter
     from microlens.video import frames
@@ -215,7 +219,7 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
     with _native_logs_muted(QUIET_NATIVE_LOGS):
         tracker = FaceTracker(face_opts)
     meter = MotionMeter(spot_opts)
-    neutral = NeutralMeter() if opts.neutral_baseline else None
+    reader = AppearanceMeter(vocabulary)
     blank = np.full((CROP_SIZE, CROP_SIZE, 3), 96, np.uint8)  # the face video's frame without a face
     sink: FaceSink = FaceSink(scratch.writer, scratch.store, blank)
     times: list[float] = []
@@ -233,9 +237,8 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
             timer.lap("face")
             motion.append(meter(face))
             timer.lap("motion")
-            if neutral is not None:
-                neutral(len(times), fr.time_s, None if face is None else face.crop)
-                timer.lap("neutral")
+            reader(len(times), fr.time_s, None if face is None else face.crop)
+            timer.lap("appearance")
             times.append(fr.time_s)
             sink.put(None if face is None else face.crop, fr.time_s, None if face is None else face.affine)
             timer.lap("write")
@@ -244,8 +247,8 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
                 last_report = now
                 frac = fr.time_s / expect if expect else 1.0 - 1.0 / (1.0 + fr.index / 300)
                 progress("tracking face", _PASS1 * min(frac, 0.99))
-        p_neutral = None if neutral is None else neutral.result(len(times))  # (T,) the last batch
-        timer.lap("neutral")
+        appearance = reader.probs(len(times))  # (T, L), scoring the last batch
+        timer.lap("appearance")
         track = tracker.track()
         timer.lap("write")
     finally:
@@ -253,7 +256,7 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
         tracker.close()
         timer.s["writer_busy"] = sink.busy_s
     return _Pass1(np.asarray(times, np.float64), np.asarray(motion, np.float32).reshape(len(times), -1),
-                  p_neutral,
+                  appearance, reader.labels,
                   np.asarray(sink.sharp, np.float32), list(stream.warnings), track)
 
 
@@ -327,6 +330,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         face_video: str | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built."""
     from microlens.classify import recognise
+    from microlens.recognize import neutral_probability, read_seconds
     from microlens.scratch import Scratch
     from microlens.spotting import spot
     from microlens.video import effective_fps, open_clip
@@ -342,7 +346,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     ok = False
     try:
         # track: decode, face, motion; the face crops go to the scratch storage
-        p1 = _track(clip, opts, face_opts, spot_opts, scratch, timer, report_progress, cancel)
+        p1 = _track(clip, opts, face_opts, spot_opts, scratch, timer, report_progress, cancel,
+                    tuple(rec.labels))
         scratch.finish_video()
         timer.lap("write")
         n = len(p1.times)
@@ -356,7 +361,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
 
         # spot: intervals, without those whose apex is the onset (no onset->apex motion to classify)
         report_progress("spotting", _PASS1)
-        intervals = spot(p1.times, p1.motion, spot_opts, p1.neutral) if n > 1 else []
+        neutral = neutral_probability(p1.appearance, p1.appearance_labels) if opts.neutral_baseline else None
+        intervals = spot(p1.times, p1.motion, spot_opts, neutral) if n > 1 else []
         flat = [iv for iv in intervals if iv.apex == iv.onset]
         intervals = [iv for iv in intervals if iv.apex != iv.onset]
         timer.lap("spot")
@@ -384,7 +390,9 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
                              max_faces=int(tr.max_faces), chosen=str(tr.chosen),
                              spans=_face_spans(p1.times, valid, dt)),
             model=ModelInfo(name=str(getattr(rec, "name", "")), labels=tuple(rec.labels),
-                            macro=opts.macro_recognizer, abstain=opts.abstain),
+                            macro=opts.macro_recognizer, abstain=opts.abstain, appearance="fer2013"),
+            appearance=tuple(Reading(k, lab, p) for k, (lab, p) in sorted(
+                read_seconds(p1.times, p1.appearance, p1.appearance_labels).items())),
             images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,
             height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps)
         timer.lap("report")

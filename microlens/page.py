@@ -80,10 +80,12 @@ def timeline_svg(report: Report, width: int = 960) -> str:
     for row in report.timeline():
         a, b = row["second"], min(row["second"] + 1, dur)
         st = row["state"]
-        title = html.escape(f"{a}-{a + 1} s: {st}" + (f", {row['micro_count']} micro" if row["micro_count"]
-                                                          else ""))
+        read = row.get("source") == "appearance"  # read on the face between events: drawn lighter
+        title = html.escape(f"{a}-{a + 1} s: {st}" + (" (read on the face, no event)" if read else "")
+                            + (f", {row['micro_count']} micro" if row["micro_count"] else ""))
         fill = colour(st)
-        extra = ' stroke="#bbb" stroke-dasharray="2,2"' if st == NO_FACE else ""
+        extra = ' stroke="#bbb" stroke-dasharray="2,2"' if st == NO_FACE else (
+            ' fill-opacity="0.45"' if read else "")
         parts.append(f'<rect x="{x(a):.2f}" y="{y0}" width="{max(x(b) - x(a), 0.5):.2f}" height="{h}" '
                      f'fill="{fill}"{extra}><title>{title}</title></rect>')
     for i, e in enumerate(report.events):
@@ -169,16 +171,19 @@ def render(report: Report) -> str:
                    f"<td class=num>{p['macro']}</td><td class=num>{p['duration_s']:.2f}</td></tr>")
     out.append("</tbody></table></div></div>")
     out.append("<h2>Timeline</h2>" + timeline_svg(report))
-    legend = [NEUTRAL, NO_FACE] + list(report.model.labels)
+    states = [*(r["state"] for r in d["timeline"]), *(r["label"] for r in d["log"])]
+    legend = list(dict.fromkeys([NEUTRAL, NO_FACE, *report.model.labels, *states]))
     out.append('<p class="note">' + " ".join(
         f'<span class="swatch" style="background:{colour(lab)}"></span> {e_(lab)}' for lab in legend)
-        + " · black tick: apex</p>")
+        + " · black tick: apex" + (f" · pale: no event, what the {e_(report.model.appearance)} prior reads "
+                                   "on the face" if report.model.appearance else "") + "</p>")
     out.append("<h2>Emotion-change log</h2><table><thead><tr><th>from</th><th>to</th><th>duration</th>"
                "<th>state</th><th>kind</th></tr></thead><tbody>")
     for r in d["log"]:
         out.append(f"<tr><td>{_fmt_t(r['start_s'])}</td><td>{_fmt_t(r['end_s'])}</td>"
                    f"<td class=num>{r['duration_s']:.3f} s</td><td>{e_(r['emoji'])} {e_(r['label'])}</td>"
-                   f"<td>{e_(r['kind'] or '')}</td></tr>")
+                   f"<td>{e_(r['kind'] or ('read on the face' if r['source'] == 'appearance' else ''))}</td>"
+                   "</tr>")
     out.append("</tbody></table>")
     out.append("<h2>Events</h2>")
     if report.events:

@@ -250,18 +250,20 @@ class ExpressionPrior:
                       f"macro:{self.name}", ignore=("neutral",) if abstain else ())
 
 
-class NeutralMeter:
-    """Each face's probability of being neutral by the expression prior, for the spotting baseline:
-    called on every frame, it scores at most one face per ``every_s`` seconds, in batches (the
-    frames in between stay NaN, and spotting interpolates)."""
+class AppearanceMeter:
+    """What the expression prior reads on the face, ten faces a second: called on every frame, it
+    scores at most one face per ``every_s`` seconds, in batches (the frames in between stay NaN).
+    Its neutral probability puts the spotting baseline on the frames at rest; its per-second
+    reading is the report's state between events. Class names follow ``vocabulary`` as in
+    :class:`ExpressionPrior`."""
 
-    def __init__(self, every_s: float = 0.1, batch: int = 32):
+    def __init__(self, vocabulary: tuple[str, ...] = (), every_s: float = 0.1, batch: int = 32):
         self.every_s, self.batch = every_s, batch
-        self._prior = ExpressionPrior()
-        self._col = self._prior.labels.index("neutral")
+        self._prior = ExpressionPrior(vocabulary)
+        self.labels = self._prior.labels  # (L,) class names, "neutral" among them
         self._rows: list[int] = []
         self._crops: list[np.ndarray] = []  # (H, W, 3) uint8 RGB, waiting for a batch
-        self._done: dict[int, float] = {}
+        self._done: dict[int, np.ndarray] = {}  # row -> (L,) probabilities
         self._last = -np.inf
 
     def __call__(self, row: int, time_s: float, crop: np.ndarray | None) -> None:
@@ -276,17 +278,41 @@ class NeutralMeter:
 
     def _flush(self) -> None:
         if self._crops:
-            p = self._prior.predict(np.stack(self._crops))[:, self._col]  # (B,)
-            self._done.update(zip(self._rows, p.tolist(), strict=True))
+            p = self._prior.predict(np.stack(self._crops))  # (B, L)
+            self._done.update(zip(self._rows, p, strict=True))
             self._rows, self._crops = [], []
 
-    def result(self, n: int) -> np.ndarray:
-        """(n,) float32 neutral probability per frame row, NaN where not scored."""
+    def probs(self, n: int) -> np.ndarray:
+        """(n, L) float32 probabilities per frame row over ``labels``, NaN rows where not scored."""
         self._flush()
-        out = np.full(n, np.nan, np.float32)
+        out = np.full((n, len(self.labels)), np.nan, np.float32)
         for row, p in self._done.items():
             out[row] = p
         return out
+
+
+def neutral_probability(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """(T,) the 'neutral' column of (T, L) AppearanceMeter probabilities (NaN where not scored)."""
+    return probs[:, labels.index("neutral")]
+
+
+def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
+                 min_prob: float = MACRO_MIN_PROB) -> dict[int, tuple[str, float]]:
+    """Second k -> (label, probability) that the prior reads in [k, k+1) from the mean of its
+    scored faces there (``times`` (T,) seconds, ``probs`` (T, L) with NaN rows); UNCERTAIN when no
+    class reaches ``min_prob`` (the rule for macro-expression labels). Seconds without a scored face
+    are absent."""
+    ok = np.all(np.isfinite(probs), axis=1)
+    out: dict[int, tuple[str, float]] = {}
+    if not ok.any():
+        return out
+    sec = np.floor(times[ok] + 1e-9).astype(int)  # (N,)
+    p = probs[ok]
+    for k in np.unique(sec):
+        mean = p[sec == k].mean(axis=0)  # (L,)
+        i = int(mean.argmax())
+        out[int(k)] = (labels[i] if mean[i] >= min_prob else UNCERTAIN, float(mean[i]))
+    return out
 
 
 # how macro-expressions are labelled: by the full-expression prior, or by the micro model as before

@@ -28,8 +28,9 @@ import numpy as np
 
 from microlens.labels import UNCERTAIN, emoji
 
-SCHEMA_VERSION = 2  # 2: events carry "recognizer", labels may be "uncertain"
-NEUTRAL = "neutral"  # timeline/log state while a face shows no spotted expression
+SCHEMA_VERSION = 3  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
+# events is what the expression prior reads on the face ("source": "appearance"), not always neutral
+NEUTRAL = "neutral"  # timeline/log state of a visible face without an event when nothing was read
 NO_FACE = "no_face"  # timeline/log state while no face is visible
 
 
@@ -75,6 +76,16 @@ class ModelInfo:
     labels: tuple[str, ...] = ()
     macro: str = ""  # the recogniser of macro-expressions: "fer2013", or "micro" (this model)
     abstain: bool = True  # whether low-confidence events are labelled "uncertain"
+    appearance: str = ""  # who read the face between events ("fer2013"); "" when nothing was read
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the expression prior reads on the face in one second of video (no event needed)."""
+
+    second: int  # the second [second, second + 1) of the video
+    label: str  # its most likely class (mean over the faces scored in that second), or "uncertain"
+    confidence: float  # that class's mean probability
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,7 @@ class Report:
     codec: str = ""
     nominal_fps: float = 0.0  # what the container header claims
     timings_s: dict[str, float] = field(default_factory=dict)  # stage -> seconds spent
+    appearance: tuple[Reading, ...] = ()  # per-second readings of the face, seconds with a scored face
 
     def timeline(self) -> list[dict[str, Any]]:
         """Per-second states, see :func:`timeline`."""
@@ -131,7 +143,7 @@ class Report:
         return stats(self)
 
     def to_dict(self) -> dict:
-        """The JSON report, schema_version 2 (plain JSON types only)."""
+        """The JSON report, schema_version 3 (plain JSON types only)."""
         img = self.images
         return {
             "schema_version": SCHEMA_VERSION,
@@ -145,7 +157,8 @@ class Report:
                      "coverage": _r(self.face.coverage, 4),
                      "max_faces": int(self.face.max_faces), "chosen": self.face.chosen},
             "model": {"name": self.model.name, "labels": list(self.model.labels),
-                      "macro_recognizer": self.model.macro, "abstain": self.model.abstain},
+                      "macro_recognizer": self.model.macro, "abstain": self.model.abstain,
+                      "appearance_recognizer": self.model.appearance},
             "events": [_event_dict(e) for e in self.events],
             "timeline": self.timeline(),
             "stats": self.stats(),
@@ -195,35 +208,56 @@ def _n_seconds(report: Report) -> int:
     return max(1, math.ceil(report.duration_s - 1e-9)) if report.frames > 0 else 0
 
 
+def _readings(report: Report) -> dict[int, Reading]:
+    return {r.second: r for r in report.appearance}
+
+
 def timeline(report: Report) -> list[dict[str, Any]]:
-    """One row per second ``[k, k+1)`` of the video: ``state`` is the label of the strongest event
-    overlapping that second, else ``neutral`` when the face is visible, else ``no_face``;
-    ``micro_count`` counts micro-expressions whose apex falls in that second; ``face`` is the
-    fraction of the second with the face visible."""
+    """One row per second ``[k, k+1)`` of the video. ``state`` is the label of the strongest event
+    overlapping that second (``source`` "event"); else, with the face visible, what the expression
+    prior reads on it in that second (``source`` "appearance": a class, ``neutral`` or
+    ``uncertain``), or ``neutral`` when nothing was read (``source`` "face"); else ``no_face``.
+    ``appearance`` / ``appearance_confidence`` give the prior's reading of the second whatever the
+    events (null without one); ``micro_count`` counts micro-expressions whose apex falls in that
+    second; ``face`` is the fraction of the second with the face visible."""
+    readings = _readings(report)
     rows = []
     for k in range(_n_seconds(report)):
         a, b = float(k), float(k + 1)
         over = [e for e in report.events if e.start_s < b and e.end_s >= a]
         face = _face_in(report.face.spans, a, min(b, max(report.duration_s, a + 1e-6)))
+        read = readings.get(k)
         if over:
-            state = max(over, key=_strength).label
+            state, source = max(over, key=_strength).label, "event"
+        elif face <= 0:
+            state, source = NO_FACE, NO_FACE
+        elif read is not None:
+            state, source = read.label, "appearance"
         else:
-            state = NEUTRAL if face > 0 else NO_FACE
+            state, source = NEUTRAL, "face"
         micro = sum(1 for e in report.events if e.kind == "micro" and a <= e.apex_s < b)
-        rows.append({"second": k, "state": state, "micro_count": micro, "face": round(face, 2)})
+        rows.append({"second": k, "state": state, "source": source,
+                     "appearance": None if read is None else read.label,
+                     "appearance_confidence": None if read is None else _r(read.confidence, 4),
+                     "micro_count": micro, "face": round(face, 2)})
     return rows
 
 
 def change_log(report: Report) -> list[dict[str, Any]]:
     """The emotion-change log: consecutive spans of one state over the whole video, at the events'
-    own precision (not rounded to seconds). States are event labels (the strongest event wins
-    where events overlap), ``neutral`` between events and ``no_face`` where no face is visible.
-    Adjacent spans of the same state are merged. Each row: label, emoji, kind (micro/macro for an
-    event, else null), start_s, end_s, duration_s."""
+    own precision and, between events, at the one-second precision of the expression prior's
+    readings. States are event labels (the strongest event wins where events overlap; ``source``
+    "event"), between events what the prior reads on the face (``source`` "appearance"; ``neutral``
+    with ``source`` "face" when nothing was read) and ``no_face`` where no face is visible.
+    Adjacent spans of the same state and source are merged. Each row: label, emoji, kind
+    (micro/macro for an event, else null), source, start_s, end_s, duration_s."""
     end = max(report.duration_s, max((e.end_s for e in report.events), default=0.0))
     if end <= 0:
         return []
+    readings = _readings(report)
     cuts = {0.0, end}
+    if readings:
+        cuts.update(float(k) for k in range(1, math.ceil(end)))
     for s0, s1 in report.face.spans:
         cuts.update((min(max(s0, 0.0), end), min(max(s1, 0.0), end)))
     for e in report.events:
@@ -235,17 +269,21 @@ def change_log(report: Report) -> list[dict[str, Any]]:
             continue
         mid = (a + b) / 2
         over = [e for e in report.events if e.start_s <= mid < e.end_s]
+        kind = None
         if over:
             best = max(over, key=_strength)
-            label, kind = best.label, best.kind
+            label, kind, source = best.label, best.kind, "event"
+        elif _face_in(report.face.spans, a, b) < 0.5:
+            label, source = NO_FACE, NO_FACE
+        elif (read := readings.get(math.floor(mid))) is not None:
+            label, source = read.label, "appearance"
         else:
-            label = NEUTRAL if _face_in(report.face.spans, a, b) >= 0.5 else NO_FACE
-            kind = None
-        if rows and rows[-1]["label"] == label:
+            label, source = NEUTRAL, "face"
+        if rows and rows[-1]["label"] == label and rows[-1]["source"] == source:
             rows[-1]["end_s"] = b
             continue
         rows.append({"label": label, "emoji": emoji(label) if label != NO_FACE else "",
-                     "kind": kind, "start_s": a, "end_s": b})
+                     "kind": kind, "source": source, "start_s": a, "end_s": b})
     for r in rows:
         r["duration_s"] = _r(r["end_s"] - r["start_s"])
         r["start_s"], r["end_s"] = _r(r["start_s"]), _r(r["end_s"])
@@ -255,15 +293,17 @@ def change_log(report: Report) -> list[dict[str, Any]]:
 def stats(report: Report) -> dict[str, Any]:
     """Counts over the whole video.
 
-    * ``emotion_changes``: state changes between consecutive entries of the emotion-change log,
-      ignoring spans without a face (neutral -> happiness -> neutral is 2 changes);
+    * ``emotion_changes``: label changes between consecutive entries of the emotion-change log,
+      ignoring spans without a face (neutral -> happiness -> neutral is 2 changes; a happiness event
+      followed by a face the prior still reads as happiness is none);
     * ``micro_count`` / ``macro_count``: events of each kind;
     * ``micro_ratio_percent``: micro events / all events * 100 (0 when there are no events);
     * ``uncertain_count``: events no recogniser was confident about (label ``uncertain``), also
       counted in ``micro_count`` / ``macro_count`` and listed under ``per_label``;
     * ``per_recognizer``: events labelled by each recogniser;
     * ``per_label``: for every label of the model (and any other label seen), the micro and macro
-      counts, their total and the summed event duration in seconds.
+      counts, their total and the summed event duration in seconds;
+    * ``appearance_seconds``: seconds with the face visible, per label the expression prior read.
     """
     seen = [r["label"] for r in change_log(report) if r["label"] != NO_FACE]
     changes = sum(1 for p, q in zip(seen[:-1], seen[1:], strict=True) if p != q)
@@ -284,7 +324,17 @@ def stats(report: Report) -> dict[str, Any]:
     return {"emotion_changes": changes, "micro_count": micro, "macro_count": macro,
             "micro_ratio_percent": _r(100.0 * micro / total, 1) if total else 0.0,
             "events": total, "uncertain_count": sum(1 for e in report.events if e.label == UNCERTAIN),
-            "per_recognizer": by_rec, "per_label": per}
+            "per_recognizer": by_rec, "per_label": per,
+            "appearance_seconds": _count_readings(report)}
+
+
+def _count_readings(report: Report) -> dict[str, int]:
+    """Label -> seconds with the face visible that the prior read as that label."""
+    out: dict[str, int] = {}
+    for row in timeline(report):
+        if row["appearance"] is not None and row["face"] > 0:
+            out[row["appearance"]] = out.get(row["appearance"], 0) + 1
+    return out
 
 
 # writers ---------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_json_to_stdout(good: Path, model_name: str, capfd: pytest.CaptureFixtur
     code, out, err = run_cli([str(good), "--model", model_name], capfd)
     assert code == 0, err
     d = json.loads(out)
-    assert d["schema_version"] == 2 and d["source"] == str(good) and d["face"]["coverage"] >= 0.95
+    assert d["schema_version"] == 3 and d["source"] == str(good) and d["face"]["coverage"] >= 0.95
     assert "Traceback" not in err
 
 
@@ -237,7 +237,9 @@ def test_one_frame(media_dir: Path, tmp_path: Path, model_name: str,
     d = analyse_ok(media.make_one_frame(media_dir), model_name, tmp_path, capfd)
     assert d["frames"] == 1 and d["face"]["frames_with_face"] == 1 and d["events"] == []
     assert any("too short" in w for w in d["warnings"])
-    assert d["timeline"] == [{"second": 0, "state": "neutral", "micro_count": 0, "face": 1.0}]
+    (row,) = d["timeline"]  # the one face is read by the prior: the state is its reading
+    assert row["source"] == "appearance" and row["state"] == row["appearance"] and row["face"] == 1.0
+    assert row["micro_count"] == 0 and 0 < row["appearance_confidence"] <= 1
 
 
 def test_portrait_phone_video(media_dir: Path, tmp_path: Path, model_name: str,

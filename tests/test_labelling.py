@@ -3,6 +3,8 @@ label, macro-expressions by the full-expression prior, and the labels on real fo
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -108,19 +110,39 @@ def test_smile_filling_most_of_a_short_real_clip_is_spotted(real_clip, name: str
     assert microlens.analyze(path, neutral_baseline=False).events == ()  # the median baseline misses it
 
 
-def test_neutral_meter_scores_ten_faces_a_second() -> None:
-    """NeutralMeter scores one face per 0.1 s (in batches), leaves the frames between and the frames
-    without a face NaN, and gives the prior's neutral probability (the astronaut smiles: low)."""
-    from microlens.recognize import ExpressionPrior, NeutralMeter
+def test_appearance_meter_scores_ten_faces_a_second() -> None:
+    """AppearanceMeter scores one face per 0.1 s (in batches), leaves the frames between and the
+    frames without a face NaN, and gives the prior's probabilities (the astronaut smiles)."""
+    from microlens.recognize import AppearanceMeter, ExpressionPrior, neutral_probability, read_seconds
 
     face = astronaut_crop()
-    meter = NeutralMeter(every_s=0.1, batch=4)
-    times = np.arange(30) / 30.0  # (T,) 1 s at 30 fps
+    meter = AppearanceMeter(every_s=0.1, batch=4)
+    times = np.arange(45) / 30.0  # (T,) 1.5 s at 30 fps
     for row, t in enumerate(times):
         meter(row, float(t), None if 10 <= row < 14 else face)
-    p = meter.result(len(times))  # (T,)
-    scored = np.flatnonzero(np.isfinite(p))
-    assert scored.tolist() == [0, 3, 6, 9, 14, 17, 20, 23, 26, 29]
-    prior = ExpressionPrior()
-    expected = prior.predict(face[None])[0, prior.labels.index("neutral")]
-    assert np.allclose(p[scored], expected, atol=1e-5) and expected < 0.5
+    p = meter.probs(len(times))  # (T, L)
+    scored = np.flatnonzero(np.all(np.isfinite(p), axis=1))
+    assert scored.tolist() == [0, 3, 6, 9, 14, 17, 20, 23, 26, 29, 32, 35, 38, 41, 44]
+    expected = ExpressionPrior().predict(face[None])[0]  # (L,)
+    assert np.allclose(p[scored], expected, atol=1e-5)
+    neutral = neutral_probability(p, meter.labels)
+    assert np.isnan(neutral[1]) and neutral[0] == pytest.approx(expected[meter.labels.index("neutral")])
+    top = pytest.approx(float(expected.max()))
+    assert read_seconds(times, p, meter.labels) == {0: ("happiness", top), 1: ("happiness", top)}
+    assert read_seconds(times, p, meter.labels, min_prob=1.01)[0][0] == UNCERTAIN
+
+
+@pytest.mark.slow
+def test_held_smile_is_not_called_neutral_on_real_footage(real_clip) -> None:
+    """Schema 3 on the woman's clip: after the last smile event (about 16 s) she keeps smiling to
+    the end; the timeline and the log show the face read as happiness there, not neutral, and say
+    the state was read on the face, not spotted."""
+    import microlens
+
+    report = microlens.analyze(str(real_clip("WolfgangLanger_Pexels.mp4")))
+    last = max(e.end_s for e in report.events)
+    after = [row for row in report.timeline() if row["second"] >= math.ceil(last)]
+    assert after and all((row["state"], row["source"]) == ("happiness", "appearance") for row in after), after
+    tail = [row for row in report.log() if row["start_s"] >= last - 1e-3]  # the log rounds to ms
+    assert tail and {row["label"] for row in tail} == {"happiness"}, tail
+    assert report.stats()["appearance_seconds"].get("happiness", 0) >= 8

@@ -21,6 +21,7 @@ from microlens.report import (
     Filmstrip,
     Images,
     ModelInfo,
+    Reading,
     Report,
     save,
 )
@@ -62,7 +63,7 @@ def make_report(events: tuple[Event, ...] | None = None, source: str = EVIL) -> 
 def test_to_dict_schema_is_json() -> None:
     d = make_report().to_dict()
     assert json.loads(json.dumps(d)) == d  # pure JSON types only
-    assert d["schema_version"] == SCHEMA_VERSION == 2
+    assert d["schema_version"] == SCHEMA_VERSION == 3
     for key in ("source", "duration_s", "fps", "frames", "face", "model", "events", "timeline", "stats",
                 "log", "warnings"):
         assert key in d
@@ -70,7 +71,8 @@ def test_to_dict_schema_is_json() -> None:
     assert d["face"]["frames_with_face"] == 210
     assert d["face"]["coverage"] == pytest.approx(210 / 255, abs=1e-4)
     assert d["face"]["chosen"] == "largest of 2"
-    assert d["model"] == {"name": "casme2", "labels": list(LABELS), "macro_recognizer": "", "abstain": True}
+    assert d["model"] == {"name": "casme2", "labels": list(LABELS), "macro_recognizer": "", "abstain": True,
+                          "appearance_recognizer": ""}
     ev = d["events"][0]
     for key in ("start_s", "apex_s", "end_s", "kind", "label", "confidence", "probs"):
         assert key in ev
@@ -103,8 +105,8 @@ def test_log_and_stats() -> None:
     assert labels == [NEUTRAL, "happiness", NEUTRAL, "surprise", NEUTRAL, NO_FACE]
     assert log[0]["start_s"] == 0.0 and log[-1]["end_s"] == 8.5
     assert sum(row["duration_s"] for row in log) == pytest.approx(8.5, abs=1e-3)
-    assert log[1] == {"label": "happiness", "emoji": emoji("happiness"), "kind": "micro", "start_s": 1.2,
-                      "end_s": 1.5, "duration_s": 0.3}
+    assert log[1] == {"label": "happiness", "emoji": emoji("happiness"), "kind": "micro", "source": "event",
+                      "start_s": 1.2, "end_s": 1.5, "duration_s": 0.3}
     for a, b in zip(log[:-1], log[1:], strict=True):
         assert a["end_s"] == b["start_s"] and a["label"] != b["label"]
     st = r.stats()
@@ -113,6 +115,35 @@ def test_log_and_stats() -> None:
     assert st["emotion_changes"] == 4  # neutral>happiness>neutral>surprise>neutral
     assert st["per_label"]["disgust"] == {"micro": 1, "macro": 0, "total": 1, "duration_s": 0.2}
     assert st["per_label"]["sadness"]["total"] == 0  # every model label is listed
+
+
+def test_state_between_events_is_what_the_prior_reads() -> None:
+    """Schema 3: between events the timeline and the log show the expression prior's per-second
+    reading of the face (a smile held after its event stays happiness, not neutral); seconds it did
+    not read stay neutral (source "face"); events keep precedence; no face stays no_face."""
+    base = make_report()
+    readings = (Reading(0, "neutral", 0.9), Reading(1, "happiness", 0.8), Reading(2, "happiness", 0.95),
+                Reading(3, "surprise", 0.7), Reading(6, "sadness", 0.6), Reading(7, "uncertain", 0.4))
+    r = Report(**{**base.__dict__, "appearance": readings})
+    tl = r.timeline()
+    assert [(row["state"], row["source"]) for row in tl] == [
+        (NEUTRAL, "appearance"), ("happiness", "event"), ("happiness", "appearance"), ("surprise", "event"),
+        ("surprise", "event"), ("surprise", "event"), ("sadness", "appearance"), (NO_FACE, NO_FACE),
+        (NO_FACE, NO_FACE)]
+    assert tl[1]["appearance"] == "happiness" and tl[1]["appearance_confidence"] == 0.8
+    assert tl[4]["appearance"] is None and tl[7]["appearance"] == "uncertain"
+    log = r.log()
+    assert [(row["label"], row["source"]) for row in log] == [
+        (NEUTRAL, "appearance"), ("happiness", "appearance"), ("happiness", "event"),
+        ("happiness", "appearance"), ("surprise", "event"), (NEUTRAL, "face"), ("sadness", "appearance"),
+        (NO_FACE, NO_FACE)]
+    assert (log[1]["start_s"], log[1]["end_s"]) == (1.0, 1.2) and log[3]["end_s"] == 3.0
+    assert sum(row["duration_s"] for row in log) == pytest.approx(8.5, abs=1e-3)
+    st = r.stats()
+    # neutral > happiness (read, event, read) > surprise > neutral (5.5-6 s, not read) > sadness
+    assert st["emotion_changes"] == 4
+    assert st["appearance_seconds"] == {"neutral": 1, "happiness": 2, "surprise": 1, "sadness": 1}
+    assert st["micro_count"] == base.stats()["micro_count"]  # events are counted as before
 
 
 def test_no_events() -> None:

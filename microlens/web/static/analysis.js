@@ -66,7 +66,8 @@
     (R.timeline || []).forEach((s) => {
       const x0 = xOf(s.second), x1 = xOf(Math.min(duration, s.second + 1));
       g.fillStyle = ML.color(s.state || "neutral");
-      g.globalAlpha = s.state && s.state !== "neutral" ? 0.55 : 0.35;
+      // an event's label, else (schema 3) what the prior reads on the face, drawn paler
+      g.globalAlpha = s.source === "appearance" ? 0.3 : s.state && s.state !== "neutral" ? 0.55 : 0.35;
       g.fillRect(x0, 10, Math.max(1, x1 - x0 - 1), 14);
     });
     g.globalAlpha = 1;
