@@ -6,6 +6,8 @@ turned into motion features at once (:class:`microlens.face.FaceTracker`,
 spots expressions in the recent history (:func:`microlens.spotting.spot`), classifies the latest
 ~1 s window (onset = its first face frame, apex = its frame of strongest motion) and every newly
 finished micro- or macro-expression with the loaded Recognizer, and keeps a running log and stats.
+While no expression is under way, the state is what the FER2013 prior reads on the latest faces
+(as in the report's timeline between events; ``source`` says which), not a blanket "neutral".
 Sampling one frame every 0.4 s, as the seed did, cannot catch a micro-expression of under 0.5 s;
 reporting every 0.4 s on continuously captured frames can.
 
@@ -49,6 +51,8 @@ class LiveOptions:
     warmup_s: float = option(1.5, "history needed before expressions are reported, seconds")
     # log entries kept in the status
     log_size: int = option(50, "log entries returned in a status")
+    # between expressions the state is what the prior reads on the faces of this last stretch
+    read_s: float = option(0.5, "faces read for the state between expressions, last seconds")
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ class LiveStatus:
     fps: float  # frames received per second over the last 2 s
     face: bool  # a face is in the latest frame
     active: bool  # an expression is under way in the window
-    state: str  # "neutral", "no face", "warming up" or the emotion label
+    state: str  # the emotion label, what the prior reads on the face, "no face" or "warming up"
+    source: str  # "event" (an expression under way), "appearance" (read on the face), "no face", "warming up"
     emoji: str
     label: str  # the recogniser's top label on the window
     confidence: float  # its probability
@@ -123,6 +128,8 @@ class LiveAnalyzer:
         self._view = View()
         self._events = EventCollector(model)
         self._log = _StateLog()
+        self._reading: tuple[str, float] | None = None  # what the prior reads on the latest faces
+        self._prior: Any = None  # microlens.recognize.ExpressionPrior, made on first use
         self._t0: float | None = None
         self._seq = 0
 
@@ -170,8 +177,10 @@ class LiveAnalyzer:
                 self._view = View()
             return
         look = self._spotter.look(times, motion, crops)
+        reading = self._read(times, crops)
         with self._state_lock:
             self._view = look.view
+            self._reading = reading
             if look.warm:
                 self._events.collect(look.intervals, times, crops, look.view.t)
 
@@ -182,13 +191,15 @@ class LiveAnalyzer:
             v = self._view
             self._seq += 1
             if not c.frames or c.kept < 3:
-                state = "warming up"
+                state = source = "warming up"
             elif not c.face:
-                state = "no face"
+                state = source = "no face"
             elif v.active and v.label:
-                state = v.label
+                state, source = v.label, "event"
+            elif self._reading is not None:
+                state, source = self._reading[0], "appearance"
             else:
-                state = "neutral"
+                state, source = "neutral", "face"
             self._log.add(state, c.t)
             new = self._events.take_new()
             events = list(self._events.events)
@@ -208,11 +219,25 @@ class LiveAnalyzer:
             face = c.face
             return LiveStatus(
                 seq=self._seq, t=round(c.t, 3), frames=c.frames, fps=round(c.fps, 1), face=face,
-                active=v.active and face, state=state, emoji=_emoji(state), label=v.label if face else "",
+                active=v.active and face, state=state, source=source, emoji=_emoji(state),
+                label=v.label if face else "",
                 confidence=round(v.confidence, 3) if face else 0.0,
                 probs={k: round(float(p), 3) for k, p in probs.items()}, motion=round(v.motion, 3),
                 new_events=new, log=tuple(dict(e) for e in self._log.entries[-n:]),
                 events=tuple(events[-n:]), stats=stats)
+
+    def _read(self, times: np.ndarray, crops: list[Any]) -> tuple[str, float] | None:
+        """What the prior reads on up to 4 faces of the last ``read_s`` seconds (None: no face)."""
+        from microlens.recognize import ExpressionPrior, read_mean
+
+        recent = [c.image for t, c in zip(times, crops, strict=True)
+                  if c is not None and t >= times[-1] - self.options.read_s]
+        if not recent:
+            return None
+        if self._prior is None:
+            self._prior = ExpressionPrior(tuple(self.model.labels))
+        pick = np.linspace(0, len(recent) - 1, min(4, len(recent))).round().astype(int)
+        return read_mean(self._prior.predict(np.stack([recent[i] for i in pick])), self._prior.labels)
 
     def close(self) -> str | None:
         """Stop: release the tracker and finish the recording; its path, or None."""

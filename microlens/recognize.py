@@ -309,10 +309,17 @@ def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
     sec = np.floor(times[ok] + 1e-9).astype(int)  # (N,)
     p = probs[ok]
     for k in np.unique(sec):
-        mean = p[sec == k].mean(axis=0)  # (L,)
-        i = int(mean.argmax())
-        out[int(k)] = (labels[i] if mean[i] >= min_prob else UNCERTAIN, float(mean[i]))
+        out[int(k)] = read_mean(p[sec == k], labels, min_prob)
     return out
+
+
+def read_mean(probs: np.ndarray, labels: tuple[str, ...],
+              min_prob: float = MACRO_MIN_PROB) -> tuple[str, float]:
+    """(label, probability) the prior reads from (N, L) probabilities of N faces: the top class of
+    their mean, or UNCERTAIN when it is under ``min_prob``."""
+    mean = probs.mean(axis=0)  # (L,)
+    i = int(mean.argmax())
+    return (labels[i] if mean[i] >= min_prob else UNCERTAIN, float(mean[i]))
 
 
 # how macro-expressions are labelled: by the full-expression prior, or by the micro model as before

@@ -96,7 +96,7 @@
       clearTimeout(s._t); s._t = setTimeout(() => s.classList.add("hidden"), 1500);
     }
     log(d);
-    history.push({ t: d.t, state: d.state, events: d.new_events });
+    history.push({ t: d.t, state: d.state, source: d.source, events: d.new_events });
     history = history.filter((h) => d.t - h.t < 30);
     drawTimeline(d.t);
   }
@@ -126,7 +126,7 @@
     const x = (t) => w - (now - t) / 30 * w;
     history.forEach((hh, i) => {
       const next = history[i + 1] ? history[i + 1].t : now + 0.4;
-      g.fillStyle = ML.color(hh.state); g.globalAlpha = hh.state === "neutral" ? 0.4 : 0.8;
+      g.fillStyle = ML.color(hh.state); g.globalAlpha = hh.state === "neutral" || hh.source === "appearance" ? 0.4 : 0.8;
       g.fillRect(x(hh.t), 8, Math.max(1, x(next) - x(hh.t)), 18);
       hh.events.forEach((e) => {
         g.globalAlpha = 1; g.fillStyle = ML.color(e.label);
