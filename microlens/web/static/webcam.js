@@ -82,7 +82,8 @@
     $("cam-badge-label").textContent = ML.label(d.state);
     if (!d.face || !d.label) $("current-conf").textContent = "—";
     else if (d.active) $("current-conf").textContent = S.confidence + " " + Math.round(100 * d.confidence) + "%";
-    else $("current-conf").textContent = S.calm + " (" + S.closest + ": " + ML.label(d.label) + " " + Math.round(100 * d.confidence) + "%)";
+    else $("current-conf").textContent = S.calm + (d.source === "appearance" ? "; " + S.read_on_face : "")
+      + " (" + S.micro_model + ", " + S.closest + ": " + ML.label(d.label) + " " + Math.round(100 * d.confidence) + "%)";
     $("motion-bar").style.width = (100 * d.motion).toFixed(0) + "%";
     ML.bars($("live-probs"), Object.fromEntries(Object.entries(d.probs).map(([k, v]) => [k, Math.round(100 * v)])), 100);
     $("cam-frames").textContent = d.frames;
