@@ -237,7 +237,8 @@ class LiveAnalyzer:
         if self._prior is None:
             self._prior = ExpressionPrior(tuple(self.model.labels))
         pick = np.linspace(0, len(recent) - 1, min(4, len(recent))).round().astype(int)
-        return read_mean(self._prior.predict(np.stack([recent[i] for i in pick])), self._prior.labels)
+        faces = np.stack([recent[i] for i in pick])  # (K, H, W, 3)
+        return read_mean(self._prior.predict_classes(faces), self._prior.classes)
 
     def close(self) -> str | None:
         """Stop: release the tracker and finish the recording; its path, or None."""

@@ -210,8 +210,10 @@ _PRIOR: dict[str, Any] = {}  # the FER2013 backbone, loaded once per process
 class ExpressionPrior:
     """The macro-expression recogniser: the frozen FER2013 mini-Xception (seven full-expression
     classes) on the apex crop and its mirror image. Its classes are named in the micro model's
-    vocabulary when that is the MEGC one (negative / positive / surprise), else as FER_NAMES; an
-    event whose most likely class is 'neutral' is UNCERTAIN."""
+    vocabulary when that is the MEGC one (negative / positive / surprise), else as FER_NAMES. A
+    label is decided on the seven FER2013 classes, then named: an event whose most likely class is
+    'neutral', or whose most likely class is under MACRO_MIN_PROB, is UNCERTAIN (so the MEGC
+    vocabulary, which sums four negative classes, does not call an ambiguous face negative)."""
 
     name = "fer2013"
 
@@ -221,13 +223,14 @@ class ExpressionPrior:
         names = [FER_NAMES[c] for c in FER_CLASSES]
         if vocabulary and is_megc(vocabulary):
             names = [TO_MEGC.get(n, n) for n in names]
+        self.classes = tuple(names)  # (7,) the name of each FER2013 class (MEGC names repeat)
         self.labels = tuple(dict.fromkeys(names))  # unique, in FER order
         self._merge = np.zeros((len(FER_CLASSES), len(self.labels)), np.float32)  # (7, L) sums
         for i, n in enumerate(names):
             self._merge[i, self.labels.index(n)] = 1.0
 
-    def predict(self, apex: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB apex crops -> (N, L) probabilities over ``self.labels``."""
+    def predict_classes(self, apex: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB apex crops -> (N, 7) probabilities over the FER2013 classes."""
         import torch
 
         from microlens.expression import INPUT_SIZE, mirrored, pretrained
@@ -238,16 +241,39 @@ class ExpressionPrior:
         x = torch.from_numpy(apex_input(np.asarray(apex, np.uint8), INPUT_SIZE))  # (N, 1, 64, 64)
         with torch.no_grad():
             logits = mirrored(_PRIOR["net"], x)  # (N, 7)
-            p = torch.softmax(logits, dim=1).numpy()
-        return p @ self._merge
+            return torch.softmax(logits, dim=1).numpy()
+
+    def merged(self, classes: np.ndarray) -> np.ndarray:
+        """(N, 7) class probabilities -> (N, L) probabilities over ``self.labels`` (sums)."""
+        return classes @ self._merge
+
+    def predict(self, apex: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB apex crops -> (N, L) probabilities over ``self.labels``."""
+        return self.merged(self.predict_classes(apex))
 
     def decide(self, apex: np.ndarray, abstain: bool = True) -> list[Decision]:
-        """Decisions for N apex crops (UNCERTAIN when 'neutral' wins or the top class is below
-        MACRO_MIN_PROB, when ``abstain``)."""
+        """Decisions for N apex crops (when ``abstain``: UNCERTAIN when 'neutral' is the most likely
+        FER2013 class or the most likely class is below MACRO_MIN_PROB)."""
         if len(apex) == 0:
             return []
-        return decide(self.predict(apex), self.labels, MACRO_MIN_PROB if abstain else 0.0,
-                      f"macro:{self.name}", ignore=("neutral",) if abstain else ())
+        return self.decide_classes(self.predict_classes(apex), abstain)
+
+    def decide_classes(self, classes: np.ndarray, abstain: bool = True) -> list[Decision]:
+        """:meth:`decide` from (N, 7) FER2013 class probabilities."""
+        rec = f"macro:{self.name}"
+        probs = self.merged(classes)  # (N, L)
+        if not abstain:
+            return decide(probs, self.labels, 0.0, rec)
+        out = []
+        for c, p in zip(classes, probs, strict=True):
+            top = self.classes[int(c.argmax())]
+            best = top if top != "neutral" else self.labels[int(np.argmax(
+                [v if lab != "neutral" else -1.0 for lab, v in zip(self.labels, p, strict=True)]))]
+            sure = top != "neutral" and float(c.max()) >= MACRO_MIN_PROB
+            named = {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
+            out.append(Decision(label=best if sure else UNCERTAIN, confidence=named[best], probs=named,
+                                recognizer=rec, best=best))
+        return out
 
 
 class AppearanceMeter:
@@ -260,7 +286,7 @@ class AppearanceMeter:
     def __init__(self, vocabulary: tuple[str, ...] = (), every_s: float = 0.1, batch: int = 32):
         self.every_s, self.batch = every_s, batch
         self._prior = ExpressionPrior(vocabulary)
-        self.labels = self._prior.labels  # (L,) class names, "neutral" among them
+        self.labels = self._prior.classes  # (7,) the FER2013 classes' names, "neutral" among them
         self._rows: list[int] = []
         self._crops: list[np.ndarray] = []  # (H, W, 3) uint8 RGB, waiting for a batch
         self._done: dict[int, np.ndarray] = {}  # row -> (L,) probabilities
@@ -278,12 +304,12 @@ class AppearanceMeter:
 
     def _flush(self) -> None:
         if self._crops:
-            p = self._prior.predict(np.stack(self._crops))  # (B, L)
+            p = self._prior.predict_classes(np.stack(self._crops))  # (B, 7)
             self._done.update(zip(self._rows, p, strict=True))
             self._rows, self._crops = [], []
 
     def probs(self, n: int) -> np.ndarray:
-        """(n, L) float32 probabilities per frame row over ``labels``, NaN rows where not scored."""
+        """(n, 7) float32 probabilities per frame row over ``labels``, NaN rows where not scored."""
         self._flush()
         out = np.full((n, len(self.labels)), np.nan, np.float32)
         for row, p in self._done.items():
@@ -292,7 +318,7 @@ class AppearanceMeter:
 
 
 def neutral_probability(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
-    """(T,) the 'neutral' column of (T, L) AppearanceMeter probabilities (NaN where not scored)."""
+    """(T,) the 'neutral' column of (T, 7) AppearanceMeter probabilities (NaN where not scored)."""
     return probs[:, labels.index("neutral")]
 
 

@@ -146,3 +146,23 @@ def test_held_smile_is_not_called_neutral_on_real_footage(real_clip) -> None:
     tail = [row for row in report.log() if row["start_s"] >= last - 1e-3]  # the log rounds to ms
     assert tail and {row["label"] for row in tail} == {"happiness"}, tail
     assert report.stats()["appearance_seconds"].get("happiness", 0) >= 8
+
+
+def test_prior_decides_on_its_seven_classes_in_any_vocabulary() -> None:
+    """An ambiguous face (no FER2013 class at 0.5, the four negative ones summing to 0.6) is
+    uncertain in the MEGC vocabulary as in the CASME II one; a clear smile is named in each; a face
+    whose top class is neutral is uncertain, and its best non-neutral class is still given."""
+    from microlens.recognize import ExpressionPrior
+
+    # FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral
+    p = np.array([[0.2, 0.05, 0.15, 0.1, 0.2, 0.0, 0.3],
+                  [0.0, 0.0, 0.0, 0.9, 0.0, 0.05, 0.05],
+                  [0.1, 0.0, 0.1, 0.0, 0.2, 0.0, 0.6]], np.float32)  # (3, 7)
+    casme2 = ExpressionPrior(("happiness", "surprise", "disgust", "repression", "sadness"))
+    megc = ExpressionPrior(("negative", "positive", "surprise"))
+    a, b = casme2.decide_classes(p), megc.decide_classes(p)
+    assert [d.label for d in a] == [UNCERTAIN, "happiness", UNCERTAIN]
+    assert [d.label for d in b] == [UNCERTAIN, "positive", UNCERTAIN]
+    assert b[0].best == "negative" and b[0].confidence == pytest.approx(0.6, abs=1e-6)
+    assert a[2].best == "sadness" and b[2].best == "negative"
+    assert [d.label for d in megc.decide_classes(p, abstain=False)] == ["negative", "positive", "neutral"]
