@@ -358,6 +358,18 @@ def to_csv(report: Report) -> str:
     return buf.getvalue()
 
 
+def to_timeline_csv(report: Report) -> str:
+    """One row per second (:func:`timeline`): second, state, source, appearance, its confidence,
+    micro_count, face; for lining the video up with other signals recorded at the same time."""
+    cols = ["second", "state", "source", "appearance", "appearance_confidence", "micro_count", "face"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for row in timeline(report):
+        w.writerow(["" if row[c] is None else row[c] for c in cols])
+    return buf.getvalue()
+
+
 def _vtt_time(t: float) -> str:
     ms = int(round(max(t, 0.0) * 1000))
     h, ms = divmod(ms, 3_600_000)
@@ -387,8 +399,10 @@ def to_html(report: Report) -> str:
 
 
 Writer = Callable[[Report], str]
-WRITERS: dict[str, Writer] = {"json": to_json, "csv": to_csv, "vtt": to_vtt, "html": to_html}
-EXTENSIONS: dict[str, str] = {"json": ".json", "csv": ".csv", "vtt": ".vtt", "html": ".html"}
+WRITERS: dict[str, Writer] = {"json": to_json, "csv": to_csv, "timeline": to_timeline_csv, "vtt": to_vtt,
+                              "html": to_html}
+EXTENSIONS: dict[str, str] = {"json": ".json", "csv": ".csv", "timeline": ".timeline.csv", "vtt": ".vtt",
+                              "html": ".html"}
 
 
 def save_text(path: str | os.PathLike[str], text: str) -> None:

@@ -170,6 +170,12 @@ def test_writer(fmt: str, with_events: bool) -> None:
         if n:
             assert rows[0]["label"] == "happiness" and float(rows[0]["p_happiness"]) == pytest.approx(0.7)
             assert rows[1]["kind"] == "macro" and float(rows[1]["duration_s"]) == pytest.approx(2.5)
+    elif fmt == "timeline":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert [int(row["second"]) for row in rows] == list(range(9))
+        assert [row["state"] for row in rows] == [row["state"] for row in r.timeline()]
+        assert rows[1]["source"] == ("event" if n else "face") and rows[8]["source"] == NO_FACE
+        assert rows[0]["appearance"] == "" and float(rows[0]["face"]) == 1.0  # nothing read: empty cell
     elif fmt == "vtt":
         assert text.startswith("WEBVTT\n")
         cues = re.findall(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})$", text, re.M)

@@ -131,6 +131,10 @@ def test_upload_job_results_reports_delete(app: Any, client: Any, clip: Path) ->
         assert rr.status_code == 200 and rr.content_type.startswith(ctype)
         assert "attachment" in rr.headers["Content-Disposition"]
     assert client.get(f"/api/analyses/{aid}/report.vtt").data.startswith(b"WEBVTT")
+    tl = client.get(f"/api/analyses/{aid}/report.timeline")
+    assert tl.status_code == 200 and tl.content_type.startswith("text/csv")
+    assert ".microlens.timeline.csv" in tl.headers["Content-Disposition"]
+    assert tl.data.decode().splitlines()[0].startswith("second,state,source,appearance")
     page = client.get(f"/analyses/{aid}").data.decode()
     assert "face.mp4" in page and "micro-0.jpg" in page and 'id="timeline"' in page
     video = client.get(f"/api/analyses/{aid}/media/face.mp4", headers={"Range": "bytes=0-99"})

@@ -11,12 +11,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 
 from microlens.errors import MicrolensError, VideoError
+from microlens.report import EXTENSIONS
 from microlens.web.errors import ApiError
 from microlens.web.storage import Analysis, new_id, valid_id
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 REPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
+                "timeline": "text/csv; charset=utf-8",
                 "vtt": "text/vtt; charset=utf-8", "html": "text/html; charset=utf-8"}
 MEDIA = re.compile(r"^(face\.mp4|face\.jpg|micro-\d{1,4}\.jpg)$")
 _STARTED = time.time()
@@ -217,7 +219,8 @@ def delete_analysis(analysis_id: str) -> Any:
 
 @bp.get("/analyses/<analysis_id>/report.<fmt>")
 def report(analysis_id: str, fmt: str) -> Any:
-    """The report as JSON, CSV, WebVTT or a self-contained HTML page (a download)."""
+    """The report as JSON, CSV (events, or the per-second timeline), WebVTT or a self-contained HTML
+    page (a download)."""
     a = _get(analysis_id)
     if fmt not in REPORT_TYPES:
         raise ApiError(404, f"no report format {fmt[:20]!r}; use one of {', '.join(REPORT_TYPES)}")
@@ -230,7 +233,7 @@ def report(analysis_id: str, fmt: str) -> Any:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:80] or "video"
     inline = request.args.get("inline") == "1" and fmt != "html"
     resp: Response = send_file(path, mimetype=REPORT_TYPES[fmt], as_attachment=not inline,
-                               download_name=f"{safe}.microlens.{fmt}", max_age=0)
+                               download_name=f"{safe}.microlens{EXTENSIONS[fmt]}", max_age=0)
     if fmt == "html":  # the self-contained report runs its own inline code only in a sandbox
         from flask import g
 

@@ -107,8 +107,9 @@ def spec(settings: Settings) -> dict[str, Any]:
             },
             "/api/analyses/{analysis_id}/report.{fmt}": {
                 "parameters": [id_param, {"name": "fmt", "in": "path", "required": True,
-                                          "schema": {"enum": ["json", "csv", "vtt", "html"]}}],
-                "get": {"summary": "The report file (a download; ?inline=1 shows json/csv/vtt)",
+                                          "schema": {"enum": ["json", "csv", "timeline", "vtt", "html"]}}],
+                "get": {"summary": "The report file (a download; timeline: the per-second CSV; "
+                                   "?inline=1 shows json/csv/timeline/vtt)",
                         "responses": {"200": {"description": "the report"},
                                       "404": _err("unknown id or format"),
                                       "409": _err("not done yet")}},

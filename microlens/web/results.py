@@ -11,7 +11,7 @@ import numpy as np
 
 log = logging.getLogger("microlens.web.results")
 
-REPORT_FORMATS = ("json", "csv", "vtt", "html")
+REPORT_FORMATS = ("json", "csv", "timeline", "vtt", "html")
 
 
 def write_results(report: Any, out: Path, source: Path) -> dict[str, Any]:
