@@ -43,8 +43,8 @@ sys.path.insert(0, str(HERE))
 import spotclips as sc  # noqa: E402
 
 from microlens import spotting  # noqa: E402
+from microlens.appearance import AppearanceMeter, neutral_probability  # noqa: E402
 from microlens.face import FaceFrame  # noqa: E402
-from microlens.recognize import AppearanceMeter, neutral_probability  # noqa: E402
 from microlens.synthetic import write_video  # noqa: E402
 
 SETS: dict[str, list[sc.ClipSpec]] = {

@@ -210,8 +210,8 @@ def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: S
            vocabulary: tuple[str, ...]) -> _Pass1:
     """Pass 1: decode, track, measure motion and what the expression prior reads (in the micro
     model's ``vocabulary``); each face crop goes to the scratch storage."""
+    from microlens.appearance import AppearanceMeter
     from microlens.face import CROP_SIZE, FaceTracker
-    from microlens.recognize import AppearanceMeter
     from microlens.scratch import FaceSink
     from microlens.spotting import MotionMeter
     from microlens.video import frames
@@ -329,8 +329,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         spot_opts: SpotOptions, *, progress: Progress | None = None, cancel: Cancel | None = None,
         face_video: str | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built."""
+    from microlens.appearance import neutral_probability, read_seconds
     from microlens.classify import recognise
-    from microlens.recognize import neutral_probability, read_seconds
     from microlens.scratch import Scratch
     from microlens.spotting import spot
     from microlens.video import effective_fps, open_clip

@@ -228,7 +228,8 @@ class LiveAnalyzer:
 
     def _read(self, times: np.ndarray, crops: list[Any]) -> tuple[str, float] | None:
         """What the prior reads on up to 4 faces of the last ``read_s`` seconds (None: no face)."""
-        from microlens.recognize import ExpressionPrior, read_mean
+        from microlens.appearance import read_mean
+        from microlens.recognize import ExpressionPrior
 
         recent = [c.image for t, c in zip(times, crops, strict=True)
                   if c is not None and t >= times[-1] - self.options.read_s]

@@ -113,7 +113,8 @@ def test_smile_filling_most_of_a_short_real_clip_is_spotted(real_clip, name: str
 def test_appearance_meter_scores_ten_faces_a_second() -> None:
     """AppearanceMeter scores one face per 0.1 s (in batches), leaves the frames between and the
     frames without a face NaN, and gives the prior's probabilities (the astronaut smiles)."""
-    from microlens.recognize import AppearanceMeter, ExpressionPrior, neutral_probability, read_seconds
+    from microlens.appearance import AppearanceMeter, neutral_probability, read_seconds
+    from microlens.recognize import ExpressionPrior
 
     face = astronaut_crop()
     meter = AppearanceMeter(every_s=0.1, batch=4)

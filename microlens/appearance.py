@@ -1,0 +1,91 @@
+"""What the expression prior reads on the face between events, ten faces a second.
+
+:class:`AppearanceMeter` runs the FER2013 prior (:class:`microlens.recognize.ExpressionPrior`) on
+at most one face per 0.1 s while a video is tracked. Its neutral probability puts the spotting
+baseline on the frames at rest (:func:`neutral_probability`, :func:`microlens.spotting.spot`); its
+per-second reading (:func:`read_seconds`) is the report's state between events; the live page reads
+the last faces the same way (:func:`read_mean`). Readings follow the macro-expression rule: the top
+FER2013 class when it reaches MACRO_MIN_PROB, else ``uncertain``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from microlens.labels import UNCERTAIN
+from microlens.recognize import MACRO_MIN_PROB, ExpressionPrior
+
+
+class AppearanceMeter:
+    """What the expression prior reads on the face, ten faces a second: called on every frame, it
+    scores at most one face per ``every_s`` seconds, in batches (the frames in between stay NaN).
+    Its neutral probability puts the spotting baseline on the frames at rest; its per-second
+    reading is the report's state between events. Class names follow ``vocabulary`` as in
+    :class:`ExpressionPrior`."""
+
+    def __init__(self, vocabulary: tuple[str, ...] = (), every_s: float = 0.1, batch: int = 32):
+        self.every_s, self.batch = every_s, batch
+        self._prior = ExpressionPrior(vocabulary)
+        self.labels = self._prior.classes  # (7,) the FER2013 classes' names, "neutral" among them
+        self._rows: list[int] = []
+        self._crops: list[np.ndarray] = []  # (H, W, 3) uint8 RGB, waiting for a batch
+        self._done: dict[int, np.ndarray] = {}  # row -> (L,) probabilities
+        self._last = -np.inf
+
+    def __call__(self, row: int, time_s: float, crop: np.ndarray | None) -> None:
+        """Offer frame ``row`` (its face crop (H, W, 3) uint8 RGB, or None without a face)."""
+        if crop is None or time_s - self._last < self.every_s - 1e-6:  # 1e-6: 3 frames at 30 fps are 0.1 s
+            return
+        self._last = time_s
+        self._rows.append(row)
+        self._crops.append(crop)
+        if len(self._crops) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._crops:
+            p = self._prior.predict_classes(np.stack(self._crops))  # (B, 7)
+            self._done.update(zip(self._rows, p, strict=True))
+            self._rows, self._crops = [], []
+
+    def probs(self, n: int) -> np.ndarray:
+        """(n, 7) float32 probabilities per frame row over ``labels``, NaN rows where not scored."""
+        self._flush()
+        out = np.full((n, len(self.labels)), np.nan, np.float32)
+        for row, p in self._done.items():
+            out[row] = p
+        return out
+
+
+def neutral_probability(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """(T,) the 'neutral' column of (T, 7) AppearanceMeter probabilities (NaN where not scored)."""
+    return probs[:, labels.index("neutral")]
+
+
+def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
+                 min_prob: float = MACRO_MIN_PROB) -> dict[int, tuple[str, float]]:
+    """Second k -> (label, probability) that the prior reads in [k, k+1) from the mean of its
+    scored faces there (``times`` (T,) seconds, ``probs`` (T, L) with NaN rows); UNCERTAIN when no
+    class reaches ``min_prob`` (the rule for macro-expression labels). Seconds without a scored face
+    are absent."""
+    ok = np.all(np.isfinite(probs), axis=1)
+    out: dict[int, tuple[str, float]] = {}
+    if not ok.any():
+        return out
+    sec = np.floor(times[ok] + 1e-9).astype(int)  # (N,)
+    p = probs[ok]
+    for k in np.unique(sec):
+        out[int(k)] = read_mean(p[sec == k], labels, min_prob)
+    return out
+
+
+def read_mean(probs: np.ndarray, labels: tuple[str, ...],
+              min_prob: float = MACRO_MIN_PROB) -> tuple[str, float]:
+    """(label, probability) the prior reads from (N, L) probabilities of N faces: the top class of
+    their mean, or UNCERTAIN when it is under ``min_prob``."""
+    mean = probs.mean(axis=0)  # (L,)
+    i = int(mean.argmax())
+    return (labels[i] if mean[i] >= min_prob else UNCERTAIN, float(mean[i]))
+
+
+__all__ = ["AppearanceMeter", "neutral_probability", "read_mean", "read_seconds"]
