@@ -88,13 +88,12 @@ def main() -> int:
     cross_seeds = [int(s) for s in args.cross_seeds.split(",")]
     t0 = time.time()
     rows: dict[str, dict] = {}
-    for name, (loop, extra, baseline) in CANDIDATES.items():
+    for name, (loop, extra, _baseline) in CANDIDATES.items():
         if only and name not in only:
             if name in kept:
                 rows[name] = kept[name]
             continue
-        row: dict = {"loop": loop, "train": extra, "baseline": baseline,
-                     "loso_within": {}, "cross_dataset": {}}
+        row: dict = {"loop": loop, "train": extra, "loso_within": {}, "cross_dataset": {}}
         for src in SOURCES:
             runs = [flow_uf1(args.data, "loso", src, s, loop, extra)[src] for s in loso_seeds]
             row["loso_within"][src] = mean_sd(runs)

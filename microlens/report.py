@@ -212,6 +212,11 @@ def _readings(report: Report) -> dict[int, Reading]:
     return {r.second: r for r in report.appearance}
 
 
+def _face_in_second(report: Report, k: int) -> float:
+    """Fraction of second ``[k, k+1)`` (cut at the end of the video) with the face visible."""
+    return _face_in(report.face.spans, float(k), min(k + 1.0, max(report.duration_s, k + 1e-6)))
+
+
 def timeline(report: Report) -> list[dict[str, Any]]:
     """One row per second ``[k, k+1)`` of the video. ``state`` is the label of the strongest event
     overlapping that second (``source`` "event"); else, with the face visible, what the expression
@@ -225,7 +230,7 @@ def timeline(report: Report) -> list[dict[str, Any]]:
     for k in range(_n_seconds(report)):
         a, b = float(k), float(k + 1)
         over = [e for e in report.events if e.start_s < b and e.end_s >= a]
-        face = _face_in(report.face.spans, a, min(b, max(report.duration_s, a + 1e-6)))
+        face = _face_in_second(report, k)
         read = readings.get(k)
         if over:
             state, source = max(over, key=_strength).label, "event"
@@ -331,9 +336,9 @@ def stats(report: Report) -> dict[str, Any]:
 def _count_readings(report: Report) -> dict[str, int]:
     """Label -> seconds with the face visible that the prior read as that label."""
     out: dict[str, int] = {}
-    for row in timeline(report):
-        if row["appearance"] is not None and row["face"] > 0:
-            out[row["appearance"]] = out.get(row["appearance"], 0) + 1
+    for r in report.appearance:
+        if r.second < _n_seconds(report) and round(_face_in_second(report, r.second), 2) > 0:
+            out[r.label] = out.get(r.label, 0) + 1
     return out
 
 
