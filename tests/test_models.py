@@ -127,9 +127,9 @@ def test_flow_stream_learns_separable_classes(mixup):
     assert (pred == y).mean() >= 0.9
 
 
-def test_weight_averaging_and_flow_noise():
-    """Averaging the last epoch alone is the plain result, averaging more is not; flow noise changes
-    the flow networks' training and leaves other architectures alone."""
+def test_weight_averaging_flow_noise_and_zoom():
+    """Averaging the last epoch alone is the plain result, averaging more is not; flow noise and zoom
+    change the flow networks' training and leave other architectures alone."""
     from microlens.train.loop import LoopOptions, train_stream
 
     rng = np.random.default_rng(0)
@@ -149,3 +149,22 @@ def test_weight_averaging_and_flow_noise():
     assert not same(weights(flow, flownet, average_last=0.5), plain)
     assert not same(weights(flow, flownet, flow_noise=0.05), plain)
     assert same(weights(apex, apexnet, flow_noise=0.05), weights(apex, apexnet))
+    assert not same(weights(flow, flownet, flow_zoom=0.1), plain)
+    assert same(weights(apex, apexnet, flow_zoom=0.1), weights(apex, apexnet))
+
+
+def test_zoom_keeps_the_centre_and_scales_about_it():
+    """A zoom by 1 is the identity; random zooms scale a centred square's area both ways and keep
+    its centre of mass at the image centre (13.5 on 28 px)."""
+    from microlens.train.loop import _zoom
+
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 13:15, 13:15] = 1.0
+    gen = torch.Generator().manual_seed(0)
+    assert torch.allclose(_zoom(x, 0.0, gen), x, atol=1e-6)
+    zoomed = _zoom(x.repeat(64, 1, 1, 1), 0.5, gen)[:, 0]  # (64, 28, 28), factors in [0.5, 1.5]
+    mass = zoomed.sum(dim=(1, 2))  # the square's area scales with the factor squared
+    assert float(mass.min()) < 3.0 and float(mass.max()) > 5.0
+    pos = torch.arange(28.0)
+    assert torch.allclose((zoomed.sum(1) * pos).sum(1) / mass, torch.full((64,), 13.5), atol=1e-3)
+    assert torch.allclose((zoomed.sum(2) * pos).sum(1) / mass, torch.full((64,), 13.5), atol=1e-3)

@@ -39,6 +39,9 @@ class LoopOptions:
     flow_noise: float = option(0.0, "sd of Gaussian noise added to training flow inputs (0: off)")
     # weights averaged over the epochs of this final fraction of training (SWA); 0 = last weights
     average_last: float = option(0.0, "average the weights of this final fraction of epochs (0: off)")
+    # random zoom of flow inputs by a factor in [1 - zoom, 1 + zoom] about the centre (face framing
+    # differs between datasets); vector lengths are not rescaled: each channel is min-max normalised
+    flow_zoom: float = option(0.0, "largest relative zoom of training flow inputs (0: off)")
     # L2 penalty of a linear head on frozen features (ExpressionNet), solved to convergence
     head_l2: float = option(1e-2, "L2 penalty of the linear head on frozen features (ExpressionNet)")
 
@@ -67,6 +70,16 @@ def _augment_apex(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     gain = 1 + 0.2 * (torch.rand(len(x), 1, 1, 1, generator=gen) - 0.5)
     bias = 0.2 * (torch.rand(len(x), 1, 1, 1, generator=gen) - 0.5)
     return (x * gain + bias).clamp(-1, 1)
+
+
+def _zoom(x: torch.Tensor, max_zoom: float, gen: torch.Generator) -> torch.Tensor:
+    """Zoom each (C, H, W) sample of (B, C, H, W) ``x`` about its centre by a factor drawn uniformly
+    from [1 - max_zoom, 1 + max_zoom] (bilinear, edges replicated)."""
+    factor = 1 + max_zoom * (2 * torch.rand(len(x), generator=gen) - 1)  # (B,)
+    theta = torch.zeros(len(x), 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / factor  # output pixel (u, v) reads input (u / f, v / f)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 # architectures that read the (3, 28, 28) flow input
@@ -157,6 +170,8 @@ def train_stream(
             xb, yb = xt[idx], yt[idx]
             if augment is not None:
                 xb = augment(xb, gen)
+            if opts.flow_zoom > 0 and config["arch"] in FLOW_ARCHS:
+                xb = _zoom(xb, opts.flow_zoom, gen)
             if opts.flow_noise > 0 and config["arch"] in FLOW_ARCHS:
                 xb = xb + opts.flow_noise * torch.randn(xb.shape, generator=gen)
             if opts.mixup > 0:  # mix each sample with another of the batch, and the two losses alike
