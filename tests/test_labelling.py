@@ -167,3 +167,37 @@ def test_prior_decides_on_its_seven_classes_in_any_vocabulary() -> None:
     assert b[0].best == "negative" and b[0].confidence == pytest.approx(0.6, abs=1e-6)
     assert a[2].best == "sadness" and b[2].best == "negative"
     assert [d.label for d in megc.decide_classes(p, abstain=False)] == ["negative", "positive", "neutral"]
+
+
+def test_real_video_check_and_viewer_agreement() -> None:
+    """benchmarks/realvideo.py: the 70 % screen counts labelled events only, an all-'uncertain' clip
+    is reported as giving no label (not as one label on every event), and events are scored at
+    their apex against the viewer's timed notes (an MEGC class agrees with its fine emotion)."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from realvideo import against_viewer, summarise, verdict
+
+    def ev(label: str, apex: float) -> dict:
+        return {"label": label, "apex_s": apex, "recognizer": "macro:fer2013"}
+
+    several = ("sadness", "happiness")
+    mostly = summarise([ev("happiness", 1), ev("happiness", 2), ev("happiness", 3), ev("sadness", 4)])
+    assert verdict(mostly, several) == "FAIL: 75% of labelled events are happiness"
+    assert verdict(mostly, ("happiness",)).startswith("exempt")
+    same = summarise([ev("happiness", 1), ev("happiness", 2)])
+    assert verdict(same, several) == "FAIL: one label on every event"
+    mixed = summarise([ev("happiness", 1), ev(UNCERTAIN, 2), ev(UNCERTAIN, 3), ev("sadness", 4)])
+    assert verdict(mixed, several) == "ok" and mixed["uncertain_share"] == 0.5
+    silent = summarise([ev(UNCERTAIN, 1), ev(UNCERTAIN, 2), ev(UNCERTAIN, 3)])
+    assert not silent["one_label_on_every_event"] and silent["uncertain_on_every_event"]
+    assert verdict(silent, several) == "no label: all 3 events uncertain"
+
+    spans = ((0.0, 5.0, "sadness"), (8.0, 10.0, "happiness"))
+    events = [ev("sadness", 1), ev("negative", 2), ev("happiness", 3), ev(UNCERTAIN, 4), ev("happiness", 9),
+              ev("repression", 6.5), ev(UNCERTAIN, 7)]
+    assert against_viewer(events, spans) == {"agree": 3, "differ": 1, "uncertain": 1,
+                                             "labelled_elsewhere": 1, "uncertain_elsewhere": 1}
+    assert against_viewer(events, None) is None
