@@ -20,6 +20,7 @@ outside every span (the viewer sees no emotion: talking, at rest) the event is l
 ``uncertain``.
 
     .venv/bin/python benchmarks/realvideo.py            # writes benchmarks/results/realvideo.json
+                                                        # and realvideo_viewer.png
 """
 
 from __future__ import annotations
@@ -167,8 +168,50 @@ def main() -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "realvideo.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    plot_viewer(rows, RESULTS / "realvideo_viewer.png")
     print(f"check {'passed' if result['check_passed'] else 'FAILED'}; wrote {RESULTS / 'realvideo.json'}")
     return 0
+
+
+def plot_viewer(rows: list[dict], path: Path, model: str = "casme2") -> None:
+    """One panel per annotated clip: the viewer's emotion spans, then the events of ``model`` as
+    shipped and as before, coloured by label (``uncertain`` grey, its apex a black tick)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from microlens.page import colour
+
+    clips = [r for r in rows if r["model"] == model and r["config"] == "shipped" and r.get("viewer")]
+    before = {r["clip"]: r for r in rows if r["model"] == model and r["config"] != "shipped"}
+    fig, axes = plt.subplots(len(clips), 1, figsize=(11, 1.25 * len(clips) + 0.8), squeeze=False)
+    seen: dict[str, str] = {}
+    for ax, r in zip(axes[:, 0], clips, strict=True):
+        lanes = [("viewer", [(a, b, emo) for a, b, emo in r["viewer_spans"]]),
+                 ("now", [(e["start_s"], e["end_s"], e["label"]) for e in r["event_list"]]),
+                 ("before", [(e["start_s"], e["end_s"], e["label"])
+                             for e in before.get(r["clip"], {}).get("event_list", [])])]
+        for y, (_, spans) in enumerate(reversed(lanes)):
+            for a, b, lab in spans:
+                ax.barh(y, max(b - a, 0.15), left=a, height=0.7, color=colour(lab), edgecolor="black",
+                        linewidth=0.3)
+                seen[lab] = colour(lab)
+        for e in r["event_list"]:  # apex ticks on the 'now' lane
+            ax.plot([e["apex_s"]] * 2, [1 - 0.35, 1 + 0.35], color="black", linewidth=0.8)
+        ax.set_yticks(range(3), [name for name, _ in reversed(lanes)], fontsize=8)
+        ax.set_xlim(0, r["duration_s"])
+        ax.set_title(f"{r['clip']}: {r['verdict']}", fontsize=9, loc="left")
+        ax.tick_params(axis="x", labelsize=8)
+    axes[-1, 0].set_xlabel("seconds")
+    fig.legend(handles=[Patch(color=c, label=lab) for lab, c in seen.items()], loc="lower center",
+               ncol=len(seen), fontsize=8, frameon=False)
+    fig.suptitle(f"Real clips: where a viewer sees an emotion, and the events `{model}` labels "
+                 "(now: as shipped; before: micro model on every event, no abstention)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ sys.path.insert(0, str(HERE))
 import spotclips as sc  # noqa: E402
 
 from microlens import spotting  # noqa: E402
-from microlens.appearance import AppearanceMeter, neutral_probability  # noqa: E402
+from microlens.appearance import AppearanceMeter, expressive, neutral_probability  # noqa: E402
 from microlens.face import FaceFrame  # noqa: E402
 from microlens.synthetic import write_video  # noqa: E402
 
@@ -144,7 +144,7 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
     times: list[float] = []
     motion: list[np.ndarray] = []
     diff: list[np.ndarray] = []
-    timing.update(decode_s=0.0, face_s=0.0, meter_s=0.0, neutral_s=0.0, baseline_meter_s=0.0)
+    timing.update(decode_s=0.0, face_s=0.0, meter_s=0.0, appearance_s=0.0, baseline_meter_s=0.0)
     n_face = 0
     if crops == "tracker":
         from microlens import face, video
@@ -178,7 +178,7 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
         timing["meter_s"] += time.perf_counter() - t
         t = time.perf_counter()
         reader(len(times), ts, None if ff is None else ff.crop)
-        timing["neutral_s"] += time.perf_counter() - t
+        timing["appearance_s"] += time.perf_counter() - t
         t = time.perf_counter()
         diff.append(base(ff))
         timing["baseline_meter_s"] += time.perf_counter() - t
@@ -189,18 +189,20 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
         container.close()
     path.unlink()
     t = time.perf_counter()
-    p_neutral = neutral_probability(reader.probs(len(times)), reader.labels)  # (T,)
-    timing["neutral_s"] += time.perf_counter() - t
+    probs = reader.probs(len(times))  # (T, 7)
+    timing["appearance_s"] += time.perf_counter() - t
     return {"times": np.array(times), "motion": np.array(motion), "diff": np.array(diff),
-            "neutral": p_neutral, "timing": timing, "frames_with_face": n_face}
+            "neutral": neutral_probability(probs, reader.labels),
+            "expressive": expressive(probs, reader.labels), "timing": timing, "frames_with_face": n_face}
 
 
 def evaluate(feat: dict[str, Any], events: list[sc.Event], opts: spotting.SpotOptions,
              bopts: spotting.BaselineOptions) -> tuple[dict, dict, list, list, dict[str, float]]:
     """Spot with both spotters on cached features (ours as microlens.analyze does it: the baseline
-    on the frames the expression prior reads as neutral); counts per kind for each and the intervals."""
+    on the frames the expression prior reads as neutral where expressions fill the window); counts
+    per kind for each and the intervals."""
     t = time.perf_counter()
-    ours = spotting.spot(feat["times"], feat["motion"], opts, feat["neutral"])
+    ours = spotting.spot(feat["times"], feat["motion"], opts, feat["neutral"], feat["expressive"])
     t_ours = time.perf_counter() - t
     t = time.perf_counter()
     base = spotting.spot_baseline(feat["times"], feat["diff"], bopts)
@@ -293,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
             script = sc.make_script(spec)
             key = f"{spec.name}-{spec.seed}-{spec.duration_s:g}-{crops}.npz"
             cached = Path(args.cache) / key if args.cache else None
-            if cached is not None and cached.is_file():
+            if cached is not None and cached.is_file() and "expressive" in np.load(cached).files:
                 z = np.load(cached)
-                feat = {k: z[k] for k in ("times", "motion", "diff", "neutral")}
+                feat = {k: z[k] for k in ("times", "motion", "diff", "neutral", "expressive")}
                 feat["timing"] = json.loads(str(z["timing"]))
                 feat["frames_with_face"] = int(z["frames_with_face"])
             else:
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 if cached is not None:
                     cached.parent.mkdir(parents=True, exist_ok=True)
                     np.savez(cached, times=feat["times"], motion=feat["motion"], diff=feat["diff"],
-                             neutral=feat["neutral"],
+                             neutral=feat["neutral"], expressive=feat["expressive"],
                              timing=json.dumps(feat["timing"]), frames_with_face=feat["frames_with_face"])
             feats.append((spec, script.events, feat))
             c_ours, c_base, ours, base, t_spot = evaluate(feat, script.events, opts, bopts)
@@ -340,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     s_o, s_b = summarize(total_ours), summarize(total_base)
     pipeline_s = sum(stage_total.get(k, 0.0)
-                     for k in ("decode_s", "face_s", "meter_s", "neutral_s", "spot_s"))
+                     for k in ("decode_s", "face_s", "meter_s", "appearance_s", "spot_s"))
     result = {
         "benchmark": "spotting",
         "command": "python benchmarks/spotting.py" + (" --quick" if args.quick else "")
@@ -360,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                    "pipeline_x_realtime": round(video_s / pipeline_s, 2) if pipeline_s else None,
                    "meter_ms_per_frame": round(1000 * stage_total.get("meter_s", 0.0)
                                                / max(1, sum(c["frames"] for c in clips_out)), 3),
-                   "note": "pipeline = decode + face + MotionMeter + neutral scoring + spot, one process, "
-                           "shared 2-core CPU"},
+                   "note": "pipeline = decode + face + MotionMeter + expression-prior scoring + spot, "
+                           "one process, shared 2-core CPU"},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "clips": clips_out,
     }

@@ -244,11 +244,12 @@ def spotting_timing() -> str:
     stages = timing["stages_s"]
     names = {"decode_s": "decode", "face_s": "face tracking", "meter_s": "MotionMeter", "spot_s": "spot",
              "neutral_s": "neutral-face scoring (FER2013 prior, 10 faces a second)",
+             "appearance_s": "expression-prior scoring (FER2013, 10 faces a second)",
              "baseline_meter_s": "baseline meter", "baseline_spot_s": "baseline spot",
              "render_encode_s": "rendering and encoding the clips (not part of the pipeline)"}
     rows = [[names.get(k, k), f2(v)] for k, v in stages.items()]
-    rows.append([f"pipeline (decode + face + MotionMeter + neutral scoring + spot) for {timing['video_s']:g} "
-                 "s of video",
+    rows.append([f"pipeline (decode + face + MotionMeter + expression-prior scoring + spot) for "
+                 f"{timing['video_s']:g} s of video",
                  f"{timing['pipeline_x_realtime']:.2f}× real time"])
     rows.append(["MotionMeter per frame", f"{timing['meter_ms_per_frame']:.2f} ms"])
     return md_table(["stage", "seconds"], rows)

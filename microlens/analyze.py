@@ -329,7 +329,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         spot_opts: SpotOptions, *, progress: Progress | None = None, cancel: Cancel | None = None,
         face_video: str | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built."""
-    from microlens.appearance import neutral_probability, read_seconds
+    from microlens.appearance import expressive, neutral_probability, read_seconds
     from microlens.classify import recognise
     from microlens.scratch import Scratch
     from microlens.spotting import spot
@@ -361,8 +361,11 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
 
         # spot: intervals, without those whose apex is the onset (no onset->apex motion to classify)
         report_progress("spotting", _PASS1)
-        neutral = neutral_probability(p1.appearance, p1.appearance_labels) if opts.neutral_baseline else None
-        intervals = spot(p1.times, p1.motion, spot_opts, neutral) if n > 1 else []
+        neutral = shown = None
+        if opts.neutral_baseline:  # (T,) each: the prior's neutral probability, an expression read or not
+            neutral = neutral_probability(p1.appearance, p1.appearance_labels)
+            shown = expressive(p1.appearance, p1.appearance_labels)
+        intervals = spot(p1.times, p1.motion, spot_opts, neutral, shown) if n > 1 else []
         flat = [iv for iv in intervals if iv.apex == iv.onset]
         intervals = [iv for iv in intervals if iv.apex != iv.onset]
         timer.lap("spot")

@@ -2,7 +2,8 @@
 
 :class:`AppearanceMeter` runs the FER2013 prior (:class:`microlens.recognize.ExpressionPrior`) on
 at most one face per 0.1 s while a video is tracked. Its neutral probability puts the spotting
-baseline on the frames at rest (:func:`neutral_probability`, :func:`microlens.spotting.spot`); its
+baseline on the frames at rest where expressions fill the baseline window (:func:`neutral_probability`,
+:func:`expressive`, :func:`microlens.spotting.spot`); its
 per-second reading (:func:`read_seconds`) is the report's state between events; the live page reads
 the last faces the same way (:func:`read_mean`). Readings follow the macro-expression rule: the top
 FER2013 class when it reaches MACRO_MIN_PROB, else ``uncertain``.
@@ -62,6 +63,19 @@ def neutral_probability(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarra
     return probs[:, labels.index("neutral")]
 
 
+def expressive(probs: np.ndarray, labels: tuple[str, ...], min_prob: float = MACRO_MIN_PROB) -> np.ndarray:
+    """(T,) 1.0 where the top class of (T, 7) AppearanceMeter probabilities is an expression (not
+    'neutral') with probability at least ``min_prob`` (the macro-expression rule), 0.0 where the face
+    was scored otherwise, NaN where not scored."""
+    out = np.full(len(probs), np.nan)
+    ok = np.all(np.isfinite(probs), axis=1)
+    if ok.any():
+        top = np.argmax(probs[ok], axis=1)
+        shown = (np.array(labels)[top] != "neutral") & (probs[ok].max(axis=1) >= min_prob)
+        out[ok] = shown.astype(float)
+    return out
+
+
 def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
                  min_prob: float = MACRO_MIN_PROB) -> dict[int, tuple[str, float]]:
     """Second k -> (label, probability) that the prior reads in [k, k+1) from the mean of its
@@ -88,4 +102,4 @@ def read_mean(probs: np.ndarray, labels: tuple[str, ...],
     return (labels[i] if mean[i] >= min_prob else UNCERTAIN, float(mean[i]))
 
 
-__all__ = ["AppearanceMeter", "neutral_probability", "read_mean", "read_seconds"]
+__all__ = ["AppearanceMeter", "expressive", "neutral_probability", "read_mean", "read_seconds"]

@@ -133,7 +133,8 @@ class LiveAnalyzer:
         self._log = _StateLog()
         self._reading: tuple[str, float] | None = None  # what the prior reads on the latest faces
         self._prior: Any = None  # microlens.recognize.ExpressionPrior, made on first use
-        self._neutral: dict[float, float] = {}  # frame time -> the prior's neutral probability (read faces)
+        # frame time -> (the prior's neutral probability, 1.0 if it reads an expression else 0.0), read faces
+        self._read_faces: dict[float, tuple[float, float]] = {}
         self._t0: float | None = None
         self._seq = 0
 
@@ -181,10 +182,12 @@ class LiveAnalyzer:
                 self._view = View()
             return
         reading = self._read(times, crops)
-        self._neutral = {t: p for t, p in self._neutral.items() if t >= times[0]}
-        neutral = (np.array([self._neutral.get(float(t), np.nan) for t in times])  # (T,), NaN: not read
-                   if self.options.neutral_baseline else None)
-        look = self._spotter.look(times, motion, crops, neutral)
+        self._read_faces = {t: v for t, v in self._read_faces.items() if t >= times[0]}
+        neutral = shown = None
+        if self.options.neutral_baseline:  # (T,) each, NaN where the face was not read
+            read = np.array([self._read_faces.get(float(t), (np.nan, np.nan)) for t in times])  # (T, 2)
+            neutral, shown = read[:, 0], read[:, 1]
+        look = self._spotter.look(times, motion, crops, neutral, shown)
         with self._state_lock:
             self._view = look.view
             self._reading = reading
@@ -236,7 +239,7 @@ class LiveAnalyzer:
     def _read(self, times: np.ndarray, crops: list[Any]) -> tuple[str, float] | None:
         """What the prior reads on up to 4 faces of the last ``read_s`` seconds (None: no face);
         their neutral probabilities are kept for the spotting baseline."""
-        from microlens.appearance import neutral_probability, read_mean
+        from microlens.appearance import expressive, neutral_probability, read_mean
         from microlens.recognize import ExpressionPrior
 
         recent = [(float(t), c.image) for t, c in zip(times, crops, strict=True)
@@ -248,8 +251,9 @@ class LiveAnalyzer:
         pick = np.linspace(0, len(recent) - 1, min(4, len(recent))).round().astype(int)
         faces = np.stack([recent[i][1] for i in pick])  # (K, H, W, 3)
         probs = self._prior.predict_classes(faces)  # (K, 7)
-        for i, p in zip(pick, neutral_probability(probs, self._prior.classes), strict=True):
-            self._neutral[recent[i][0]] = float(p)
+        for i, p, e in zip(pick, neutral_probability(probs, self._prior.classes),
+                           expressive(probs, self._prior.classes), strict=True):
+            self._read_faces[recent[i][0]] = (float(p), float(e))
         return read_mean(probs, self._prior.classes)
 
     def close(self) -> str | None:

@@ -90,12 +90,13 @@ class LiveSpotter:
         self._peak = 1e-6
 
     def look(self, times: np.ndarray, motion: np.ndarray, crops: list[AlignedCrop | None],
-             neutral: np.ndarray | None = None) -> Look:
+             neutral: np.ndarray | None = None, expressive: np.ndarray | None = None) -> Look:
         """Analyse the history: times (T,) seconds (T >= 1), motion (T, R), the T face crops and,
-        optionally, each face's neutral probability (T,) (NaN: not read), which puts the spotting
-        baseline on the faces at rest."""
+        optionally, each face's neutral probability and whether it shows an expression (T,) each
+        (NaN: not read), which put the spotting baseline on the faces at rest where expressions
+        fill the window (:func:`microlens.spotting.spot`)."""
         t = float(times[-1])
-        intervals = self._spot(times, motion, neutral)
+        intervals = self._spot(times, motion, neutral, expressive)
         win = times >= t - self.window_s  # (T,) bool
         warm = bool(t - times[0] >= self.warmup_s)
         recent = [iv for iv in intervals if iv.offset_s >= t - self.window_s]
@@ -112,11 +113,12 @@ class LiveSpotter:
                     confidence=d.confidence if d else 0.0, probs=d.probs if d else {}, motion=min(level, 1.0))
         return Look(view, intervals, warm)
 
-    def _spot(self, times: np.ndarray, motion: np.ndarray, neutral: np.ndarray | None) -> list[Any]:
+    def _spot(self, times: np.ndarray, motion: np.ndarray, neutral: np.ndarray | None,
+              expressive: np.ndarray | None) -> list[Any]:
         from microlens.spotting import spot
 
         try:
-            return list(spot(times, motion, self._spot_options, neutral))
+            return list(spot(times, motion, self._spot_options, neutral, expressive))
         except (ValueError, IndexError):
             return []
 

@@ -68,6 +68,12 @@ class SpotOptions:
     rest_prob: float = option(0.8, "neutral probability from which a frame is at rest (baseline)")
     # ... and the baseline is their median where the window holds this much rest, else all frames'
     rest_min_s: float = option(0.3, "least rest time in a baseline window to use only rest frames, seconds")
+    # ... and (given per-frame expression readings) where at least this share of the window's faces
+    # shows an expression: the median of all frames only breaks down once an expression fills more
+    # than half of the window (its breakdown point); below that, a few still moments of a moving,
+    # talking face would make a baseline and a noise scale far too small. 0: wherever rest is enough
+    rest_expressive: float = option(0.5, "share of expressive faces in a baseline window from which only "
+                                    "its rest frames make the baseline (0: always)")
     # the combined signal is smoothed by a Gaussian of this sigma
     smooth_s: float = option(0.03, "signal smoothing (Gaussian sigma), seconds")
     # a peak must reach this many robust noise units (MAD) above the baseline
@@ -102,11 +108,13 @@ class SpotOptions:
             v = getattr(self, f.name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
                 raise UsageError(f"spotting option {f.name} must be a finite number, got {v!r}")
-            if v < 0 or (v == 0 and f.name not in ("smooth_s", "blink_pad_s", "talk_pad_s",
-                                                   "merge_gap_s", "min_duration_s", "noise_floor_px")):
+            if v < 0 or (v == 0 and f.name not in ("smooth_s", "blink_pad_s", "talk_pad_s", "merge_gap_s",
+                                                   "min_duration_s", "noise_floor_px", "rest_expressive")):
                 raise UsageError(f"spotting option {f.name} must be positive, got {v!r}")
         if not 0 < self.rest_prob <= 1:
             raise UsageError(f"rest_prob must be in (0, 1], got {self.rest_prob}")
+        if self.rest_expressive > 1:
+            raise UsageError(f"rest_expressive must be in [0, 1], got {self.rest_expressive}")
         if not 0 < self.edge_fraction < 1:
             raise UsageError(f"edge_fraction must be in (0, 1), got {self.edge_fraction}")
         if self.min_duration_s >= self.max_duration_s:
@@ -127,15 +135,19 @@ def _running_median(x: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.interp(gi, gi[::step], med[:, j]) for j in range(x.shape[1])], axis=1)
 
 
-def _baseline(x: np.ndarray, n: int, rest: np.ndarray | None, min_rest: float) -> np.ndarray:
+def _baseline(x: np.ndarray, n: int, rest: np.ndarray | None, min_rest: float,
+              allow: np.ndarray | None = None) -> np.ndarray:
     """The neutral level of (G, F) on the grid: the running median over ``n`` samples of the frames
-    at rest (``rest`` (G,) bool) where the window holds at least ``min_rest`` of them, elsewhere (and
-    when ``rest`` is None) the running median of all samples (:func:`_running_median`)."""
+    at rest (``rest`` (G,) bool) where the window holds at least ``min_rest`` of them and is centred
+    on an ``allow`` sample ((G,) bool, default all), elsewhere (and when ``rest`` is None) the running
+    median of all samples (:func:`_running_median`)."""
     plain = _running_median(x, n)
     if rest is None or not rest.any():
         return plain
+    if allow is None:
+        allow = np.ones(len(x), bool)
     if len(x) <= n:  # one window: the whole segment
-        if rest.sum() < min_rest:
+        if rest.sum() < min_rest or not allow.any():
             return plain
         return np.broadcast_to(np.median(x[rest], axis=0), x.shape)
     n = n | 1
@@ -145,7 +157,7 @@ def _baseline(x: np.ndarray, n: int, rest: np.ndarray | None, min_rest: float) -
     windows = np.lib.stride_tricks.sliding_window_view(
         np.pad(xs, ((half, half), (0, 0)), constant_values=np.nan), 2 * half + 1, axis=0)  # (Gs, F, W)
     count = np.isfinite(windows[:, 0, :]).sum(axis=1) * step  # (Gs,) rest samples per window
-    enough = count >= min_rest
+    enough = (count >= min_rest) & allow[::step]
     masked = np.zeros_like(xs)
     if enough.any():  # every such window holds a rest sample (min_rest > 0): no all-NaN median
         masked[enough] = np.nanmedian(windows[enough], axis=2)
@@ -193,23 +205,42 @@ def _rest(grid: np.ndarray, times: np.ndarray, neutral: np.ndarray | None,
     return np.interp(grid, times[ok], neutral[ok]) >= o.rest_prob
 
 
+def _expressive(grid: np.ndarray, times: np.ndarray, expressive: np.ndarray | None) -> np.ndarray | None:
+    """(G,) per-frame ``expressive`` (T,) in {0, 1} on the grid (NaN: not measured; interpolated
+    between measured frames); None without any measurement."""
+    if expressive is None:
+        return None
+    ok = np.isfinite(expressive)
+    return np.interp(grid, times[ok], expressive[ok]) if ok.any() else None
+
+
 def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None = None,
-             neutral: np.ndarray | None = None) -> np.ndarray:
+             neutral: np.ndarray | None = None, expressive: np.ndarray | None = None) -> np.ndarray:
     """The combined expression strength on the uniform grid of one face segment.
 
     ``motion`` (T, N_FEATURES) finite, ``times`` (T,) increasing seconds, ``neutral`` (T,) optional
     probability that each frame's face is neutral (NaN: not measured), which puts the baseline on
-    the frames at rest. Returns (G, 2) rows of (grid time, robust z strength) with head motion,
-    blinks and talking suppressed.
+    the frames at rest, and ``expressive`` (T,) optional 1 where the face shows an expression, 0
+    where not (NaN: not measured), which limits that to where expressions fill at least
+    ``rest_expressive`` of the baseline window. Returns (G, 2) rows of (grid time, robust z strength)
+    with head motion, blinks and talking suppressed.
     """
     o = options or SpotOptions()
     grid = np.arange(times[0], times[-1] + 1e-9, 1.0 / GRID_RATE)  # (G,)
     x = np.stack([np.interp(grid, times, motion[:, j]) for j in range(motion.shape[1])], axis=1)
     rest, min_rest = _rest(grid, times, neutral, o), o.rest_min_s * GRID_RATE
-    dev = x - _baseline(x, int(round(o.baseline_s * GRID_RATE)), rest, min_rest)  # (G, F)
-    # robust noise scale (MAD), at rest when the rest frames are known: an expression filling most
-    # of the segment would otherwise be counted as noise
-    still = dev[rest] if rest is not None and rest.sum() >= min_rest else dev
+    n = int(round(o.baseline_s * GRID_RATE))
+    e = _expressive(grid, times, expressive)  # (G,) or None
+    allow = None  # (G,) where the plain median breaks down: expressions fill enough of the window
+    if e is not None:
+        share = e.mean() if len(e) <= n else ndimage.uniform_filter1d(e, n | 1, mode="nearest")
+        allow = np.broadcast_to(share >= o.rest_expressive, e.shape)
+    dev = x - _baseline(x, n, rest, min_rest, allow)  # (G, F)
+    # robust noise scale (MAD), at rest when the rest frames are known and expressions fill at least
+    # rest_expressive of the segment: such an expression would otherwise be counted as noise
+    at_rest = rest is not None and rest.sum() >= min_rest and (
+        e is None or float(e.mean()) >= o.rest_expressive)
+    still = dev[rest] if at_rest else dev
     sig = 1.4826 * np.median(np.abs(still - np.median(still, axis=0)), axis=0)
     sig = np.maximum(sig, o.noise_floor_px)  # (F,)
     r = len(REGIONS)
@@ -287,7 +318,7 @@ def _intervals(times: np.ndarray, lo: int, spans: list[tuple[float, float, float
 
 
 def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = None,
-         neutral: np.ndarray | None = None) -> list[Interval]:
+         neutral: np.ndarray | None = None, expressive: np.ndarray | None = None) -> list[Interval]:
     """Intervals from frame times (T,) seconds and motion features (T, R) (NaN rows = no face).
 
     ``motion`` comes from :class:`MotionMeter` (R = N_FEATURES). Frame indices in the intervals
@@ -295,20 +326,24 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
     so is an interval that starts on a segment's first frame (its onset was not observed).
     ``neutral`` (T,), optional: each frame's probability of a neutral face (NaN where not measured),
     from the expression prior; the baseline is then the median of the frames at rest (SpotOptions
-    ``rest_prob``, ``rest_min_s``).
+    ``rest_prob``, ``rest_min_s``). ``expressive`` (T,), optional: 1 where the prior reads an
+    expression on the face, 0 where not (NaN: not measured); the rest frames are then used only
+    where expressions fill at least ``rest_expressive`` of the baseline window.
     """
     o = options or SpotOptions()
     times, motion = check_series(times, motion, N_FEATURES)
-    if neutral is not None:
-        neutral = np.asarray(neutral, np.float64)
-        if neutral.shape != times.shape:
-            raise UsageError(f"neutral must have one value per frame {times.shape}, got {neutral.shape}")
+    for name, arr in (("neutral", neutral), ("expressive", expressive)):
+        if arr is not None and np.shape(arr) != times.shape:
+            raise UsageError(f"{name} must have one value per frame {times.shape}, got {np.shape(arr)}")
+    neutral = None if neutral is None else np.asarray(neutral, np.float64)
+    expressive = None if expressive is None else np.asarray(expressive, np.float64)
     out: list[Interval] = []
     for lo, hi in segments(np.all(np.isfinite(motion), axis=1)):
         t = times[lo:hi]
         if len(t) < 3 or t[-1] - t[0] < 0.5:
             continue
-        gs = strength(motion[lo:hi], t, o, None if neutral is None else neutral[lo:hi])
+        gs = strength(motion[lo:hi], t, o, None if neutral is None else neutral[lo:hi],
+                      None if expressive is None else expressive[lo:hi])
         spans = _cut(gs[:, 0], gs[:, 1], o.peak_z, o.edge_fraction, o.edge_z, o.merge_gap_s)
         out.extend(_intervals(t, lo, spans, o))
     return out

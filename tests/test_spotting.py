@@ -335,11 +335,22 @@ def test_expression_filling_most_of_a_short_clip_needs_the_rest_frames(face):
     # no frame at rest (every frame expressive, or never scored): the median baseline, as without
     for p in (np.zeros(len(times)), np.full(len(times), np.nan)):
         assert spotting.spot(times, motion, neutral=p) == plain
+    # with the prior's expression readings too: the smile fills 2 s of the 3.2 s clip (over half), so
+    # the rest frames make the baseline; where the faces outside the rest frames do not read as an
+    # expression (a moving, talking face with a few still moments), the median is kept
+    shown = 1.0 - neutral
+    assert spotting.spot(times, motion, neutral=neutral, expressive=shown) == spotting.spot(
+        times, motion, neutral=neutral)
+    assert spotting.spot(times, motion, neutral=neutral, expressive=np.zeros(len(times))) == plain
+    assert spotting.spot(times, motion, neutral=neutral, expressive=np.full(len(times), np.nan)) != plain
+    assert spotting.spot(times, motion, spotting.SpotOptions(rest_expressive=0.0), neutral=neutral,
+                         expressive=np.zeros(len(times))) != plain  # 0: rest frames wherever enough
 
 
 def test_rest_frames_in_a_running_window() -> None:
     """In a clip longer than the baseline window, a 3 s hold inside a 4 s window shifts the running
-    median; the windowed median of the rest frames does not, and the hold is one interval."""
+    median; the windowed median of the rest frames does not, and the hold is one interval. With
+    expression readings, the rest frames are used in the windows the hold fills (over half)."""
     from microlens.spotting import N_FEATURES, REGIONS, SpotOptions, spot
 
     rng = np.random.default_rng(0)
@@ -355,10 +366,18 @@ def test_rest_frames_in_a_running_window() -> None:
     assert len(got) == 1 and abs(got[0].onset_s - 6.0) <= 0.2 and abs(got[0].offset_s - 9.0) <= 0.2, got
     assert not any(abs(iv.onset_s - 6.0) <= 0.2 and abs(iv.offset_s - 9.0) <= 0.2
                    for iv in spot(times, motion, opts)), spot(times, motion, opts)
+    # (the hold fills 20 % of the clip, so the noise scale now comes from all frames: another score)
+    gated = spot(times, motion, opts, neutral, 1.0 - neutral)
+    assert len(gated) == 1, gated
+    assert abs(gated[0].onset_s - 6.0) <= 0.2 and abs(gated[0].offset_s - 9.0) <= 0.2, gated
 
 
 def test_bad_neutral_raises_usage_error() -> None:
     with pytest.raises(UsageError):
         spotting.spot(np.arange(10.0), np.zeros((10, spotting.N_FEATURES)), neutral=np.zeros(9))
     with pytest.raises(UsageError):
+        spotting.spot(np.arange(10.0), np.zeros((10, spotting.N_FEATURES)), expressive=np.zeros(11))
+    with pytest.raises(UsageError):
         spotting.SpotOptions(rest_prob=0.0)
+    with pytest.raises(UsageError):
+        spotting.SpotOptions(rest_expressive=1.5)
