@@ -6,12 +6,12 @@ streaming passes keep memory flat whatever the video's length:
 1. **track** (:func:`_track`): decode -> :class:`~microlens.face.FaceTracker` ->
    :class:`~microlens.spotting.MotionMeter`. The aligned face crops go to the per-video scratch
    storage (:mod:`microlens.scratch`): an H.264 face video (the web results page shows it; a
-   temporary file unless the caller asks for one) and, for the optical flow, a lossless gray store
-   on disk. Only small per-frame arrays stay in memory: times, motion features, a sharpness score
-   (and the tracker's face boxes).
+   temporary file unless the caller asks for one) and a lossless crop store on disk (the gray flow
+   inputs and the recognisers' apex inputs). Only small per-frame arrays stay in memory: times,
+   motion features, a sharpness score (and the tracker's face boxes).
 2. :func:`~microlens.spotting.spot` cuts the intervals; **recognise**
    (:func:`microlens.classify.recognise`): the face video is decoded once more, each interval is
-   classified at its apex from the apex crop and the onset->apex flow, and the filmstrip crops and
+   classified at its apex from the apex input and the onset->apex flow, and the filmstrip crops and
    the representative face frame are picked.
 
 Callers (the web app) get progress as ``progress(stage, fraction)`` with the overall fraction in
@@ -325,6 +325,17 @@ def _images(found: Recognised, times: np.ndarray, intervals: list[Interval], bes
                          for k, s in sorted(found.filmstrips.items()) if len(s) == 3))
 
 
+def lossless_apex_size(rec: Recognizer) -> int:
+    """The side of the apex inputs to keep losslessly while tracking: the recognisers' common input
+    side when both read the apex as :func:`microlens.models.apex_input` does without equalisation
+    (an area resize first: a stored resized crop then gives exactly the input the full crop would),
+    else 0 (the apex crops are read back from the face video)."""
+    from microlens.expression import INPUT_SIZE
+
+    prep = rec.preprocessing
+    return INPUT_SIZE if prep["apex_size"] == INPUT_SIZE and prep["equalization"] == "none" else 0
+
+
 def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: FaceOptions,
         spot_opts: SpotOptions, *, progress: Progress | None = None, cancel: Cancel | None = None,
         face_video: str | None = None) -> Report:
@@ -342,7 +353,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     clip = open_clip(path)
     rec = resolve_model(model)
     timer.lap("setup")
-    scratch = Scratch(face_video, clip.nominal_fps or 30.0, opts.crf)
+    scratch = Scratch(face_video, clip.nominal_fps or 30.0, opts.crf, lossless_apex_size(rec))
     ok = False
     try:
         # track: decode, face, motion; the face crops go to the scratch storage

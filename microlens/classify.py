@@ -1,9 +1,10 @@
 """The recognition pass of an analysis: each spotted interval -> a classified :class:`Event`.
 
 The face video written by the tracking pass is decoded once more; at each interval's apex the
-onset->apex flow image is built from the lossless gray store with :func:`microlens.flow.flow_image`
+onset->apex flow image is built from the lossless crop store with :func:`microlens.flow.flow_image`
 (exactly the training recipe; an H.264 round trip changed the flow images measurably, see
-docs/analyze.md) and the apex crop plus the flow go to the recogniser in bounded batches. The same
+docs/usage.md) and the apex input (from the same store where it keeps one, else the face video's
+crop) plus the flow go to the recogniser in bounded batches. The same
 pass picks the filmstrip crops of the strongest micro-expressions and the representative face frame.
 
 :func:`classify_batch` is the one place where the recogniser's output becomes Events.
@@ -22,7 +23,7 @@ from microlens.report import Event
 
 if TYPE_CHECKING:
     from microlens.recognize import Recognizer
-    from microlens.scratch import GrayStore
+    from microlens.scratch import CropStore
     from microlens.spotting import Interval
 
 BATCH = 32  # events per recogniser call
@@ -38,7 +39,7 @@ class Recognised:
     representative: np.ndarray | None  # (224, 224, 3) uint8 face crop at the representative frame
 
 
-def _flow_for(store: GrayStore, iv: Interval) -> np.ndarray:
+def _flow_for(store: CropStore, iv: Interval) -> np.ndarray:
     """(28, 28, 3) uint8 onset->apex flow image from the lossless gray crops (training recipe)."""
     from microlens.flow import flow_image
 
@@ -63,7 +64,7 @@ def _wanted_frames(intervals: list[Interval], strips: set[int]) -> dict[int, lis
     return want
 
 
-def recognise(face_path: str, intervals: list[Interval], store: GrayStore, rec: Recognizer,
+def recognise(face_path: str, intervals: list[Interval], store: CropStore, rec: Recognizer,
               rep_index: int, *, thumb_size: int, max_filmstrips: int, tick: Tick,
               macro: str = "fer2013", abstain: bool = True) -> Recognised:
     """Pass 2 over the face video: classify each interval at its apex (bounded batches), collect the
@@ -98,7 +99,9 @@ def recognise(face_path: str, intervals: list[Interval], store: GrayStore, rec: 
                 for k, role in want.get(fr.index, ()):
                     if role == "apex":
                         iv = intervals[k]
-                        pending.append((k, iv, fr.image, _flow_for(store, iv)))
+                        # the lossless apex input where the store keeps it, else the face video's crop
+                        apex = store.apex(iv.apex) if store.apex_size > 0 else None
+                        pending.append((k, iv, fr.image if apex is None else apex, _flow_for(store, iv)))
                     if k in strips:
                         filmstrips[k][role] = _thumb(fr.image, thumb_size)
                 if len(pending) >= BATCH:

@@ -1,10 +1,14 @@
-"""Per-video scratch storage of an analysis: a work folder, the H.264 face video and the gray store.
+"""Per-video scratch storage of an analysis: a work folder, the H.264 face video and the crop store.
 
 The tracking pass writes every frame's aligned face crop to the face video (the web results page
-shows it) and, for the optical flow, losslessly to a :class:`GrayStore` (each crop as the 128x128
-gray image the flow recipe starts from, PNG-compressed). :class:`Scratch` owns the temporary work
-folder both live in (``microlens-work-<pid>-*`` in the system temp folder) and removes it when the
-analysis ends; folders left by a process that was killed are swept by the next analysis.
+shows it) and losslessly to a :class:`CropStore`: the 128x128 gray image the flow recipe starts
+from and, where the recognisers allow it, the small RGB apex input (the crop area-resized to the
+recognisers' input side, what :func:`microlens.models.apex_input` makes of it first), both
+PNG-compressed. The recognisers so read exactly the inputs they would get from the original crop,
+not an H.264 copy (whose bytes, with the bundled libx264, can even differ between runs).
+:class:`Scratch` owns the temporary work folder these live in (``microlens-work-<pid>-*`` in the
+system temp folder) and removes it when the analysis ends; folders left by a process that was
+killed are swept by the next analysis.
 """
 
 from __future__ import annotations
@@ -24,25 +28,30 @@ import numpy as np
 WORK_PREFIX = "microlens-work-"  # + "<pid>-": temporary folders of analyses in progress
 
 
-class GrayStore:
-    """Lossless on-disk store of each face frame's (128, 128) uint8 gray flow input (PNG)."""
+class CropStore:
+    """Lossless on-disk store (PNG) of each face frame's (128, 128) uint8 gray flow input and, when
+    ``apex_size`` > 0, its (apex_size, apex_size, 3) uint8 RGB apex input (the 224 px crop resized
+    with INTER_AREA, as :func:`microlens.models.apex_input` does before anything else)."""
 
-    def __init__(self, folder: str) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="microlens-gray-", suffix=".bin", dir=folder)
+    def __init__(self, folder: str, apex_size: int = 0) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="microlens-crops-", suffix=".bin", dir=folder)
         self._f = os.fdopen(fd, "w+b")
-        self._offsets = array("q")  # per frame: byte offset, -1 without a face
+        self.apex_size = apex_size
+        # per frame and image (gray, then the apex input when kept): byte offset, -1 without a face
+        self._offsets = array("q")
         self._sizes = array("i")
         self._affines = array("d")  # per frame: the 6 numbers of its (2, 3) alignment affine
 
-    def add(self, gray: np.ndarray | None, affine: np.ndarray | None = None) -> None:
-        """Append one frame: its (128, 128) uint8 gray image and the (2, 3) affine (frame pixels ->
-        224 px crop) it was cropped with, or None without a face."""
-        self._affines.extend(np.full(6, np.nan) if affine is None else np.asarray(affine, np.float64).ravel())
-        if gray is None:
+    @property
+    def _per_frame(self) -> int:
+        return 2 if self.apex_size > 0 else 1
+
+    def _put(self, image: np.ndarray | None) -> None:
+        if image is None:
             self._offsets.append(-1)
             self._sizes.append(0)
             return
-        ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:  # pragma: no cover
             raise RuntimeError("PNG encoding failed")
         self._f.seek(0, os.SEEK_END)
@@ -50,13 +59,39 @@ class GrayStore:
         self._sizes.append(len(buf))
         self._f.write(buf.tobytes())
 
+    def _read(self, j: int) -> np.ndarray | None:
+        if j < 0 or j >= len(self._offsets) or self._offsets[j] < 0:
+            return None
+        self._f.seek(self._offsets[j])
+        data = np.frombuffer(self._f.read(self._sizes[j]), np.uint8)
+        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+
+    def add(self, gray: np.ndarray | None, affine: np.ndarray | None = None,
+            crop: np.ndarray | None = None) -> None:
+        """Append one frame: its (128, 128) uint8 gray image, the (2, 3) affine (frame pixels ->
+        224 px crop) it was cropped with and its (224, 224, 3) uint8 RGB crop (for the apex input;
+        needed when ``apex_size`` > 0), or None without a face."""
+        self._affines.extend(np.full(6, np.nan) if affine is None else np.asarray(affine, np.float64).ravel())
+        self._put(gray)
+        if self.apex_size > 0:
+            if gray is not None and crop is None:
+                raise ValueError("this store keeps apex inputs: add() needs the crop")
+            small = None if gray is None or crop is None else cv2.resize(
+                crop, (self.apex_size, self.apex_size), interpolation=cv2.INTER_AREA)  # (S, S, 3) RGB
+            # stored as BGR so that PNG keeps the channel order cv2 expects
+            self._put(None if small is None else cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+
     def get(self, i: int) -> np.ndarray | None:
         """Frame ``i``'s (128, 128) uint8 gray image; None without a face or out of range."""
-        if i < 0 or i >= len(self._offsets) or self._offsets[i] < 0:
+        return self._read(self._per_frame * i) if i >= 0 else None
+
+    def apex(self, i: int) -> np.ndarray | None:
+        """Frame ``i``'s (apex_size, apex_size, 3) uint8 RGB apex input; None without a face, out of
+        range, or when the store keeps no apex inputs."""
+        if self.apex_size <= 0 or i < 0:
             return None
-        self._f.seek(self._offsets[i])
-        data = np.frombuffer(self._f.read(self._sizes[i]), np.uint8)
-        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        bgr = self._read(2 * i + 1)
+        return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def affine(self, i: int) -> np.ndarray:
         """Frame ``i``'s (2, 3) float64 alignment affine (NaN when unknown)."""
@@ -79,11 +114,11 @@ class GrayStore:
 
 
 class FaceSink:
-    """Writes each frame's face crop to the face video and its flow input to the gray store, and
-    measures the face's sharpness (inline: a background writer thread gained nothing measurable on
-    the shared 2-core machine)."""
+    """Writes each frame's face crop to the face video and its flow and apex inputs to the crop
+    store, and measures the face's sharpness (inline: a background writer thread gained nothing
+    measurable on the shared 2-core machine)."""
 
-    def __init__(self, writer: Any, store: GrayStore, blank: np.ndarray) -> None:
+    def __init__(self, writer: Any, store: CropStore, blank: np.ndarray) -> None:
         self.writer, self.store, self.blank = writer, store, blank
         self.sharp = array("f")  # per frame: Laplacian variance of the face, NaN without a face
         self.busy_s = 0.0  # seconds spent writing
@@ -102,7 +137,7 @@ class FaceSink:
             else:
                 self.writer.write(crop, time_s=time_s)
                 gray = flow._gray(crop, flow.WORK_SIZE)  # (128, 128) uint8, the flow recipe's input
-                self.store.add(gray, affine)
+                self.store.add(gray, affine, crop)
                 self.sharp.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
         finally:
             self.busy_s += time.perf_counter() - t0
@@ -137,15 +172,16 @@ def sweep_stale_work() -> None:
 class Scratch:
     """One analysis's scratch storage: sweeps stale work folders, then makes its own work folder, the
     face video writer (``face_video`` when the caller keeps it, else a file in the work folder) and
-    the gray store. :meth:`close` removes everything but a kept face video of a finished analysis."""
+    the crop store (keeping apex inputs of side ``apex_size`` when > 0). :meth:`close` removes
+    everything but a kept face video of a finished analysis."""
 
-    def __init__(self, face_video: str | None, fps: float, crf: int) -> None:
+    def __init__(self, face_video: str | None, fps: float, crf: int, apex_size: int = 0) -> None:
         sweep_stale_work()
         self.folder = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-")
         self.kept_video = face_video
         self.face_path = face_video or os.path.join(self.folder, "face.mp4")
         self.writer = _face_writer(self.face_path, fps, crf)
-        self.store = GrayStore(self.folder)
+        self.store = CropStore(self.folder, apex_size)
         self.video_finished = False
 
     def finish_video(self) -> None:

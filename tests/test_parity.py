@@ -9,6 +9,8 @@ inference path decodes, tracks and aligns it, as ``microlens analyze`` does).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from rawdata import frames, subject_scene
@@ -18,7 +20,7 @@ from microlens.face import CROP_SIZE, FaceTracker
 from microlens.flow import flow_image
 from microlens.models import model_input
 from microlens.prepare import prepare_sample
-from microlens.scratch import FaceSink, GrayStore
+from microlens.scratch import CropStore, FaceSink
 from microlens.synthetic import write_video
 from microlens.video import frames as decode
 from microlens.video import open_clip
@@ -57,12 +59,12 @@ def _training_flow(imgs: dict[int, np.ndarray], tmp_path) -> tuple[np.ndarray, n
     return sample.apex, sample.flow
 
 
-def tracked_store(imgs: dict[int, np.ndarray], tmp_path) -> tuple[GrayStore, np.ndarray]:
+def tracked_store(imgs: dict[int, np.ndarray], tmp_path) -> tuple[CropStore, np.ndarray]:
     """The inference path up to the flow: encode as H.264, decode, track, write the gray store (as
     ``microlens analyze`` does). Returns the store (the caller closes it) and the apex crop."""
     path = str(tmp_path / "clip.mp4")
     write_video(path, [imgs[n] for n in sorted(imgs)], fps=30.0, crf=12)
-    tracker, store = FaceTracker(), GrayStore(str(tmp_path))
+    tracker, store = FaceTracker(), CropStore(str(tmp_path))
     sink = FaceSink(_NullWriter(), store, np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
     apex_crop = None
     try:
@@ -147,3 +149,48 @@ def test_model_input_recipe_is_the_checkpoints() -> None:
         assert x.dtype == np.float32 and x.ndim == 4
     assert rec.card["training"]["apex_arch"] == "expressionnet"
     assert rec.preprocessing["apex_size"] == 64 and rec.preprocessing["equalization"] == "none"
+
+
+@pytest.mark.parametrize("name", ["casme2", "megc3"])
+def test_stored_apex_input_is_the_full_crops_model_input(name: str, tmp_path) -> None:
+    """analyze keeps each face's apex input losslessly (CropStore, side lossless_apex_size) instead
+    of reading the apex crop back from the H.264 face video: for the shipped models and the FER2013
+    prior, the stored crop gives exactly the model input the original 224 px crop gives."""
+    from microlens.analyze import lossless_apex_size
+    from microlens.expression import INPUT_SIZE
+    from microlens.models import apex_input
+    from microlens.recognize import load_model
+
+    rec = load_model(name, backend="torch")
+    size = lossless_apex_size(rec)
+    assert size == INPUT_SIZE == rec.preprocessing["apex_size"]
+    rng = np.random.default_rng(1)
+    crops = rng.integers(0, 256, (3, CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    store = CropStore(str(tmp_path), size)
+    try:
+        for c in crops:
+            store.add(np.zeros((128, 128), np.uint8), np.eye(2, 3), c)
+        store.add(None)
+        kept = np.stack([store.apex(i) for i in range(3)])  # (3, S, S, 3)
+        assert store.apex(3) is None and store.get(3) is None and store.get(0) is not None
+    finally:
+        store.close()
+    flow = np.zeros((3, 28, 28, 3), np.uint8)
+    assert np.array_equal(model_input("apex", kept, flow, rec.preprocessing),
+                          model_input("apex", crops, flow, rec.preprocessing))
+    assert np.array_equal(apex_input(kept, INPUT_SIZE), apex_input(crops, INPUT_SIZE))  # the prior's
+
+
+def test_equalised_apex_is_read_from_the_face_video() -> None:
+    """A checkpoint that equalises the apex (on the full crop) or reads another side gets no stored
+    apex input: a resized crop would not give its input exactly."""
+    from types import SimpleNamespace
+
+    from microlens.analyze import lossless_apex_size
+
+    def rec(size: int, eq: str) -> Any:
+        return SimpleNamespace(preprocessing={"apex_size": size, "equalization": eq})
+
+    assert lossless_apex_size(rec(64, "none")) == 64
+    assert lossless_apex_size(rec(64, "clahe")) == 0
+    assert lossless_apex_size(rec(32, "none")) == 0
