@@ -147,9 +147,14 @@ class EventCollector:
 
     def collect(self, intervals: list[Any], times: np.ndarray, crops: list[AlignedCrop | None],
                 t: float) -> None:
-        """Classify intervals that ended since the last report and add them to the event list."""
+        """Classify intervals that ended since the last report and add them to the event list. The
+        history is re-spotted at every update, so an expression already reported can come back with
+        other bounds (its end cut early at first, say); an interval overlapping a reported event is
+        that expression again and is skipped, as the offline spotter merges overlapping spans."""
         for iv in sorted(intervals, key=lambda iv: iv.apex_s):
             if iv.apex_s <= self._last_apex + 0.2 or iv.offset_s > t - 0.1:
+                continue
+            if any(iv.onset_s < ev.end_s and iv.offset_s > ev.start_s for ev in self.events[-20:]):
                 continue
             i0 = int(np.searchsorted(times, iv.onset_s - 1e-6))
             ia = int(np.searchsorted(times, iv.apex_s - 1e-6))

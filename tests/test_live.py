@@ -182,3 +182,29 @@ def test_held_smile_on_real_footage_is_one_happiness_event_live(model: Any, real
     assert [(e.kind, e.label, e.recognizer) for e in found] == [("macro", "happiness", "macro:fer2013")]
     assert found[0].start_s < 1.0 and found[0].end_s > 3.5  # the smile, held across the turn at 2.4 s
     assert not any(e.label == "happiness" and e.kind == "macro" for e in events(False))
+
+
+def test_an_expression_re_spotted_with_other_bounds_is_reported_once(model: Any) -> None:
+    """The live history is re-spotted at every update, so one expression can come back with other
+    bounds (first cut short, then whole): the event list keeps it once; a later expression that
+    does not overlap it is a new event."""
+    from skimage import data
+
+    from microlens.livebuffer import AlignedCrop
+    from microlens.livespot import EventCollector
+    from microlens.spotting import Interval
+
+    face = cv2.resize(data.astronaut()[20:240, 140:340], (224, 224), interpolation=cv2.INTER_AREA)
+    times = np.arange(200) / 20.0  # (T,) 10 s at 20 fps
+    crops = [AlignedCrop(face, np.array([[1.0, 0, 0], [0, 1.0, 0]]))] * len(times)
+
+    def iv(a: float, p: float, b: float) -> Interval:
+        kind = "micro" if b - a <= 0.5 else "macro"
+        return Interval(int(a * 20), int(p * 20), int(b * 20), a, p, b, kind, 9.0)
+
+    events = EventCollector(model)
+    events.collect([iv(2.75, 2.9, 3.05)], times, crops, t=4.0)  # first seen cut short
+    events.collect([iv(2.75, 3.3, 3.7)], times, crops, t=4.4)  # the same expression, whole
+    events.collect([iv(2.75, 3.3, 3.7), iv(6.0, 6.2, 6.4)], times, crops, t=7.0)
+    assert [(e.start_s, e.end_s) for e in events.events] == [(2.75, 3.05), (6.0, 6.4)]
+    assert sum(events.per_label.values()) == 2
