@@ -133,8 +133,8 @@ class LiveAnalyzer:
         self._log = _StateLog()
         self._reading: tuple[str, float] | None = None  # what the prior reads on the latest faces
         self._prior: Any = None  # microlens.recognize.ExpressionPrior, made on first use
-        # frame time -> (the prior's neutral probability, 1.0 if it reads an expression else 0.0), read faces
-        self._read_faces: dict[float, tuple[float, float]] = {}
+        # frame time -> the prior's (7,) class probabilities for the faces read so far (each read once)
+        self._read_faces: dict[float, np.ndarray] = {}
         self._t0: float | None = None
         self._seq = 0
 
@@ -184,9 +184,13 @@ class LiveAnalyzer:
         reading = self._read(times, crops)
         self._read_faces = {t: v for t, v in self._read_faces.items() if t >= times[0]}
         neutral = shown = None
-        if self.options.neutral_baseline:  # (T,) each, NaN where the face was not read
-            read = np.array([self._read_faces.get(float(t), (np.nan, np.nan)) for t in times])  # (T, 2)
-            neutral, shown = read[:, 0], read[:, 1]
+        if self.options.neutral_baseline and self._prior is not None:  # (T,) each, NaN: face not read
+            from microlens.appearance import expressive, neutral_probability
+
+            unread = np.full(len(self._prior.classes), np.nan)
+            probs = np.stack([self._read_faces.get(float(t), unread) for t in times])  # (T, 7)
+            neutral = neutral_probability(probs, self._prior.classes)
+            shown = expressive(probs, self._prior.classes)
         look = self._spotter.look(times, motion, crops, neutral, shown)
         with self._state_lock:
             self._view = look.view
@@ -238,8 +242,9 @@ class LiveAnalyzer:
 
     def _read(self, times: np.ndarray, crops: list[Any]) -> tuple[str, float] | None:
         """What the prior reads on up to 4 faces of the last ``read_s`` seconds (None: no face);
-        their neutral probabilities are kept for the spotting baseline."""
-        from microlens.appearance import expressive, neutral_probability, read_mean
+        a face read at an earlier update is not scored again, and every read face's probabilities
+        are kept for the spotting baseline."""
+        from microlens.appearance import read_mean
         from microlens.recognize import ExpressionPrior
 
         recent = [(float(t), c.image) for t, c in zip(times, crops, strict=True)
@@ -248,13 +253,12 @@ class LiveAnalyzer:
             return None
         if self._prior is None:
             self._prior = ExpressionPrior(tuple(self.model.labels))
-        pick = np.linspace(0, len(recent) - 1, min(4, len(recent))).round().astype(int)
-        faces = np.stack([recent[i][1] for i in pick])  # (K, H, W, 3)
-        probs = self._prior.predict_classes(faces)  # (K, 7)
-        for i, p, e in zip(pick, neutral_probability(probs, self._prior.classes),
-                           expressive(probs, self._prior.classes), strict=True):
-            self._read_faces[recent[i][0]] = (float(p), float(e))
-        return read_mean(probs, self._prior.classes)
+        pick = [recent[i] for i in np.linspace(0, len(recent) - 1, min(4, len(recent))).round().astype(int)]
+        new = [(t, img) for t, img in pick if t not in self._read_faces]
+        if new:
+            probs = self._prior.predict_classes(np.stack([img for _, img in new]))  # (K, 7)
+            self._read_faces.update(zip([t for t, _ in new], probs, strict=True))
+        return read_mean(np.stack([self._read_faces[t] for t, _ in pick]), self._prior.classes)
 
     def close(self) -> str | None:
         """Stop: release the tracker and finish the recording; its path, or None."""

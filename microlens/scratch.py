@@ -76,10 +76,9 @@ class CropStore:
         if self.apex_size > 0:
             if gray is not None and crop is None:
                 raise ValueError("this store keeps apex inputs: add() needs the crop")
-            small = None if gray is None or crop is None else cv2.resize(
-                crop, (self.apex_size, self.apex_size), interpolation=cv2.INTER_AREA)  # (S, S, 3) RGB
-            # stored as BGR so that PNG keeps the channel order cv2 expects
-            self._put(None if small is None else cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+            # (S, S, 3) RGB; PNG keeps the bytes, so it reads back in the same channel order
+            self._put(None if gray is None or crop is None else cv2.resize(
+                crop, (self.apex_size, self.apex_size), interpolation=cv2.INTER_AREA))
 
     def get(self, i: int) -> np.ndarray | None:
         """Frame ``i``'s (128, 128) uint8 gray image; None without a face or out of range."""
@@ -88,10 +87,7 @@ class CropStore:
     def apex(self, i: int) -> np.ndarray | None:
         """Frame ``i``'s (apex_size, apex_size, 3) uint8 RGB apex input; None without a face, out of
         range, or when the store keeps no apex inputs."""
-        if self.apex_size <= 0 or i < 0:
-            return None
-        bgr = self._read(2 * i + 1)
-        return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return self._read(2 * i + 1) if self.apex_size > 0 and i >= 0 else None
 
     def affine(self, i: int) -> np.ndarray:
         """Frame ``i``'s (2, 3) float64 alignment affine (NaN when unknown)."""
