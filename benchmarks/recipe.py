@@ -46,6 +46,7 @@ CANDIDATES: dict[str, tuple[dict, dict, str | None]] = {
     "weight averaging (last 25 %) + mirroring": ({"average_last": 0.25}, {"mirror_average": True}, SHIPPED),
     "3 seeds per stream + mirroring": ({}, {"mirror_average": True, "seeds": 3}, SHIPPED),
     "zoom ±10 % + mirroring": ({"flow_zoom": 0.1}, {"mirror_average": True}, SHIPPED),
+    "150 synthetic action-unit flows + mirroring": ({}, {"mirror_average": True, "synthetic": 150}, SHIPPED),
 }
 SOURCES = ("casme2", "smic")
 

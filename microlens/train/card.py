@@ -40,6 +40,10 @@ def _calibration_lines(ckpt: dict[str, Any]) -> list[str]:
     cal, m = ckpt.get("calibration"), ckpt["metrics"].get("abstention")
     if not cal:
         return []
+    if "n_out_of_fold" not in cal:  # --no-calibrate, or too few training subjects for an inner CV
+        why = cal.get("fitted_on", "training ran with --no-calibrate")
+        return ["## Calibration and abstention", "",
+                f"None ({why}): temperature 1, and no event is labelled `uncertain` by this model.", ""]
     lines = [
         "## Calibration and abstention",
         "",

@@ -83,6 +83,10 @@ class TrainOptions:
                              "predictions reach")
     # parallel fold workers
     workers: int = option(2, "worker processes (one torch thread each)")
+    # synthetic action-unit flows (microlens.train.synthflow) added to the flow stream's training set
+    # in every fold and the final fit; built from the astronaut, never from the data; 0 = off
+    synthetic: int = option(0, "synthetic action-unit flow samples added to the flow stream's training "
+                               "set (0: off)")
     # master seed
     seed: int = option(0, "random seed")
     # first N subjects only (smoke runs)
@@ -166,9 +170,11 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
     configs = model_configs(opts)
 
     def train_members(stream: str, idx: np.ndarray) -> list[dict[str, Any]]:
-        xs = X[INPUT[stream]]
+        xs, ys = X[INPUT[stream]][idx], y[idx]
+        if stream == "flow":  # the synthetic action-unit flows, (M, 3, 28, 28) and (M,); M may be 0
+            xs, ys = np.concatenate([xs, _JOB["synthetic"][0]]), np.concatenate([ys, _JOB["synthetic"][1]])
         return [
-            train_stream(xs[idx], y[idx], k, configs[stream], loop, seed=opts.seed + 1000 * s)
+            train_stream(xs, ys, k, configs[stream], loop, seed=opts.seed + 1000 * s)
             for s in range(opts.seeds)
         ]
 
@@ -277,6 +283,21 @@ def abstention_metrics(y: np.ndarray, ens: np.ndarray, cal: np.ndarray, k: int,
     }
 
 
+def synthetic_samples(n: int, seed: int, labels: tuple[str, ...],
+                      prep: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` synthetic action-unit flows mapped onto ``labels`` (the training label set, in its
+    order): model inputs (M, 3, 28, 28) float32 and class indices (M,) int64, M <= n (samples whose
+    emotion is not in the set are left out)."""
+    if n <= 0:
+        return np.zeros((0, 3, 28, 28), np.float32), np.zeros(0, np.int64)
+    from microlens.labels import TO_MEGC
+    from microlens.train import synthflow
+
+    flows, emotions = synthflow.generate(n, seed)
+    sel = select(emotions, [TO_MEGC[e] for e in emotions], labels, drop_empty=False)
+    return model_input("flow", flows[sel.indices], flows[sel.indices], prep), sel.targets
+
+
 def subset_for(ds: Dataset, opts: TrainOptions) -> Dataset:
     """The first ``opts.subjects`` subjects (in sorted order), or all."""
     if opts.subjects <= 0:
@@ -314,6 +335,7 @@ def train(
     t0 = time.time()
     X = {kind: model_input(kind, ds.apex, ds.flow, prep) for kind in ("apex", "flow")}
     _JOB.update(
+        synthetic=synthetic_samples(opts.synthetic, opts.seed, sel.labels, prep),
         X=X,
         y=sel.targets,
         k=len(sel.labels),
@@ -360,6 +382,10 @@ def train(
             "provenance": {
                 **ds.provenance(),
                 "selection": {"counts": sel.counts(), "dropped": sel.dropped, "notes": list(sel.notes)},
+                "synthetic": (
+                    f"{len(_JOB['synthetic'][1])} synthetic action-unit flows (microlens.train.synthflow, "
+                    f"skimage's astronaut, seed {opts.seed}) added to the flow stream's training set"
+                    if opts.synthetic else "none"),
             },
             "metrics": metrics,
         }
