@@ -471,7 +471,7 @@ def _elsewhere(row: dict) -> str:
 def glance_realvideo() -> str:
     """README: the default model's labels on each real clip, before and after issue 8."""
     results = load("realvideo")
-    before = {r["clip"]: r for r in results["rows"] if r["config"] != "shipped"}
+    before = {r["clip"]: r for r in results["rows"] if r["config"].startswith("before")}
     rows = []
     for r in results["rows"]:
         if r["config"] != "shipped" or r["model"] != "casme2":
@@ -505,7 +505,7 @@ def realvideo_before() -> str:
     results = load("realvideo")
     rows = []
     for r in results["rows"]:
-        if r["config"] == "shipped" or "labels" not in r:
+        if not r["config"].startswith("before") or "labels" not in r:
             continue
         top = f"{r['top_share']:.0%} {r['top_label']}" if r.get("top_share") is not None else DASH
         rows.append([f"`{r['clip']}`", f"`{r['model']}`", str(r["events"]), _label_counts(r["labels"]), top])

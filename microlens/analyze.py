@@ -89,6 +89,11 @@ class AnalyzeOptions:
         "micro-expression model, as before)", choices=("fer2013", "micro"))
     # label an event 'uncertain' when its calibrated confidence is below the recogniser's threshold
     abstain: bool = option(True, "label low-confidence events 'uncertain' instead of guessing")
+    # a micro-expression spotted while the person talks is labelled 'uncertain': the micro model reads
+    # the whole face's onset->apex flow, the lab data it learnt from has no speech, and lip
+    # articulation (p, b, m) looks like a lip press ('repression')
+    talking_abstain: bool = option(True, "label micro-expressions spotted while the person talks "
+                                   "'uncertain' (the micro model never saw speech)")
     # spotting baseline on the frames the expression prior reads as neutral (it scores 10 faces a
     # second in any case, for the report's state between events)
     neutral_baseline: bool = option(
@@ -392,7 +397,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
 
         found = recognise(scratch.face_path, intervals, scratch.store, rec, rep_index,
                           thumb_size=opts.thumb_size, max_filmstrips=opts.max_filmstrips, tick=tick,
-                          macro=opts.macro_recognizer, abstain=opts.abstain)
+                          macro=opts.macro_recognizer, abstain=opts.abstain,
+                          talking_abstain=opts.talking_abstain)
         timer.lap("recognise")
 
         # report
@@ -404,7 +410,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
                              max_faces=int(tr.max_faces), chosen=str(tr.chosen),
                              spans=_face_spans(p1.times, valid, dt)),
             model=ModelInfo(name=str(getattr(rec, "name", "")), labels=tuple(rec.labels),
-                            macro=opts.macro_recognizer, abstain=opts.abstain, appearance="fer2013"),
+                            macro=opts.macro_recognizer, abstain=opts.abstain, appearance="fer2013",
+                            talking_abstain=opts.talking_abstain),
             appearance=tuple(Reading(k, lab, p) for k, (lab, p) in sorted(
                 read_seconds(p1.times, p1.appearance, p1.appearance_labels).items())),
             images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,

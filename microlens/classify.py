@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from microlens.labels import UNCERTAIN
 from microlens.report import Event
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def _wanted_frames(intervals: list[Interval], strips: set[int]) -> dict[int, lis
 
 def recognise(face_path: str, intervals: list[Interval], store: CropStore, rec: Recognizer,
               rep_index: int, *, thumb_size: int, max_filmstrips: int, tick: Tick,
-              macro: str = "fer2013", abstain: bool = True) -> Recognised:
+              macro: str = "fer2013", abstain: bool = True, talking_abstain: bool = True) -> Recognised:
     """Pass 2 over the face video: classify each interval at its apex (bounded batches), collect the
     filmstrip crops of the ``max_filmstrips`` strongest micro-expressions (``thumb_size`` px) and the
     frame ``rep_index``. ``tick(fraction)`` may raise to stop the pass (cancel)."""
@@ -83,7 +84,7 @@ def recognise(face_path: str, intervals: list[Interval], store: CropStore, rec: 
     def flush() -> None:
         if pending:
             batch = [(iv, apex, flow) for _, iv, apex, flow in pending]
-            found = classify_batch(rec, batch, macro=macro, abstain=abstain)
+            found = classify_batch(rec, batch, macro=macro, abstain=abstain, talking_abstain=talking_abstain)
             events.update(zip([k for k, *_ in pending], found, strict=True))
             pending.clear()
 
@@ -118,17 +119,27 @@ def recognise(face_path: str, intervals: list[Interval], store: CropStore, rec: 
 
 
 def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.ndarray]], *,
-                   macro: str = "fer2013", abstain: bool = True) -> list[Event]:
+                   macro: str = "fer2013", abstain: bool = True, talking_abstain: bool = True) -> list[Event]:
     """The one place where recognition becomes Events: ``batch`` holds (interval, apex crop
     (224, 224, 3) uint8, onset->apex flow image (28, 28, 3) uint8). Micro-expressions are labelled
     by the micro model, macro-expressions by the full-expression prior (``macro``, see
     :func:`microlens.recognize.label_events`); a label is ``uncertain`` below the recogniser's
-    calibrated threshold (when ``abstain``)."""
+    calibrated threshold (when ``abstain``), and so is a micro-model label of an interval spotted
+    while the person talks (when ``talking_abstain``, see :func:`talking_label`)."""
     from microlens.recognize import label_events
 
     decisions = label_events(rec, [iv.kind for iv, _, _ in batch], np.stack([a for _, a, _ in batch]),
                              np.stack([f for _, _, f in batch]), macro=macro, abstain=abstain)
-    return [Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind, label=d.label,
+    return [Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
+                  label=talking_label(d.label, d.recognizer, iv.talking, talking_abstain),
                   confidence=d.confidence, probs=d.probs, score=float(iv.score), onset_frame=iv.onset,
-                  apex_frame=iv.apex, offset_frame=iv.offset, recognizer=d.recognizer)
+                  apex_frame=iv.apex, offset_frame=iv.offset, recognizer=d.recognizer, talking=iv.talking)
             for (iv, _, _), d in zip(batch, decisions, strict=True)]
+
+
+def talking_label(label: str, recognizer: str, talking: bool, talking_abstain: bool = True) -> str:
+    """``label`` or ``uncertain``: the micro model's label of an expression spotted while the person
+    talks is not trusted (it reads the whole face's flow, learnt from lab faces that never speak, and
+    lip articulation looks like a lip press); the full-expression prior reads the face's appearance
+    at the apex, so a smile while talking keeps its label."""
+    return UNCERTAIN if talking and talking_abstain and recognizer.startswith("micro:") else label

@@ -24,6 +24,8 @@ class Interval:
     offset_s: float
     kind: str  # "micro" (offset_s - onset_s <= MICRO_MAX_S) or "macro"
     score: float  # peak motion strength, arbitrary units, larger is stronger
+    # the person was talking during it or within SpotOptions.talk_gap_s of it (jaw swings)
+    talking: bool = False
 
 
 def segments(valid: np.ndarray) -> list[tuple[int, int]]:

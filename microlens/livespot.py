@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from microlens.classify import talking_label
 from microlens.labels import emoji
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class LiveEvent:
     emoji: str
     confidence: float
     recognizer: str = ""  # "micro:MODEL" or "macro:fer2013"
+    talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
 
 
 @dataclass(frozen=True)
@@ -162,10 +164,11 @@ class EventCollector:
             if crops[i0] is None or crops[ia] is None or i0 == ia:
                 continue
             d = classify(self.model, crops[i0], crops[ia], str(iv.kind))  # type: ignore[arg-type]
-            lab = d.label
+            lab = talking_label(d.label, d.recognizer, bool(iv.talking))
             ev = LiveEvent(start_s=round(float(iv.onset_s), 3), apex_s=round(float(iv.apex_s), 3),
                            end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
-                           emoji=emoji(lab), confidence=round(d.confidence, 3), recognizer=d.recognizer)
+                           emoji=emoji(lab), confidence=round(d.confidence, 3), recognizer=d.recognizer,
+                           talking=bool(iv.talking))
             self.events.append(ev)
             self._new.append(ev)
             self.per_label[lab] = self.per_label.get(lab, 0) + 1

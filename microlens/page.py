@@ -194,7 +194,8 @@ def render(report: Report) -> str:
             out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}"
                        f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
                        f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
-                       f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}</td></tr>")
+                       f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}"
+                       f"{' (talking)' if ev.talking else ''}</td></tr>")
         out.append("</tbody></table>")
     else:
         out.append("<p>No expression was spotted.</p>")

@@ -28,8 +28,9 @@ import numpy as np
 
 from microlens.labels import UNCERTAIN, emoji
 
-SCHEMA_VERSION = 3  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
-# events is what the expression prior reads on the face ("source": "appearance"), not always neutral
+SCHEMA_VERSION = 4  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
+# events is what the expression prior reads on the face ("source": "appearance"), not always neutral;
+# 4: events say whether the person was talking ("talking"; a micro-model label is then "uncertain")
 NEUTRAL = "neutral"  # timeline/log state of a visible face without an event when nothing was read
 NO_FACE = "no_face"  # timeline/log state while no face is visible
 
@@ -50,6 +51,7 @@ class Event:
     apex_frame: int = -1
     offset_frame: int = -1
     recognizer: str = ""  # which recogniser labelled it: "micro:MODEL" or "macro:fer2013"
+    talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
 
     @property
     def duration_s(self) -> float:
@@ -77,6 +79,7 @@ class ModelInfo:
     macro: str = ""  # the recogniser of macro-expressions: "fer2013", or "micro" (this model)
     abstain: bool = True  # whether low-confidence events are labelled "uncertain"
     appearance: str = ""  # who read the face between events ("fer2013"); "" when nothing was read
+    talking_abstain: bool = True  # whether micro-model labels of events while talking are "uncertain"
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class Report:
                      "max_faces": int(self.face.max_faces), "chosen": self.face.chosen},
             "model": {"name": self.model.name, "labels": list(self.model.labels),
                       "macro_recognizer": self.model.macro, "abstain": self.model.abstain,
+                      "talking_abstain": self.model.talking_abstain,
                       "appearance_recognizer": self.model.appearance},
             "events": [_event_dict(e) for e in self.events],
             "timeline": self.timeline(),
@@ -181,7 +185,7 @@ def _event_dict(e: Event) -> dict[str, Any]:
             "duration_s": _r(e.duration_s), "kind": e.kind, "label": e.label,
             "emoji": emoji(e.label), "confidence": _r(e.confidence, 4),
             "probs": {k: _r(v, 4) for k, v in e.probs.items()}, "score": _r(e.score, 2),
-            "recognizer": e.recognizer,
+            "recognizer": e.recognizer, "talking": e.talking,
             "frames": {"onset": e.onset_frame, "apex": e.apex_frame, "offset": e.offset_frame}}
 
 
@@ -355,10 +359,11 @@ def to_csv(report: Report) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
-                "score", "recognizer"] + [f"p_{lab}" for lab in labels])
+                "score", "recognizer", "talking"] + [f"p_{lab}" for lab in labels])
     for i, e in enumerate(report.events):
         w.writerow([i, e.kind, e.label, f"{e.confidence:.4f}", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
-                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", f"{e.score:.2f}", e.recognizer]
+                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", f"{e.score:.2f}", e.recognizer,
+                    int(e.talking)]
                    + [f"{e.probs.get(lab, 0.0):.4f}" for lab in labels])
     return buf.getvalue()
 

@@ -222,8 +222,8 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
     probability that each frame's face is neutral (NaN: not measured), which puts the baseline on
     the frames at rest, and ``expressive`` (T,) optional 1 where the face shows an expression, 0
     where not (NaN: not measured), which limits that to where expressions fill at least
-    ``rest_expressive`` of the baseline window. Returns (G, 2) rows of (grid time, robust z strength)
-    with head motion, blinks and talking suppressed.
+    ``rest_expressive`` of the baseline window. Returns (G, 3) rows of (grid time, robust z strength
+    with head motion, blinks and talking suppressed, 1.0 where the person talks else 0.0).
     """
     o = options or SpotOptions()
     grid = np.arange(times[0], times[-1] + 1e-9, 1.0 / GRID_RATE)  # (G,)
@@ -265,7 +265,7 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
     strength = np.max(z[:, [idx[e] for e in EXPRESSIVE]], axis=1)
     if o.smooth_s > 0:
         strength = ndimage.gaussian_filter1d(strength, o.smooth_s * GRID_RATE)
-    return np.stack([grid, strength], axis=1)
+    return np.stack([grid, strength, talk.astype(np.float64)], axis=1)
 
 
 def _cut(grid: np.ndarray, s: np.ndarray, threshold: float, fraction: float, floor: float,
@@ -300,8 +300,10 @@ def _cut(grid: np.ndarray, s: np.ndarray, threshold: float, fraction: float, flo
 
 
 def _intervals(times: np.ndarray, lo: int, spans: list[tuple[float, float, float, float]],
-               o: SpotOptions) -> list[Interval]:
-    """Snap grid spans to frame indices/times of the segment starting at row ``lo``."""
+               o: SpotOptions, grid: np.ndarray, talk: np.ndarray) -> list[Interval]:
+    """Snap grid spans to frame indices/times of the segment starting at row ``lo``; an interval is
+    marked talking when the talking mask ``talk`` (G,) bool on ``grid`` (G,) is on within
+    ``talk_gap_s`` of it (a pause between words is still speech)."""
     out = []
     for a, p, b, v in spans:
         if not o.min_duration_s <= b - a <= o.max_duration_s:
@@ -313,7 +315,8 @@ def _intervals(times: np.ndarray, lo: int, spans: list[tuple[float, float, float
             continue
         ta, tp, tb = (float(times[i - lo]) for i in (ia, ip, ib))
         kind = "micro" if tb - ta <= MICRO_MAX_S else "macro"
-        out.append(Interval(ia, ip, ib, ta, tp, tb, kind, round(v, 3)))
+        near = (grid >= a - o.talk_gap_s) & (grid <= b + o.talk_gap_s)
+        out.append(Interval(ia, ip, ib, ta, tp, tb, kind, round(v, 3), bool(talk[near].any())))
     return out
 
 
@@ -345,7 +348,7 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
         gs = strength(motion[lo:hi], t, o, None if neutral is None else neutral[lo:hi],
                       None if expressive is None else expressive[lo:hi])
         spans = _cut(gs[:, 0], gs[:, 1], o.peak_z, o.edge_fraction, o.edge_z, o.merge_gap_s)
-        out.extend(_intervals(t, lo, spans, o))
+        out.extend(_intervals(t, lo, spans, o, gs[:, 0], gs[:, 2] > 0.5))
     return out
 
 

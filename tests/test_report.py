@@ -63,7 +63,7 @@ def make_report(events: tuple[Event, ...] | None = None, source: str = EVIL) -> 
 def test_to_dict_schema_is_json() -> None:
     d = make_report().to_dict()
     assert json.loads(json.dumps(d)) == d  # pure JSON types only
-    assert d["schema_version"] == SCHEMA_VERSION == 3
+    assert d["schema_version"] == SCHEMA_VERSION == 4
     for key in ("source", "duration_s", "fps", "frames", "face", "model", "events", "timeline", "stats",
                 "log", "warnings"):
         assert key in d
@@ -72,7 +72,7 @@ def test_to_dict_schema_is_json() -> None:
     assert d["face"]["coverage"] == pytest.approx(210 / 255, abs=1e-4)
     assert d["face"]["chosen"] == "largest of 2"
     assert d["model"] == {"name": "casme2", "labels": list(LABELS), "macro_recognizer": "", "abstain": True,
-                          "appearance_recognizer": ""}
+                          "appearance_recognizer": "", "talking_abstain": True}
     ev = d["events"][0]
     for key in ("start_s", "apex_s", "end_s", "kind", "label", "confidence", "probs"):
         assert key in ev

@@ -202,6 +202,26 @@ def test_talking_alone_is_not_spotted(face):
     assert len(spotting.spot(times, motion, spotting.SpotOptions(talk_swings=1000))) >= 1  # unmasked
 
 
+def test_a_brow_flash_while_talking_is_spotted_and_marked_talking(face):
+    _, lm = face
+    shape = (CROP_SIZE, CROP_SIZE)
+    jaw = (bump(shape, tuple(lm[[14, 17]].mean(axis=0)), 14.0, 0.0, 1.0)
+           + bump(shape, tuple(lm[[18, 200]].mean(axis=0)), 20.0, 0.0, 1.0))
+    brows = brows_up(face, 3.0, 2.2, 2.35, 2.5)  # a 0.3 s brow flash
+
+    def talk_and_flash(t: float) -> np.ndarray | None:  # talking from 1 to 3.5 s, the flash inside it
+        f = brows(t)
+        if 1.0 < t < 3.5:
+            j = jaw * np.float32(5.0 * (0.5 - 0.5 * math.cos(2 * math.pi * 4.0 * (t - 1.0))))
+            f = j if f is None else f + j
+        return f
+
+    _, _, iv = run(face, 30.0, 4.5, field=talk_and_flash)
+    assert len(iv) == 1 and iv[0].kind == "micro" and iv[0].talking, iv
+    _, _, quiet = run(face, 30.0, 4.5, field=brows)  # the same flash without speech
+    assert len(quiet) == 1 and not quiet[0].talking, quiet
+
+
 def test_same_motion_at_25_and_60_fps_gives_the_same_interval(face):
     f = brows_up(face, 3.0, 1.5, 1.7, 1.9)
     _, _, a = run(face, 25.0, 3.5, field=f)

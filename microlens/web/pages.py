@@ -23,6 +23,7 @@ LABEL_NAMES = {
     "neutral": lazy_gettext("neutral"), "uncertain": lazy_gettext("uncertain"),
     "no face": lazy_gettext("no face"), "no_face": lazy_gettext("no face"),
     "warming up": lazy_gettext("warming up"), "micro": lazy_gettext("micro"), "macro": lazy_gettext("macro"),
+    "talking": lazy_gettext("talking"),
 }
 STATUS_NAMES = {
     "queued": lazy_gettext("queued"), "running": lazy_gettext("running"), "done": lazy_gettext("done"),

@@ -136,7 +136,7 @@
     const i = hit(x, y);
     if (i < 0) { tip.classList.add("hidden"); return; }
     const e = R.events[i];
-    tip.textContent = ML.emoji(e.label) + " " + ML.label(e.label) + " · " + ML.label(e.kind) + " · " + e.start_s.toFixed(2) + "–" + e.end_s.toFixed(2) + " s · " + Math.round(100 * e.confidence) + "%" + (e.recognizer ? " · " + e.recognizer : "");
+    tip.textContent = ML.emoji(e.label) + " " + ML.label(e.label) + " · " + ML.label(e.kind) + " · " + e.start_s.toFixed(2) + "–" + e.end_s.toFixed(2) + " s · " + Math.round(100 * e.confidence) + "%" + (e.recognizer ? " · " + e.recognizer : "") + (e.talking ? " · " + ML.label("talking") : "");
     tip.style.left = x + "px";
     tip.classList.remove("hidden");
   });
