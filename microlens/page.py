@@ -160,6 +160,7 @@ def render(report: Report) -> str:
     rows = [("Emotion changes", st["emotion_changes"]), ("Micro-expressions", st["micro_count"]),
             ("Macro-expressions", st["macro_count"]),
             ("Micro ratio (micro / all events)", f"{st['micro_ratio_percent']:.1f} %"),
+            ("Uncertain events", st["uncertain_count"]), ("Events while talking", st["talking_count"]),
             ("Face coverage", f"{report.face.coverage * 100:.1f} % ({report.face.frames_with_face} frames)"),
             ("Face analysed", report.face.chosen or "-")]
     out += [f"<tr><th>{e_(k)}</th><td>{e_(str(v))}</td></tr>" for k, v in rows]

@@ -309,6 +309,7 @@ def stats(report: Report) -> dict[str, Any]:
     * ``micro_ratio_percent``: micro events / all events * 100 (0 when there are no events);
     * ``uncertain_count``: events no recogniser was confident about (label ``uncertain``), also
       counted in ``micro_count`` / ``macro_count`` and listed under ``per_label``;
+    * ``talking_count``: events spotted while the person talked (``Event.talking``);
     * ``per_recognizer``: events labelled by each recogniser;
     * ``per_label``: for every label of the model (and any other label seen), the micro and macro
       counts, their total and the summed event duration in seconds;
@@ -333,8 +334,8 @@ def stats(report: Report) -> dict[str, Any]:
     return {"emotion_changes": changes, "micro_count": micro, "macro_count": macro,
             "micro_ratio_percent": _r(100.0 * micro / total, 1) if total else 0.0,
             "events": total, "uncertain_count": sum(1 for e in report.events if e.label == UNCERTAIN),
-            "per_recognizer": by_rec, "per_label": per,
-            "appearance_seconds": _count_readings(report)}
+            "talking_count": sum(1 for e in report.events if e.talking), "per_recognizer": by_rec,
+            "per_label": per, "appearance_seconds": _count_readings(report)}
 
 
 def _count_readings(report: Report) -> dict[str, int]:

@@ -211,3 +211,19 @@ def test_save_is_atomic(tmp_path) -> None:
     with pytest.raises(RuntimeError):
         save(broken, tmp_path / "x.json", "json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "r.json"]  # no partial file
+
+
+def test_events_while_talking_are_counted_and_written() -> None:
+    """An event's talking flag reaches the JSON, the CSV, the statistics and the HTML page."""
+    from microlens.page import render
+    from microlens.report import to_csv
+
+    talking = Event(2.0, 2.1, 2.3, "micro", "uncertain", 0.8, _probs("disgust", 0.8), score=7.0, talking=True)
+    rep = make_report(events=(*make_report().events, talking))
+    d = rep.to_dict()
+    assert [e["talking"] for e in d["events"]] == [False, False, False, True]
+    assert d["stats"]["talking_count"] == 1 and d["stats"]["uncertain_count"] == 1
+    rows = list(csv.DictReader(io.StringIO(to_csv(rep))))
+    assert [r["talking"] for r in rows] == ["0", "0", "0", "1"]
+    page = render(rep)
+    assert "Events while talking" in page and "(talking)" in page

@@ -42,6 +42,8 @@ def write_results(report: Any, out: Path, source: Path) -> dict[str, Any]:
         "macro_count": int(stats.get("macro_count", len(events) - len(micros))),
         "emotion_changes": int(stats.get("emotion_changes", 0)),
         "micro_ratio_percent": float(stats.get("micro_ratio_percent", 0.0)),
+        "uncertain_count": int(stats.get("uncertain_count", 0)),
+        "talking_count": int(stats.get("talking_count", 0)),
         "representative_s": rep_t,
         "face_video": (out / "face.mp4").is_file(),
     }
