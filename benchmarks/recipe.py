@@ -47,6 +47,7 @@ CANDIDATES: dict[str, tuple[dict, dict, str | None]] = {
     "3 seeds per stream + mirroring": ({}, {"mirror_average": True, "seeds": 3}, SHIPPED),
     "zoom ±10 % + mirroring": ({"flow_zoom": 0.1}, {"mirror_average": True}, SHIPPED),
     "150 synthetic action-unit flows + mirroring": ({}, {"mirror_average": True, "synthetic": 150}, SHIPPED),
+    "flow network half as wide (8) + mirroring": ({}, {"mirror_average": True, "flow_width": 8}, SHIPPED),
 }
 SOURCES = ("casme2", "smic")
 

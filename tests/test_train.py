@@ -80,6 +80,8 @@ def test_train_loso_learns_and_writes_everything(trained):
     ckpt = torch.load(out / "syn.pt", weights_only=True)
     assert ckpt["labels"] == m["labels"] and ckpt["metrics"]["uf1"] == m["uf1"]
     assert set(ckpt["streams"]) == {"apex", "flow", "ststnet"}
+    flow = ckpt["streams"]["flow"][0]
+    assert flow["config"]["width"] == 16 and flow["state_dict"]["features.0.0.weight"].shape[0] == 16
     assert ckpt["preprocessing"]["apex_size"] == 16
     assert ckpt["provenance"]["samples"] == 36 and len(ckpt["provenance"]["manifest_sha256"]) == 64
     assert len(ckpt["provenance"]["subjects"]) == 3
@@ -134,6 +136,8 @@ def test_bad_input_one_line_exit_2(tmp_path, main, capsys):
     assert main(["train", "--data", str(data), "--apex-size", "16", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "expressionnet reads 64x64 gray faces" in err and "\n" not in err
+    assert main(["train", "--data", str(data), "--flow-width", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "--flow-width must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.shared

@@ -63,6 +63,8 @@ class TrainOptions:
     equalization: str = option("none", "apex equalisation", choices=tuple(EQUALIZERS))
     # CBAM attention in both streams
     cbam: bool = option(True, "CBAM attention in both streams")
+    # channels of the flow network's first block (doubled in each of the next two)
+    flow_width: int = option(16, "flow network width: channels of its first conv block")
     # also train the STSTNet baseline
     baseline: bool = option(False, "also train the STSTNet baseline (Liong et al., 2019)")
     # seeds averaged per stream
@@ -120,7 +122,7 @@ def model_configs(opts: TrainOptions) -> dict[str, dict[str, Any]]:
             if opts.apex_arch == "expressionnet"
             else {"arch": "apexnet", "in_ch": 3 if opts.apex_color else 1, "cbam": opts.cbam}
         ),
-        "flow": {"arch": "flownet", "cbam": opts.cbam},
+        "flow": {"arch": "flownet", "cbam": opts.cbam, "width": opts.flow_width},
         "ststnet": {"arch": "ststnet"},
     }
 
@@ -315,8 +317,8 @@ def train(
     writes nothing (see :func:`run`)."""
     if not opts.data:
         raise UsageError("--data DIR is required")
-    if opts.seeds < 1 or loop.epochs < 1:
-        raise UsageError("--seeds and --epochs must be at least 1")
+    if opts.seeds < 1 or loop.epochs < 1 or opts.flow_width < 1:
+        raise UsageError("--seeds, --epochs and --flow-width must be at least 1")
     if opts.apex_arch == "expressionnet" and (opts.apex_color or opts.apex_size not in (0, 64)):
         raise UsageError("--apex-arch expressionnet reads 64x64 gray faces: drop --apex-color / --apex-size")
     progress = progress or (lambda stage, frac: None)
