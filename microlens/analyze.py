@@ -348,7 +348,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     from microlens.appearance import expressive, neutral_probability, read_seconds
     from microlens.classify import recognise
     from microlens.scratch import Scratch
-    from microlens.spotting import spot
+    from microlens.spotting import spot_talking
     from microlens.video import effective_fps, open_clip
 
     report_progress: Progress = progress or (lambda stage, frac: None)
@@ -381,7 +381,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         if opts.neutral_baseline:  # (T,) each: the prior's neutral probability, an expression read or not
             neutral = neutral_probability(p1.appearance, p1.appearance_labels)
             shown = expressive(p1.appearance, p1.appearance_labels)
-        intervals = spot(p1.times, p1.motion, spot_opts, neutral, shown) if n > 1 else []
+        intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown) if n > 1
+                              else ([], ()))
         flat = [iv for iv in intervals if iv.apex == iv.onset]
         intervals = [iv for iv in intervals if iv.apex != iv.onset]
         timer.lap("spot")
@@ -415,7 +416,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
             appearance=tuple(Reading(k, lab, p) for k, (lab, p) in sorted(
                 read_seconds(p1.times, p1.appearance, p1.appearance_labels).items())),
             images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,
-            height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps)
+            height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps,
+            talking=talking)
         timer.lap("report")
         report = dataclasses.replace(report, timings_s=dict(timer.s))
         report_progress("done", 1.0)

@@ -55,11 +55,12 @@ def _tick_step(duration: float) -> float:
 
 def timeline_svg(report: Report, width: int = 960) -> str:
     """The timeline plot as inline SVG: the per-second state strip, then the micro and macro events
-    as bars coloured by label (hover shows label, kind, confidence and times)."""
+    as bars coloured by label (hover shows label, kind, confidence and times), then when the person
+    talks."""
     dur = max(report.duration_s, max((e.end_s for e in report.events), default=0.0), 1e-3)
     left, right, top = 70, 10, 10
     plot_w = width - left - right
-    lanes = [("state / s", 18), ("micro", 22), ("macro", 22)]
+    lanes = [("state / s", 18), ("micro", 22), ("macro", 22), ("talking", 8)]
     height = top + sum(h + 8 for _, h in lanes) + 26
 
     def x(t: float) -> float:
@@ -88,6 +89,10 @@ def timeline_svg(report: Report, width: int = 960) -> str:
             ' fill-opacity="0.45"' if read else "")
         parts.append(f'<rect x="{x(a):.2f}" y="{y0}" width="{max(x(b) - x(a), 0.5):.2f}" height="{h}" '
                      f'fill="{fill}"{extra}><title>{title}</title></rect>')
+    ty, th = ys["talking"]
+    for a, b in report.talking:  # when the person talks (the spotter's jaw swings)
+        parts.append(f'<rect x="{x(a):.2f}" y="{ty + 1}" width="{max(x(b) - x(a), 0.5):.2f}" '
+                     f'height="{th - 2}" fill="#94a3b8"><title>talking {a:.2f}-{b:.2f} s</title></rect>')
     for i, e in enumerate(report.events):
         ly, lh = ys["micro" if e.kind == "micro" else "macro"]
         w = max(x(e.end_s) - x(e.start_s), 2.0)

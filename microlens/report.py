@@ -132,6 +132,8 @@ class Report:
     nominal_fps: float = 0.0  # what the container header claims
     timings_s: dict[str, float] = field(default_factory=dict)  # stage -> seconds spent
     appearance: tuple[Reading, ...] = ()  # per-second readings of the face, seconds with a scored face
+    # (start_s, end_s) spans in which the person talks (the spotter's jaw swings), sorted
+    talking: tuple[tuple[float, float], ...] = ()
 
     def timeline(self) -> list[dict[str, Any]]:
         """Per-second states, see :func:`timeline`."""
@@ -146,7 +148,7 @@ class Report:
         return stats(self)
 
     def to_dict(self) -> dict:
-        """The JSON report, schema_version 3 (plain JSON types only)."""
+        """The JSON report, schema_version 4 (plain JSON types only)."""
         img = self.images
         return {
             "schema_version": SCHEMA_VERSION,
@@ -164,6 +166,7 @@ class Report:
                       "talking_abstain": self.model.talking_abstain,
                       "appearance_recognizer": self.model.appearance},
             "events": [_event_dict(e) for e in self.events],
+            "talking": [[_r(a), _r(b)] for a, b in self.talking],
             "timeline": self.timeline(),
             "stats": self.stats(),
             "log": self.log(),
@@ -228,7 +231,8 @@ def timeline(report: Report) -> list[dict[str, Any]]:
     ``uncertain``), or ``neutral`` when nothing was read (``source`` "face"); else ``no_face``.
     ``appearance`` / ``appearance_confidence`` give the prior's reading of the second whatever the
     events (null without one); ``micro_count`` counts micro-expressions whose apex falls in that
-    second; ``face`` is the fraction of the second with the face visible."""
+    second; ``face`` is the fraction of the second with the face visible, ``talking`` the fraction
+    in which the person talks."""
     readings = _readings(report)
     rows = []
     for k in range(_n_seconds(report)):
@@ -245,10 +249,11 @@ def timeline(report: Report) -> list[dict[str, Any]]:
         else:
             state, source = NEUTRAL, "face"
         micro = sum(1 for e in report.events if e.kind == "micro" and a <= e.apex_s < b)
+        talk = sum(max(0.0, min(b, t1) - max(a, t0)) for t0, t1 in report.talking)
         rows.append({"second": k, "state": state, "source": source,
                      "appearance": None if read is None else read.label,
                      "appearance_confidence": None if read is None else _r(read.confidence, 4),
-                     "micro_count": micro, "face": round(face, 2)})
+                     "micro_count": micro, "face": round(face, 2), "talking": round(min(talk, 1.0), 2)})
     return rows
 
 
@@ -310,6 +315,7 @@ def stats(report: Report) -> dict[str, Any]:
     * ``uncertain_count``: events no recogniser was confident about (label ``uncertain``), also
       counted in ``micro_count`` / ``macro_count`` and listed under ``per_label``;
     * ``talking_count``: events spotted while the person talked (``Event.talking``);
+    * ``talking_seconds``: seconds in which the person talks (``Report.talking``);
     * ``per_recognizer``: events labelled by each recogniser;
     * ``per_label``: for every label of the model (and any other label seen), the micro and macro
       counts, their total and the summed event duration in seconds;
@@ -334,7 +340,8 @@ def stats(report: Report) -> dict[str, Any]:
     return {"emotion_changes": changes, "micro_count": micro, "macro_count": macro,
             "micro_ratio_percent": _r(100.0 * micro / total, 1) if total else 0.0,
             "events": total, "uncertain_count": sum(1 for e in report.events if e.label == UNCERTAIN),
-            "talking_count": sum(1 for e in report.events if e.talking), "per_recognizer": by_rec,
+            "talking_count": sum(1 for e in report.events if e.talking),
+            "talking_seconds": _r(sum(b - a for a, b in report.talking), 2), "per_recognizer": by_rec,
             "per_label": per, "appearance_seconds": _count_readings(report)}
 
 
@@ -371,8 +378,9 @@ def to_csv(report: Report) -> str:
 
 def to_timeline_csv(report: Report) -> str:
     """One row per second (:func:`timeline`): second, state, source, appearance, its confidence,
-    micro_count, face; for lining the video up with other signals recorded at the same time."""
-    cols = ["second", "state", "source", "appearance", "appearance_confidence", "micro_count", "face"]
+    micro_count, face, talking; for lining the video up with other signals recorded at the same time."""
+    cols = ["second", "state", "source", "appearance", "appearance_confidence", "micro_count", "face",
+            "talking"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)

@@ -333,6 +333,15 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
     expression on the face, 0 where not (NaN: not measured); the rest frames are then used only
     where expressions fill at least ``rest_expressive`` of the baseline window.
     """
+    return spot_talking(times, motion, options, neutral, expressive)[0]
+
+
+def spot_talking(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = None,
+                 neutral: np.ndarray | None = None, expressive: np.ndarray | None = None
+                 ) -> tuple[list[Interval], tuple[tuple[float, float], ...]]:
+    """:func:`spot`, and the time spans (start_s, end_s) in which the person talks (the jaw swings
+    of SpotOptions ``talk_px``, ``talk_swings``, ``talk_gap_s``, widened by ``talk_pad_s``), from
+    the same pass."""
     o = options or SpotOptions()
     times, motion = check_series(times, motion, N_FEATURES)
     for name, arr in (("neutral", neutral), ("expressive", expressive)):
@@ -341,17 +350,20 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
     neutral = None if neutral is None else np.asarray(neutral, np.float64)
     expressive = None if expressive is None else np.asarray(expressive, np.float64)
     out: list[Interval] = []
+    talking: list[tuple[float, float]] = []
     for lo, hi in segments(np.all(np.isfinite(motion), axis=1)):
         t = times[lo:hi]
         if len(t) < 3 or t[-1] - t[0] < 0.5:
             continue
         gs = strength(motion[lo:hi], t, o, None if neutral is None else neutral[lo:hi],
-                      None if expressive is None else expressive[lo:hi])
+                      None if expressive is None else expressive[lo:hi])  # (G, 3)
         spans = _cut(gs[:, 0], gs[:, 1], o.peak_z, o.edge_fraction, o.edge_z, o.merge_gap_s)
-        out.extend(_intervals(t, lo, spans, o, gs[:, 0], gs[:, 2] > 0.5))
-    return out
+        talk = gs[:, 2] > 0.5  # (G,)
+        out.extend(_intervals(t, lo, spans, o, gs[:, 0], talk))
+        talking.extend((float(gs[a, 0]), float(gs[b - 1, 0]) + 1.0 / GRID_RATE) for a, b in segments(talk))
+    return out, tuple(talking)
 
 
 __all__ = ["BASELINE_GRID", "GRID_RATE", "MICRO_MAX_S", "N_FEATURES", "REGIONS", "REGION_NAMES", "WORK_SIZE",
            "BaselineMeter", "BaselineOptions", "Interval", "MotionMeter", "SpotOptions", "region_centres",
-           "spot", "spot_baseline", "strength"]
+           "spot", "spot_baseline", "spot_talking", "strength"]

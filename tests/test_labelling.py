@@ -248,7 +248,7 @@ def test_real_video_check_and_viewer_agreement() -> None:
     from conftest import REPO
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from realvideo import against_viewer, summarise, verdict
+    from realvideo import against_speech, against_viewer, summarise, verdict
 
     def ev(label: str, apex: float) -> dict:
         return {"label": label, "apex_s": apex, "recognizer": "macro:fer2013"}
@@ -264,6 +264,10 @@ def test_real_video_check_and_viewer_agreement() -> None:
     silent = summarise([ev(UNCERTAIN, 1), ev(UNCERTAIN, 2), ev(UNCERTAIN, 3)])
     assert not silent["one_label_on_every_event"] and silent["uncertain_on_every_event"]
     assert verdict(silent, several) == "no label: all 3 events uncertain"
+    # talking spans against the viewer's speech: 3 s of speech, 2 of them marked; 1 s marked in silence
+    assert against_speech([[1.0, 3.0], [8.0, 9.0]], ((0.0, 3.0),), 10.0) == {
+        "speech_s": 3.0, "marked_in_speech_s": 2.0, "silent_s": 7.0, "marked_in_silence_s": 1.0}
+    assert against_speech([[1.0, 3.0]], None, 10.0) is None
     # timed notes name the emotions: talking and smiling, with only happiness spans, is one emotion
     talk_smile = ("talking", "smiling", "talking")
     assert verdict(mostly, talk_smile) == "FAIL: 75% of labelled events are happiness"

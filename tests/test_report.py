@@ -227,3 +227,20 @@ def test_events_while_talking_are_counted_and_written() -> None:
     assert [r["talking"] for r in rows] == ["0", "0", "0", "1"]
     page = render(rep)
     assert "Events while talking" in page and "(talking)" in page
+
+
+def test_talking_spans_reach_the_json_timeline_and_statistics() -> None:
+    from dataclasses import replace
+
+    from microlens.page import render
+    from microlens.report import to_timeline_csv
+
+    rep = replace(make_report(), talking=((1.5, 2.25), (6.0, 7.0)))
+    d = rep.to_dict()
+    assert d["talking"] == [[1.5, 2.25], [6.0, 7.0]]
+    assert [r["talking"] for r in d["timeline"]][:8] == [0.0, 0.5, 0.25, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert d["stats"]["talking_seconds"] == 1.75
+    rows = list(csv.DictReader(io.StringIO(to_timeline_csv(rep))))
+    assert rows[1]["talking"] == "0.5"
+    assert "talking 1.50-2.25 s" in render(rep)
+    assert make_report().to_dict()["talking"] == []

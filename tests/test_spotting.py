@@ -216,10 +216,14 @@ def test_a_brow_flash_while_talking_is_spotted_and_marked_talking(face):
             f = j if f is None else f + j
         return f
 
-    _, _, iv = run(face, 30.0, 4.5, field=talk_and_flash)
+    times, motion, iv = run(face, 30.0, 4.5, field=talk_and_flash)
     assert len(iv) == 1 and iv[0].kind == "micro" and iv[0].talking, iv
-    _, _, quiet = run(face, 30.0, 4.5, field=brows)  # the same flash without speech
+    same, spans = spotting.spot_talking(times, motion)
+    assert same == iv and len(spans) == 1, spans
+    assert spans[0][0] <= 1.5 and spans[0][1] >= 3.0  # the talking, 1-3.5 s
+    times, motion, quiet = run(face, 30.0, 4.5, field=brows)  # the same flash without speech
     assert len(quiet) == 1 and not quiet[0].talking, quiet
+    assert spotting.spot_talking(times, motion)[1] == ()
 
 
 def test_same_motion_at_25_and_60_fps_gives_the_same_interval(face):

@@ -71,6 +71,9 @@
       g.fillRect(x0, 10, Math.max(1, x1 - x0 - 1), 14);
     });
     g.globalAlpha = 1;
+    // when the person talks (the spotter's jaw swings): a thin grey band under the events
+    g.fillStyle = "#94a3b8";
+    (R.talking || []).forEach(([a, b]) => g.fillRect(xOf(a), 72, Math.max(1, xOf(b) - xOf(a)), 3));
     // event lane
     g.fillStyle = "#e2e8f0";
     g.fillRect(PAD, 51, w - 2 * PAD, 2);
@@ -178,6 +181,10 @@
       const s = ML.el("span"); const i = ML.el("i"); i.style.background = ML.color(k);
       s.appendChild(i); s.appendChild(document.createTextNode(ML.emoji(k) + " " + ML.label(k))); legend.appendChild(s);
     });
+    if ((R.talking || []).length) {
+      const s = ML.el("span"); const i = ML.el("i"); i.style.background = "#94a3b8"; i.style.height = "3px";
+      s.appendChild(i); s.appendChild(document.createTextNode(ML.label("talking"))); legend.appendChild(s);
+    }
     const rep = R.representative || {};
     if (rep.time_s !== undefined) {
       const what = rep.kind === "micro apex" ? S.rep_micro : S.rep_clear;
