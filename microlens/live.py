@@ -75,6 +75,7 @@ class LiveStatus:
     confidence: float  # its probability
     probs: dict[str, float]  # label -> probability on the window
     motion: float  # facial motion in the window, 0..1 relative to the session's peak
+    talking: bool  # the person is talking now (jaw swings); a micro label is then "uncertain"
     new_events: tuple[LiveEvent, ...]  # spotted since the previous status
     log: tuple[dict[str, Any], ...]  # emotion-change log: label, emoji, start_s, end_s, duration_s
     events: tuple[LiveEvent, ...]  # all spotted expressions, newest last (at most log_size)
@@ -237,6 +238,7 @@ class LiveAnalyzer:
                 label=v.label if face else "",
                 confidence=round(v.confidence, 3) if face else 0.0,
                 probs={k: round(float(p), 3) for k, p in probs.items()}, motion=round(v.motion, 3),
+                talking=bool(v.talking and face),
                 new_events=new, log=tuple(dict(e) for e in self._log.entries[-n:]),
                 events=tuple(events[-n:]), stats=stats)
 

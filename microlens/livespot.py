@@ -46,6 +46,7 @@ class View:
     confidence: float = 0.0
     probs: dict[str, float] = field(default_factory=dict)
     motion: float = 0.0
+    talking: bool = False  # the person is talking (the spotter's jaw swings reach the latest moment)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class LiveSpotter:
         (NaN: not read), which put the spotting baseline on the faces at rest where expressions
         fill the window (:func:`microlens.spotting.spot`)."""
         t = float(times[-1])
-        intervals = self._spot(times, motion, neutral, expressive)
+        intervals, talking = self._spot(times, motion, neutral, expressive)
         win = times >= t - self.window_s  # (T,) bool
         warm = bool(t - times[0] >= self.warmup_s)
         recent = [iv for iv in intervals if iv.offset_s >= t - self.window_s]
@@ -111,18 +112,23 @@ class LiveSpotter:
             self._peak = max(self._peak, float(np.nanmax(mag)))
             level = float(np.nanmax(mag[win]) / self._peak)
         d = self._classify_window(mag, crops, win, kind)
-        view = View(t=t, active=bool(active), label=d.label if d else "",
-                    confidence=d.confidence if d else 0.0, probs=d.probs if d else {}, motion=min(level, 1.0))
+        now_talking = warm and any(b >= t - 0.25 for _, b in talking)
+        label = talking_label(d.label, d.recognizer, now_talking) if d else ""
+        view = View(t=t, active=bool(active), label=label,
+                    confidence=d.confidence if d else 0.0, probs=d.probs if d else {}, motion=min(level, 1.0),
+                    talking=now_talking)
         return Look(view, intervals, warm)
 
     def _spot(self, times: np.ndarray, motion: np.ndarray, neutral: np.ndarray | None,
-              expressive: np.ndarray | None) -> list[Any]:
-        from microlens.spotting import spot
+              expressive: np.ndarray | None) -> tuple[list[Any], tuple[tuple[float, float], ...]]:
+        """The intervals spotted in the history and the spans in which the person talks."""
+        from microlens.spotting import spot_talking
 
         try:
-            return list(spot(times, motion, self._spot_options, neutral, expressive))
+            intervals, talking = spot_talking(times, motion, self._spot_options, neutral, expressive)
         except (ValueError, IndexError):
-            return []
+            return [], ()
+        return list(intervals), talking
 
     def _classify_window(self, mag: np.ndarray, crops: list[AlignedCrop | None], win: np.ndarray,
                          kind: str) -> Any:

@@ -208,3 +208,26 @@ def test_an_expression_re_spotted_with_other_bounds_is_reported_once(model: Any)
     events.collect([iv(2.75, 3.3, 3.7), iv(6.0, 6.2, 6.4)], times, crops, t=7.0)
     assert [(e.start_s, e.end_s) for e in events.events] == [(2.75, 3.05), (6.0, 6.4)]
     assert sum(events.per_label.values()) == 2
+
+
+def test_a_micro_expression_while_talking_is_listed_uncertain_live(model: Any) -> None:
+    """The live event list applies the analysis's talking rule: a micro-expression spotted while the
+    person talks is listed uncertain and marked talking; the same one in silence keeps its label."""
+    from skimage import data
+
+    from microlens.labels import UNCERTAIN
+    from microlens.livebuffer import AlignedCrop
+    from microlens.livespot import EventCollector
+    from microlens.spotting import Interval
+
+    face = cv2.resize(data.astronaut()[20:240, 140:340], (224, 224), interpolation=cv2.INTER_AREA)
+    times = np.arange(200) / 20.0  # (T,) 10 s at 20 fps
+    crops = [AlignedCrop(face, np.array([[1.0, 0, 0], [0, 1.0, 0]]))] * len(times)
+    quiet = Interval(40, 44, 48, 2.0, 2.2, 2.4, "micro", 9.0)
+    talking = Interval(120, 124, 128, 6.0, 6.2, 6.4, "micro", 9.0, talking=True)
+    events = EventCollector(model)
+    events.collect([quiet, talking], times, crops, t=8.0)
+    a, b = events.events
+    assert not a.talking and b.talking and b.label == UNCERTAIN
+    assert a.label != UNCERTAIN and a.confidence == b.confidence  # the same reading, withheld in speech
+    assert a.recognizer == b.recognizer == f"micro:{model.name}"

@@ -84,6 +84,7 @@
     else if (d.active) $("current-conf").textContent = S.confidence + " " + Math.round(100 * d.confidence) + "%";
     else $("current-conf").textContent = S.calm + (d.source === "appearance" ? "; " + S.read_on_face : "")
       + " (" + S.micro_model + ", " + S.closest + ": " + ML.label(d.label) + " " + Math.round(100 * d.confidence) + "%)";
+    if (d.talking) $("current-conf").textContent += " · " + ML.label("talking");
     $("motion-bar").style.width = (100 * d.motion).toFixed(0) + "%";
     ML.bars($("live-probs"), Object.fromEntries(Object.entries(d.probs).map(([k, v]) => [k, Math.round(100 * v)])), 100);
     $("cam-frames").textContent = d.frames;
@@ -97,7 +98,7 @@
       clearTimeout(s._t); s._t = setTimeout(() => s.classList.add("hidden"), 1500);
     }
     log(d);
-    history.push({ t: d.t, state: d.state, source: d.source, events: d.new_events });
+    history.push({ t: d.t, state: d.state, source: d.source, events: d.new_events, talking: d.talking });
     history = history.filter((h) => d.t - h.t < 30);
     drawTimeline(d.t);
   }
@@ -129,6 +130,7 @@
       const next = history[i + 1] ? history[i + 1].t : now + 0.4;
       g.fillStyle = ML.color(hh.state); g.globalAlpha = hh.state === "neutral" || hh.source === "appearance" ? 0.4 : 0.8;
       g.fillRect(x(hh.t), 8, Math.max(1, x(next) - x(hh.t)), 18);
+      if (hh.talking) { g.globalAlpha = 1; g.fillStyle = "#94a3b8"; g.fillRect(x(hh.t), 27, Math.max(1, x(next) - x(hh.t)), 2); }
       hh.events.forEach((e) => {
         g.globalAlpha = 1; g.fillStyle = ML.color(e.label);
         g.fillRect(x(e.start_s), 30, Math.max(4, x(e.end_s) - x(e.start_s)), e.kind === "micro" ? 20 : 12);
