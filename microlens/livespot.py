@@ -112,6 +112,7 @@ class LiveSpotter:
             self._peak = max(self._peak, float(np.nanmax(mag)))
             level = float(np.nanmax(mag[win]) / self._peak)
         d = self._classify_window(mag, crops, win, kind)
+        # talking now: a talking span reaches the last quarter second (a swing is found at its extreme)
         now_talking = warm and any(b >= t - 0.25 for _, b in talking)
         label = talking_label(d.label, d.recognizer, now_talking) if d else ""
         view = View(t=t, active=bool(active), label=label,
