@@ -399,12 +399,13 @@ def _vtt_time(t: float) -> str:
 
 def to_vtt(report: Report) -> str:
     """WebVTT captions to lay over the video: one cue per event, at the event's own times, e.g.
-    ``😊 happiness · micro · 72%``."""
+    ``😊 happiness · micro · 72%`` (``· talking`` added when the person was talking)."""
     out = ["WEBVTT", "", "NOTE microlens emotion captions; a prediction is not proof of what a person feels",
            ""]
     for i, e in enumerate(report.events):
         end = max(e.end_s, e.start_s + 0.001)
         text = f"{emoji(e.label)} {e.label} · {e.kind} · {e.confidence * 100:.0f}%"
+        text += " · talking" if e.talking else ""
         out += [f"event-{i}", f"{_vtt_time(e.start_s)} --> {_vtt_time(end)}",
                 text.replace("-->", "→"), ""]
     return "\n".join(out)

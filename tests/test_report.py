@@ -216,7 +216,7 @@ def test_save_is_atomic(tmp_path) -> None:
 def test_events_while_talking_are_counted_and_written() -> None:
     """An event's talking flag reaches the JSON, the CSV, the statistics and the HTML page."""
     from microlens.page import render
-    from microlens.report import to_csv
+    from microlens.report import to_csv, to_vtt
 
     talking = Event(2.0, 2.1, 2.3, "micro", "uncertain", 0.8, _probs("disgust", 0.8), score=7.0, talking=True)
     rep = make_report(events=(*make_report().events, talking))
@@ -227,6 +227,7 @@ def test_events_while_talking_are_counted_and_written() -> None:
     assert [r["talking"] for r in rows] == ["0", "0", "0", "1"]
     page = render(rep)
     assert "Events while talking" in page and "(talking)" in page
+    assert to_vtt(rep).count(" · talking") == 1
 
 
 def test_talking_spans_reach_the_json_timeline_and_statistics() -> None:
