@@ -58,8 +58,8 @@ def _out_names(videos: list[str]) -> list[str]:
 
 
 SUMMARY_FIELDS = ("video", "status", "exit_code", "error", "duration_s", "fps", "frames", "face_coverage",
-                  "events", "micro", "macro", "emotion_changes", "micro_ratio_percent", "warnings",
-                  "outputs", "elapsed_s")
+                  "events", "micro", "macro", "emotion_changes", "micro_ratio_percent", "uncertain",
+                  "talking_events", "talking_s", "warnings", "outputs", "elapsed_s")
 
 
 def _batch_one(video: str, stem: str, out: str, fmts: list[str], model: str,
@@ -79,7 +79,9 @@ def _batch_one(video: str, stem: str, out: str, fmts: list[str], model: str,
         row.update(duration_s=round(report.duration_s, 3), fps=round(report.fps, 2), frames=report.frames,
                    face_coverage=round(report.face.coverage, 4), events=len(report.events),
                    micro=st["micro_count"], macro=st["macro_count"], emotion_changes=st["emotion_changes"],
-                   micro_ratio_percent=st["micro_ratio_percent"], warnings=" | ".join(report.warnings),
+                   micro_ratio_percent=st["micro_ratio_percent"], uncertain=st["uncertain_count"],
+                   talking_events=st["talking_count"], talking_s=st["talking_seconds"],
+                   warnings=" | ".join(report.warnings),
                    outputs=" ".join(written))
     except MicrolensError as e:
         row.update(status="failed", exit_code=e.exit_code, error=str(e))

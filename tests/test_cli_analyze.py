@@ -132,6 +132,9 @@ def test_batch_with_a_bad_file(good: Path, model_name: str, tmp_path: Path,
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert rows[1]["exit_code"] == "3" and rows[1]["error"]
     assert float(rows[0]["face_coverage"]) >= 0.95
+    stats = json.loads((out / "a.json").read_text(encoding="utf-8"))["stats"]
+    assert int(rows[0]["uncertain"]) == stats["uncertain_count"]
+    assert float(rows[0]["talking_s"]) == stats["talking_seconds"] and rows[1]["talking_s"] == ""
     assert json.loads((out / "a.json").read_text(encoding="utf-8"))["frames"] == 45
 
 
