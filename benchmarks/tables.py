@@ -503,16 +503,15 @@ def realvideo_viewer() -> str:
 def realvideo_talking() -> str:
     """docs/science.md: the spotter's talking spans against when a viewer sees the person talk
     (realvideo.json, default model as shipped)."""
+    def part(marked: float, of: float) -> str:
+        return f"{marked:.1f} of {of:.1f} s ({marked / of:.0%})" if of >= 0.1 else DASH
+
     results = load("realvideo")
     rows = []
     for r in results["rows"]:
         sp = r.get("speech")
         if r["config"] != "shipped" or r["model"] != "casme2" or sp is None:
             continue
-
-        def part(marked: float, of: float) -> str:
-            return f"{marked:.1f} of {of:.1f} s ({marked / of:.0%})" if of >= 0.1 else DASH
-
         rows.append([f"`{r['clip']}`", part(sp["marked_in_speech_s"], sp["speech_s"]),
                      part(sp["marked_in_silence_s"], sp["silent_s"]), str(r["events"]),
                      str(sum(1 for e in r["event_list"] if e["talking"]))])

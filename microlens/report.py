@@ -198,8 +198,8 @@ def _strength(e: Event) -> tuple[float, float]:
     return (e.score, e.confidence)
 
 
-def _face_in(spans: tuple[tuple[float, float], ...], a: float, b: float) -> float:
-    """Fraction of [a, b) covered by the face spans (sorted, not overlapping)."""
+def _covered(spans: tuple[tuple[float, float], ...], a: float, b: float) -> float:
+    """Fraction of [a, b) covered by ``spans`` (sorted, not overlapping): the face's, or talking."""
     if b <= a or not spans:
         return 0.0
     i = max(0, bisect.bisect_right(spans, (a, math.inf)) - 1)  # the last span starting at or before a
@@ -221,7 +221,7 @@ def _readings(report: Report) -> dict[int, Reading]:
 
 def _face_in_second(report: Report, k: int) -> float:
     """Fraction of second ``[k, k+1)`` (cut at the end of the video) with the face visible."""
-    return _face_in(report.face.spans, float(k), min(k + 1.0, max(report.duration_s, k + 1e-6)))
+    return _covered(report.face.spans, float(k), min(k + 1.0, max(report.duration_s, k + 1e-6)))
 
 
 def timeline(report: Report) -> list[dict[str, Any]]:
@@ -249,11 +249,11 @@ def timeline(report: Report) -> list[dict[str, Any]]:
         else:
             state, source = NEUTRAL, "face"
         micro = sum(1 for e in report.events if e.kind == "micro" and a <= e.apex_s < b)
-        talk = sum(max(0.0, min(b, t1) - max(a, t0)) for t0, t1 in report.talking)
+        talk = _covered(report.talking, a, b)
         rows.append({"second": k, "state": state, "source": source,
                      "appearance": None if read is None else read.label,
                      "appearance_confidence": None if read is None else _r(read.confidence, 4),
-                     "micro_count": micro, "face": round(face, 2), "talking": round(min(talk, 1.0), 2)})
+                     "micro_count": micro, "face": round(face, 2), "talking": round(talk, 2)})
     return rows
 
 
@@ -287,7 +287,7 @@ def change_log(report: Report) -> list[dict[str, Any]]:
         if over:
             best = max(over, key=_strength)
             label, kind, source = best.label, best.kind, "event"
-        elif _face_in(report.face.spans, a, b) < 0.5:
+        elif _covered(report.face.spans, a, b) < 0.5:
             label, source = NO_FACE, NO_FACE
         elif (read := readings.get(math.floor(mid))) is not None:
             label, source = read.label, "appearance"

@@ -46,11 +46,11 @@ def test_generate_is_balanced_and_reproducible():
     (("happiness", "surprise", "disgust", "repression"), [0, 1, 2, 3]),  # sadness not in the set: left out
 ])
 def test_synthetic_samples_follow_the_label_set(labels, expected):
-    x, y = synthetic_samples(5, 0, labels, {})
+    x, y = synthetic_samples(5, 0, labels)
     assert x.shape == (len(expected), 3, 28, 28) and x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert y.tolist() == expected
-    empty_x, empty_y = synthetic_samples(0, 0, labels, {})
+    empty_x, empty_y = synthetic_samples(0, 0, labels)
     assert empty_x.shape == (0, 3, 28, 28) and empty_y.shape == (0,)
 
 

@@ -22,7 +22,7 @@ from microlens.data import Dataset, load_dataset
 from microlens.errors import UsageError
 from microlens.labels import Selection, resolve, select
 from microlens.metrics import ece, fit_temperature, nll, report, scaled, selective, uf1
-from microlens.models import model_input
+from microlens.models import flow_input, model_input
 from microlens.options import add_options, option, options_from_args
 from microlens.preprocess import EQUALIZERS
 from microlens.train.card import model_card, save_metrics, save_model
@@ -173,7 +173,7 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
 
     def train_members(stream: str, idx: np.ndarray) -> list[dict[str, Any]]:
         xs, ys = X[INPUT[stream]][idx], y[idx]
-        if stream == "flow":  # the synthetic action-unit flows, (M, 3, 28, 28) and (M,); M may be 0
+        if stream == "flow" and len(_JOB["synthetic"][1]):  # synthetic action-unit flows (M, 3, 28, 28), (M,)
             xs, ys = np.concatenate([xs, _JOB["synthetic"][0]]), np.concatenate([ys, _JOB["synthetic"][1]])
         return [
             train_stream(xs, ys, k, configs[stream], loop, seed=opts.seed + 1000 * s)
@@ -285,8 +285,7 @@ def abstention_metrics(y: np.ndarray, ens: np.ndarray, cal: np.ndarray, k: int,
     }
 
 
-def synthetic_samples(n: int, seed: int, labels: tuple[str, ...],
-                      prep: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_samples(n: int, seed: int, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """``n`` synthetic action-unit flows mapped onto ``labels`` (the training label set, in its
     order): model inputs (M, 3, 28, 28) float32 and class indices (M,) int64, M <= n (samples whose
     emotion is not in the set are left out)."""
@@ -297,7 +296,7 @@ def synthetic_samples(n: int, seed: int, labels: tuple[str, ...],
 
     flows, emotions = synthflow.generate(n, seed)
     sel = select(emotions, [TO_MEGC[e] for e in emotions], labels, drop_empty=False)
-    return model_input("flow", flows[sel.indices], flows[sel.indices], prep), sel.targets
+    return flow_input(flows[sel.indices]), sel.targets
 
 
 def subset_for(ds: Dataset, opts: TrainOptions) -> Dataset:
@@ -337,7 +336,7 @@ def train(
     t0 = time.time()
     X = {kind: model_input(kind, ds.apex, ds.flow, prep) for kind in ("apex", "flow")}
     _JOB.update(
-        synthetic=synthetic_samples(opts.synthetic, opts.seed, sel.labels, prep),
+        synthetic=synthetic_samples(opts.synthetic, opts.seed, sel.labels),
         X=X,
         y=sel.targets,
         k=len(sel.labels),
