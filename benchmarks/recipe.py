@@ -48,6 +48,13 @@ CANDIDATES: dict[str, tuple[dict, dict, str | None]] = {
     "zoom ±10 % + mirroring": ({"flow_zoom": 0.1}, {"mirror_average": True}, SHIPPED),
     "150 synthetic action-unit flows + mirroring": ({}, {"mirror_average": True, "synthetic": 150}, SHIPPED),
     "flow network half as wide (8) + mirroring": ({}, {"mirror_average": True, "flow_width": 8}, SHIPPED),
+    # declared 2026-12-03 before any run of them: smoothing removes flow noise, whose amount differs
+    # between a 100 fps and a 200 fps dataset; two architectures err differently; erasing makes the
+    # decision rest on more than one face region
+    "flow blur σ 1 px + mirroring": ({}, {"mirror_average": True, "flow_blur": 1.0}, SHIPPED),
+    "FlowNet and STSTNet members + mirroring": ({}, {"mirror_average": True, "flow_arch": "flownet+ststnet"},
+                                                SHIPPED),
+    "random erasing 8 px + mirroring": ({"flow_erase": 8}, {"mirror_average": True}, SHIPPED),
 }
 SOURCES = ("casme2", "smic")
 

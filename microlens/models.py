@@ -8,7 +8,7 @@ inference apply the same recipe, recorded in the checkpoint as ``preprocessing``
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -127,14 +127,31 @@ class ApexNet(_SmallCNN):
 
 
 class FlowNet(_SmallCNN):
-    """Flow stream: a small CNN on the 28x28 (u, v, strain) onset->apex flow image."""
+    """Flow stream: a small CNN on the 28x28 (u, v, strain) onset->apex flow image. With ``blur``
+    > 0 a fixed Gaussian of that standard deviation (in flow pixels) smooths each channel first,
+    in training and at inference alike (it is part of the model)."""
 
     stream = "flow"
 
     def __init__(
-        self, n_classes: int, width: int = 16, cbam: bool = False, grid: int = 4, dropout: float = 0.5
+        self, n_classes: int, width: int = 16, cbam: bool = False, grid: int = 4, dropout: float = 0.5,
+        blur: float = 0.0,
     ):
         super().__init__(3, n_classes, width, cbam, grid, dropout)
+        self.blur = blur
+        self.radius = 0
+        if blur > 0:
+            r = self.radius = max(1, int(np.ceil(2 * blur)))
+            g = np.exp(-0.5 * (np.arange(-r, r + 1) / blur) ** 2)
+            k = np.outer(g, g) / np.outer(g, g).sum()  # (2r+1, 2r+1), sums to 1
+            kernel = torch.tensor(k, dtype=torch.float32).expand(3, 1, *k.shape).clone()
+            self.register_buffer("kernel", kernel, persistent=False)  # (3, 1, 2r+1, 2r+1) depthwise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) -> (B, K) logits
+        if self.radius:
+            r, kernel = self.radius, cast(torch.Tensor, self.kernel)
+            x = F.conv2d(F.pad(x, (r, r, r, r), mode="replicate"), kernel, groups=3)  # (B, 3, S, S)
+        return super().forward(x)
 
 
 class STSTNet(nn.Module):

@@ -42,6 +42,9 @@ class LoopOptions:
     # random zoom of flow inputs by a factor in [1 - zoom, 1 + zoom] about the centre (face framing
     # differs between datasets); vector lengths are not rescaled: each channel is min-max normalised
     flow_zoom: float = option(0.0, "largest relative zoom of training flow inputs (0: off)")
+    # random erasing: one square of this side (flow pixels) per training flow set to the sample's
+    # per-channel median (no motion after the min-max), so no single region can carry the decision
+    flow_erase: int = option(0, "side in flow pixels of a square erased from each training flow (0: off)")
     # L2 penalty of a linear head on frozen features (ExpressionNet), solved to convergence
     head_l2: float = option(1e-2, "L2 penalty of the linear head on frozen features (ExpressionNet)")
 
@@ -80,6 +83,19 @@ def _zoom(x: torch.Tensor, max_zoom: float, gen: torch.Generator) -> torch.Tenso
     theta[:, 0, 0] = theta[:, 1, 1] = 1 / factor  # output pixel (u, v) reads input (u / f, v / f)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _erase(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:
+    """Set one random ``side`` x ``side`` square of each (C, H, W) sample of (B, C, H, W) ``x`` to
+    that sample's per-channel median (the value of no motion in a min-max normalised flow)."""
+    b, _, h, w = x.shape
+    fill = x.flatten(2).median(dim=2).values  # (B, C)
+    ys = torch.randint(0, h - side + 1, (b,), generator=gen)
+    xs = torch.randint(0, w - side + 1, (b,), generator=gen)
+    rows, cols = torch.arange(h), torch.arange(w)
+    inside = (((rows[None] >= ys[:, None]) & (rows[None] < ys[:, None] + side))[:, :, None]
+              & ((cols[None] >= xs[:, None]) & (cols[None] < xs[:, None] + side))[:, None, :])  # (B, H, W)
+    return torch.where(inside[:, None], fill[:, :, None, None], x)
 
 
 # architectures that read the (3, 28, 28) flow input
@@ -172,6 +188,8 @@ def train_stream(
                 xb = augment(xb, gen)
             if opts.flow_zoom > 0 and config["arch"] in FLOW_ARCHS:
                 xb = _zoom(xb, opts.flow_zoom, gen)
+            if opts.flow_erase > 0 and config["arch"] in FLOW_ARCHS:
+                xb = _erase(xb, opts.flow_erase, gen)
             if opts.flow_noise > 0 and config["arch"] in FLOW_ARCHS:
                 xb = xb + opts.flow_noise * torch.randn(xb.shape, generator=gen)
             if opts.mixup > 0:  # mix each sample with another of the batch, and the two losses alike

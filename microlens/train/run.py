@@ -65,6 +65,12 @@ class TrainOptions:
     cbam: bool = option(True, "CBAM attention in both streams")
     # channels of the flow network's first block (doubled in each of the next two)
     flow_width: int = option(16, "flow network width: channels of its first conv block")
+    # sd in flow pixels of a fixed Gaussian smoothing inside the flow network (train and inference)
+    flow_blur: float = option(0.0, "sd (flow pixels) of the Gaussian that smooths flow inputs inside "
+                                   "the flow network (0: off)")
+    # architectures of the flow stream's members, probabilities averaged
+    flow_arch: str = option("flownet", "flow-stream member architecture(s)",
+                            choices=("flownet", "flownet+ststnet"))
     # also train the STSTNet baseline
     baseline: bool = option(False, "also train the STSTNet baseline (Liong et al., 2019)")
     # seeds averaged per stream
@@ -114,16 +120,20 @@ def streams_of(opts: TrainOptions) -> tuple[str, ...]:
     return ("apex", "flow", "ststnet") if opts.baseline else ("apex", "flow")
 
 
-def model_configs(opts: TrainOptions) -> dict[str, dict[str, Any]]:
-    """Architecture config per stream (n_classes is added by the loop)."""
+def model_configs(opts: TrainOptions) -> dict[str, list[dict[str, Any]]]:
+    """Architecture configs of each stream's members (n_classes is added by the loop)."""
+    flow: dict[str, dict[str, Any]] = {
+        "flownet": {"arch": "flownet", "cbam": opts.cbam, "width": opts.flow_width, "blur": opts.flow_blur},
+        "ststnet": {"arch": "ststnet"},
+    }
     return {
-        "apex": (
+        "apex": [
             {"arch": "expressionnet"}
             if opts.apex_arch == "expressionnet"
             else {"arch": "apexnet", "in_ch": 3 if opts.apex_color else 1, "cbam": opts.cbam}
-        ),
-        "flow": {"arch": "flownet", "cbam": opts.cbam, "width": opts.flow_width},
-        "ststnet": {"arch": "ststnet"},
+        ],
+        "flow": [flow[a] for a in opts.flow_arch.split("+")],
+        "ststnet": [{"arch": "ststnet"}],
     }
 
 
@@ -176,7 +186,8 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
         if stream == "flow" and len(_JOB["synthetic"][1]):  # synthetic action-unit flows (M, 3, 28, 28), (M,)
             xs, ys = np.concatenate([xs, _JOB["synthetic"][0]]), np.concatenate([ys, _JOB["synthetic"][1]])
         return [
-            train_stream(xs, ys, k, configs[stream], loop, seed=opts.seed + 1000 * s)
+            train_stream(xs, ys, k, config, loop, seed=opts.seed + 1000 * s)
+            for config in configs[stream]
             for s in range(opts.seeds)
         ]
 
@@ -318,6 +329,8 @@ def train(
         raise UsageError("--data DIR is required")
     if opts.seeds < 1 or loop.epochs < 1 or opts.flow_width < 1:
         raise UsageError("--seeds, --epochs and --flow-width must be at least 1")
+    if opts.flow_blur < 0:
+        raise UsageError("--flow-blur must be 0 (off) or positive")
     if opts.apex_arch == "expressionnet" and (opts.apex_color or opts.apex_size not in (0, 64)):
         raise UsageError("--apex-arch expressionnet reads 64x64 gray faces: drop --apex-color / --apex-size")
     progress = progress or (lambda stage, frac: None)
