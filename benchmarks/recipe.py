@@ -55,6 +55,12 @@ CANDIDATES: dict[str, tuple[dict, dict, str | None]] = {
     "FlowNet and STSTNet members + mirroring": ({}, {"mirror_average": True, "flow_arch": "flownet+ststnet"},
                                                 SHIPPED),
     "random erasing 8 px + mirroring": ({"flow_erase": 8}, {"mirror_average": True}, SHIPPED),
+    # declared 2026-12-03 after the three above: region means of the flow into a linear layer (147
+    # weights per class) cannot learn a dataset's texture; alone, and as a member beside FlowNet
+    "linear model on 7x7 region means + mirroring": (
+        {}, {"mirror_average": True, "flow_arch": "regionlinear"}, SHIPPED),
+    "FlowNet and region-linear members + mirroring": (
+        {}, {"mirror_average": True, "flow_arch": "flownet+regionlinear"}, SHIPPED),
 }
 SOURCES = ("casme2", "smic")
 

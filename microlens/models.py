@@ -154,6 +154,25 @@ class FlowNet(_SmallCNN):
         return super().forward(x)
 
 
+class RegionLinear(nn.Module):
+    """Flow stream without learned filters: the mean of u, v and strain in each cell of a
+    ``grid`` x ``grid`` partition of the face (MDMO-like region features, Liu et al., 2016),
+    batch-normalised, into one linear layer. Few weights, so little to overfit on 150 samples."""
+
+    stream = "flow"
+
+    def __init__(self, n_classes: int, grid: int = 7, dropout: float = 0.5):
+        super().__init__()
+        self.pool = GridPool(grid)
+        d = 3 * grid * grid  # region features
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.BatchNorm1d(d), nn.Dropout(dropout), nn.Linear(d, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) -> (B, K) logits
+        return self.head(self.pool(x))  # (B, 3, g, g) region means -> (B, 3 g g) -> (B, K)
+
+
 class STSTNet(nn.Module):
     """Shallow triple-stream network (Liong et al., 2019), reimplemented from the paper: three
     parallel 3x3 conv branches of 3, 5 and 8 filters on the 28x28x3 flow, ReLU, BN, 3x3 max-pool
@@ -217,6 +236,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "apexnet": ApexNet,
     "expressionnet": ExpressionNet,
     "flownet": FlowNet,
+    "regionlinear": RegionLinear,
     "ststnet": STSTNet,
 }
 

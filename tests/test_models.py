@@ -10,7 +10,10 @@ import torch
 
 from microlens.models import CBAM, MODELS, ExpressionNet, apex_input, build, flow_input
 
-INPUT = {"apexnet": (1, 32, 32), "expressionnet": (1, 64, 64), "flownet": (3, 28, 28), "ststnet": (3, 28, 28)}
+INPUT = {
+    "apexnet": (1, 32, 32), "expressionnet": (1, 64, 64), "flownet": (3, 28, 28), "regionlinear": (3, 28, 28),
+    "ststnet": (3, 28, 28),
+}
 # (arch, extra config): CBAM on and off where the architecture has it
 CASES = [
     (arch, {"cbam": cbam} if "cbam" in inspect.signature(MODELS[arch]).parameters else {})
@@ -168,3 +171,63 @@ def test_zoom_keeps_the_centre_and_scales_about_it():
     pos = torch.arange(28.0)
     assert torch.allclose((zoomed.sum(1) * pos).sum(1) / mass, torch.full((64,), 13.5), atol=1e-3)
     assert torch.allclose((zoomed.sum(2) * pos).sum(1) / mass, torch.full((64,), 13.5), atol=1e-3)
+
+
+def test_flownet_blur_smooths_inside_the_model():
+    """The blur is a normalised Gaussian applied per channel: a constant input stays constant, a
+    point spreads symmetrically, mirroring commutes with it, and blur 0 is the plain network."""
+    from microlens.models import FlowNet, mirror_flow
+
+    net = FlowNet(3, blur=1.0).eval()
+    assert net.radius == 2 and torch.allclose(net.kernel.sum(dim=(1, 2, 3)), torch.ones(3))
+    assert "kernel" not in net.state_dict()  # derived from the config, not stored
+    k = net.kernel[0, 0]
+    assert torch.allclose(k, k.flip(0)) and torch.allclose(k, k.T) and float(k[2, 2]) == float(k.max())
+    x = torch.rand(2, 3, 28, 28)
+    smoothed: list[torch.Tensor] = []
+    net.features.register_forward_pre_hook(lambda _m, args: smoothed.append(args[0]))
+    net(torch.full((1, 3, 28, 28), 0.3))
+    assert torch.allclose(smoothed[-1], torch.full((1, 3, 28, 28), 0.3), atol=1e-6)
+    net(x)
+    plain_in = smoothed[-1]
+    net(mirror_flow(x))
+    assert torch.allclose(smoothed[-1], mirror_flow(plain_in), atol=1e-5)
+    assert float(plain_in.std()) < float(x.std())
+    assert FlowNet(3).radius == 0 and not hasattr(FlowNet(3), "kernel")
+
+
+def test_erase_fills_one_square_with_the_median():
+    from microlens.train.loop import _erase
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 3, 28, 28)
+    out = _erase(x, 8, gen)
+    changed = (out != x).any(dim=1)  # (16, 28, 28)
+    assert out.shape == x.shape
+    for i in range(16):
+        rows, cols = torch.nonzero(changed[i], as_tuple=True)
+        assert len(rows) and int(rows.max() - rows.min()) < 8 and int(cols.max() - cols.min()) < 8
+        med = x[i].flatten(1).median(dim=1).values  # (3,)
+        r0, c0 = int(rows.min()), int(cols.min())
+        assert torch.allclose(out[i, :, r0, c0], med)
+
+
+def test_flow_erase_and_blur_change_only_flow_training():
+    from microlens.train.loop import LoopOptions, train_stream
+
+    rng = np.random.default_rng(0)
+    y = np.arange(12) % 3
+    flow = rng.random((12, 3, 28, 28)).astype(np.float32)
+    apex = rng.uniform(-1, 1, (12, 1, 16, 16)).astype(np.float32)
+
+    def weights(x, config, **kw):
+        return train_stream(x, y, 3, config, LoopOptions(epochs=2, batch_size=6, **kw))["state_dict"]
+
+    def same(a, b):
+        return all(torch.equal(v, b[k]) for k, v in a.items())
+
+    flownet = {"arch": "flownet", "cbam": False}
+    plain = weights(flow, flownet)
+    assert not same(weights(flow, flownet, flow_erase=8), plain)
+    assert not same(weights(flow, {**flownet, "blur": 1.0}), plain)
+    assert same(weights(apex, {"arch": "apexnet"}, flow_erase=8), weights(apex, {"arch": "apexnet"}))

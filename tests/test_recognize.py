@@ -27,13 +27,17 @@ PREP = {"apex_size": 24, "apex_color": False, "equalization": "none", "flow_mirr
 APEX_SIDE = {"expressionnet": 64}  # architectures with a fixed apex input side (others: PREP's)
 
 
-@pytest.mark.parametrize("arch", sorted(MODELS))
-def test_onnx_matches_torch(arch, tmp_path):
+# every registered architecture with its defaults, and FlowNet with its in-model blur
+ONNX_CASES = [(arch, {}) for arch in sorted(MODELS)] + [("flownet", {"blur": 1.0})]
+
+
+@pytest.mark.parametrize(("arch", "extra"), ONNX_CASES, ids=[f"{a}{e or ''}" for a, e in ONNX_CASES])
+def test_onnx_matches_torch(arch, extra, tmp_path):
     """Each registered architecture exports to one ONNX file whose output equals torch's to 1e-5."""
     torch.manual_seed(0)
     member = {
-        "config": {"arch": arch, "n_classes": 3},
-        "state_dict": build({"arch": arch, "n_classes": 3}).state_dict(),
+        "config": {"arch": arch, "n_classes": 3, **extra},
+        "state_dict": build({"arch": arch, "n_classes": 3, **extra}).state_dict(),
     }
     stream = "apex" if MODELS[arch].stream == "apex" else "flow"
     other = "flow" if stream == "apex" else "apex"

@@ -138,6 +138,26 @@ def test_bad_input_one_line_exit_2(tmp_path, main, capsys):
     assert "expressionnet reads 64x64 gray faces" in err and "\n" not in err
     assert main(["train", "--data", str(data), "--flow-width", "0", "--out", str(tmp_path / "o")]) == 2
     assert "--flow-width must be at least 1" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--flow-blur", "-1", "--out", str(tmp_path / "o")]) == 2
+    assert "--flow-blur must be 0 (off) or positive" in capsys.readouterr().err
+
+
+def test_flow_members_of_two_architectures_with_blur(tmp_path, main):
+    """--flow-arch flownet+ststnet trains one member of each; --flow-blur reaches FlowNet's config;
+    the checkpoint loads and scores through the shipped loader."""
+    from microlens.recognize import load_model
+
+    data = make_prepared(tmp_path / "d", subjects=3, per_class=1)
+    out = tmp_path / "o"
+    args = ["train", "--data", str(data), "--out", str(out), "--protocol", "holdout",
+            "--name", "two", "--flow-arch", "flownet+ststnet", "--flow-blur", "1", *FAST, "--epochs", "2"]
+    assert main(args) == 0
+    ckpt = torch.load(out / "two.pt", weights_only=True)
+    configs = [m["config"] for m in ckpt["streams"]["flow"]]
+    assert [c["arch"] for c in configs] == ["flownet", "ststnet"] and configs[0]["blur"] == 1.0
+    pred = load_model(str(out / "two.pt")).predict(np.zeros((2, 224, 224, 3), np.uint8),
+                                                   np.zeros((2, 28, 28, 3), np.uint8))
+    assert pred.flow.shape == (2, len(ckpt["labels"])) and np.allclose(pred.flow.sum(1), 1, atol=1e-5)
 
 
 @pytest.mark.shared

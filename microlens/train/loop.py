@@ -99,11 +99,12 @@ def _erase(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:
 
 
 # architectures that read the (3, 28, 28) flow input
-FLOW_ARCHS = ("flownet", "ststnet")
+FLOW_ARCHS = ("flownet", "regionlinear", "ststnet")
 # model arch -> its training-time augmentation
 AUGMENT: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
     "apexnet": _augment_apex,
     "flownet": _augment_flow,
+    "regionlinear": _augment_flow,
     "ststnet": _augment_flow,
 }
 

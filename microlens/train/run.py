@@ -70,7 +70,7 @@ class TrainOptions:
                                    "the flow network (0: off)")
     # architectures of the flow stream's members, probabilities averaged
     flow_arch: str = option("flownet", "flow-stream member architecture(s)",
-                            choices=("flownet", "flownet+ststnet"))
+                            choices=("flownet", "flownet+ststnet", "regionlinear", "flownet+regionlinear"))
     # also train the STSTNet baseline
     baseline: bool = option(False, "also train the STSTNet baseline (Liong et al., 2019)")
     # seeds averaged per stream
@@ -125,6 +125,7 @@ def model_configs(opts: TrainOptions) -> dict[str, list[dict[str, Any]]]:
     flow: dict[str, dict[str, Any]] = {
         "flownet": {"arch": "flownet", "cbam": opts.cbam, "width": opts.flow_width, "blur": opts.flow_blur},
         "ststnet": {"arch": "ststnet"},
+        "regionlinear": {"arch": "regionlinear"},
     }
     return {
         "apex": [
