@@ -2,7 +2,8 @@
 
 Every option dataclass declares its fields with :func:`option`, whose ``help`` text is both the
 field's documentation and the ``--flag``'s help. :func:`add_options` builds the flags and
-:func:`options_from_args` builds the dataclass back from parsed arguments.
+:func:`options_from_args` builds the dataclass back from parsed arguments. :func:`typed_values`
+checks the same options given as JSON (the web API's ``options`` field).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -51,3 +53,38 @@ def options_from_args(cls: type[T], ns: argparse.Namespace) -> T:
     """Build the option dataclass ``cls`` from the flags :func:`add_options` added."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in vars(ns).items() if k in names})
+
+
+def typed_values(classes: tuple[type, ...], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check JSON-like ``values`` against the fields of the option dataclasses ``classes``: every
+    key must name a field, every value must have the field's type (an integer is accepted for a
+    float, a bool is not a number) and be one of its choices. Returns the values (integers given
+    for floats made floats). Raises ValueError with a one-line reason. Ranges are checked by the
+    dataclasses themselves when they are built."""
+    fields = {f.name: (f, typing.get_type_hints(c)[f.name]) for c in classes for f in dataclasses.fields(c)}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ValueError(f"unknown option {str(key)[:40]!r}; known: {', '.join(sorted(fields))}")
+        f, kind = fields[key]
+        args = typing.get_args(kind)
+        base = next((a for a in args if a is not type(None)), kind) if args else kind
+        if value is None and type(None) in args:
+            out[key] = None
+            continue
+        if base is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if base in (bool, int, float, str) and (type(value) is not base):
+            wanted = {bool: "boolean", int: "integer", float: "number", str: "string"}[base]
+            raise ValueError(f"option {key!r} takes a {wanted}, got {json_type(value)}")
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"option {key!r} must be one of {', '.join(map(str, choices))}")
+        out[key] = value
+    return out
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a Python value's type, for error messages."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

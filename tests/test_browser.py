@@ -9,6 +9,7 @@ with a reason where chromium or playwright is absent."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -24,6 +25,7 @@ from test_web_clips import face_clip
 
 from microlens.labels import UNCERTAIN
 from microlens.recognize import ExpressionPrior
+from microlens.web import runtime
 
 CHROMIUM = "/usr/bin/chromium"
 # Screenshots land in benchmarks/screenshots/ (linked from the README) only when asked for with
@@ -210,6 +212,8 @@ def test_upload_results_timeline_seek(site: Any, browser: Any, tmp_path: Path) -
     page.goto(base + "/video")
     page.set_input_files("#file-input", str(clip))
     assert "interview.mp4" in page.locator("#drop-file").inner_text()
+    page.click("#analysis-options summary")
+    page.uncheck("#opt-talking")  # an option changed from its default travels with the upload
     shot(page, "upload")
     page.click("#upload-button")
     page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=60_000)
@@ -219,11 +223,18 @@ def test_upload_results_timeline_seek(site: Any, browser: Any, tmp_path: Path) -
     except Exception:  # noqa: BLE001 - a fast job may be done before the progress page shows
         pass
     page.wait_for_selector("#analysis[data-ready='1']", timeout=300_000)
+    assert page.locator("#options-used").inner_text().endswith("talking_abstain=false")
+    aid = page.url.rsplit("/", 1)[-1]
+    assert runtime(app).store.get(aid).options_dict() == {"talking_abstain": False}
+    report = json.loads((runtime(app).store.result_dir(aid) / "report.json").read_text())
+    assert report["model"]["talking_abstain"] is False
     shot(page, "results")
     events = page.evaluate("mlTimeline.events()")
     assert page.locator("#timeline").bounding_box()["width"] > 300
     assert int(page.locator("#stat-micro").inner_text()) == sum(e["kind"] == "micro" for e in events)
     assert page.locator("#log-table tbody tr").count() >= 1
+    sources = page.locator("#log-table .log-source").all_inner_texts()  # each row says where it comes from
+    assert sources and all(t in (" · micro", " · macro", " · read on the face") for t in sources), sources
     assert page.locator("#per-label .bar-row").count() >= 1
     assert page.evaluate("document.getElementById('face-video').readyState") >= 1
     assert events, "the real pipeline spotted nothing in a clip with two clear micro-expressions"

@@ -292,6 +292,74 @@ def test_hostile_filename_is_never_a_path_and_is_escaped(app: Any, client: Any, 
     assert "<script>" not in client.get(f"/api/analyses/{aid}/report.csv").headers["Content-Disposition"]
 
 
+def test_upload_options_reach_the_analysis(tmp_path: Path, clip: Path) -> None:  # noqa: F811
+    """Options given with an upload are checked, stored, passed to the analysis and shown; bad ones
+    get a one-line 400 and store nothing."""
+    seen: list[dict[str, Any]] = []
+    inner = quick_analyzer()
+
+    def analyzer(path: str, **kw: Any) -> Any:
+        seen.append({k: v for k, v in kw.items() if k not in ("model", "progress", "cancel", "face_video")})
+        return inner(path, **kw)
+
+    app = make_app(tmp_path, ANALYZER=analyzer)
+    c = app.test_client()
+    opts = {"talking_abstain": False, "macro_recognizer": "micro", "peak_z": 7}
+    r = upload(c, clip, options=json.dumps(opts))
+    assert r.status_code == 202, r.get_json()
+    aid = r.get_json()["id"]
+    drain(app)
+    assert seen == [{"talking_abstain": False, "macro_recognizer": "micro", "peak_z": 7.0}]
+    got = c.get(f"/api/analyses/{aid}").get_json()
+    assert got["status"] == "done" and got["options"] == seen[0]
+    html = c.get(f"/analyses/{aid}").data.decode()
+    assert 'id="options-used"' in html and "talking_abstain=false" in html
+    assert upload(c, clip).status_code == 202  # no options: the defaults, nothing passed
+    drain(app)
+    assert seen[-1] == {}
+    root = runtime(app).store.root
+    before = files_under(root)
+    for bad, why in [("{", "not valid JSON"), ("[1]", "must be a JSON object"),
+                     ('{"talking": false}', "unknown option 'talking'"),
+                     ('{"abstain": "no"}', "option 'abstain' takes a boolean, got string"),
+                     ('{"peak_z": true}', "option 'peak_z' takes a number, got boolean"),
+                     ('{"macro_recognizer": "gpt"}', "must be one of fer2013, micro"),
+                     ('{"crf": 99}', "crf must be in 0..51")]:
+        r = upload(c, clip, options=bad)
+        err = r.get_json()["error"]
+        assert r.status_code == 400 and why in err and "\n" not in err, (bad, err)
+    assert files_under(root) == before
+
+
+def test_store_adds_the_options_column_to_an_old_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    from microlens.web.storage import Store, new_id
+
+    root = tmp_path / "data"
+    root.mkdir()
+    old = sqlite3.connect(root / "analyses.db")
+    columns = ["id TEXT PRIMARY KEY", "status TEXT NOT NULL", "stage TEXT NOT NULL DEFAULT ''",
+               "progress REAL NOT NULL DEFAULT 0", "error TEXT", "filename TEXT NOT NULL DEFAULT ''",
+               "size INTEGER NOT NULL DEFAULT 0", "duration_s REAL NOT NULL DEFAULT 0",
+               "model TEXT NOT NULL DEFAULT ''", "source TEXT NOT NULL DEFAULT 'upload'",
+               "created REAL NOT NULL",
+               "updated REAL NOT NULL", "started REAL", "finished REAL", "worker TEXT NOT NULL DEFAULT ''",
+               "cancel INTEGER NOT NULL DEFAULT 0", "attempts INTEGER NOT NULL DEFAULT 0",
+               "summary TEXT NOT NULL DEFAULT '{}'"]  # the table as it was before options were stored
+    old.execute(f"CREATE TABLE analyses ({', '.join(columns)})")
+    aid = new_id()
+    old.execute("INSERT INTO analyses (id, status, created, updated) VALUES (?, 'done', 1, 1)", (aid,))
+    old.commit()
+    old.close()
+    store = Store(root)
+    kept = store.get(aid)
+    assert kept is not None and kept.options_dict() == {}
+    made = store.create(new_id(), filename="v.mp4", size=1, duration_s=1.0, model="casme2",
+                        options={"abstain": False})
+    assert made.options_dict() == {"abstain": False}
+
+
 def test_bad_uploads_write_nothing_outside_data_dir(tmp_path: Path, clip: Path) -> None:  # noqa: F811
     import tempfile
 

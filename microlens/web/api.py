@@ -54,7 +54,8 @@ def analysis_json(a: Analysis, *, with_result: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": a.id, "status": a.status, "progress": round(a.progress, 4), "stage": a.stage,
         "filename": a.filename, "size": a.size, "duration_s": a.duration_s, "model": a.model,
-        "source": a.source, "created": a.created, "started": a.started, "finished": a.finished,
+        "source": a.source, "options": a.options_dict(), "created": a.created, "started": a.started,
+        "finished": a.finished,
         "cancel_requested": bool(a.cancel), "links": links,
     }
     if a.error:
@@ -132,8 +133,9 @@ def create_analysis() -> Any:
     model = (request.form.get("model") or rt.settings.model).strip()
     if model not in known_models():
         raise ApiError(400, f"unknown model {model[:60]!r}; choose one of {', '.join(known_models())}")
+    options = analysis_options(request.form.get("options") or "{}")
     analysis_id = new_id()
-    a = accept_video(analysis_id, upload, upload.filename or "video", model=model)
+    a = accept_video(analysis_id, upload, upload.filename or "video", model=model, options=options)
     status_url = url_for("api.get_analysis", analysis_id=a.id)
     resp = jsonify(id=a.id, status=a.status, status_url=status_url,
                    page_url=url_for("pages.analysis", analysis_id=a.id))
@@ -142,8 +144,29 @@ def create_analysis() -> Any:
     return resp
 
 
+def analysis_options(text: str) -> dict[str, Any]:
+    """The form field ``options``: a JSON object of analysis options named as the CLI flags with
+    underscores (``{"talking_abstain": false, "macro_recognizer": "micro"}``), checked for names,
+    types, choices and ranges before anything is stored. Raises ApiError 400."""
+    from microlens.analyze import OPTION_CLASSES, split_options
+    from microlens.options import typed_values
+
+    try:
+        given = json.loads(text)
+    except ValueError:
+        raise ApiError(400, "the field 'options' is not valid JSON") from None
+    if not isinstance(given, dict):
+        raise ApiError(400, "the field 'options' must be a JSON object of option names and values")
+    try:
+        options = typed_values(OPTION_CLASSES, given)
+        split_options(**options)  # the dataclasses check ranges
+    except (ValueError, MicrolensError) as e:
+        raise ApiError(400, f"options: {e}") from None
+    return options
+
+
 def accept_video(analysis_id: str, upload: Any, filename: str, *, model: str, kind: str = "upload",
-                 source_path: str | None = None) -> Analysis:
+                 source_path: str | None = None, options: dict[str, Any] | None = None) -> Analysis:
     """Store an upload (a FileStorage, or ``source_path`` moved into place), probe it with the video
     decoder, check the limits and queue it. Raises ApiError 400/415/422 and leaves nothing behind."""
     rt = _rt()
@@ -167,7 +190,7 @@ def accept_video(analysis_id: str, upload: Any, filename: str, *, model: str, ki
         raise
     display = os.path.basename(filename.replace("\\", "/"))[:200] or "video"
     a = rt.store.create(analysis_id, filename=display, size=size, duration_s=float(clip.duration_s),
-                        model=model, source=kind)
+                        model=model, source=kind, options=options)
     rt.queue.enqueue(analysis_id)
     return a
 

@@ -52,6 +52,7 @@ def spec(settings: Settings) -> dict[str, Any]:
                         "summary": {"type": "object"},
                         "filename": {"type": "string"}, "size": {"type": "integer"},
                         "duration_s": {"type": "number"}, "model": {"type": "string"},
+                        "options": {"type": "object", "description": "the options given with the upload"},
                         "source": {"enum": ["upload", "webcam"]},
                         "created": {"type": "number"}, "links": {"type": "object"},
                     },
@@ -75,12 +76,17 @@ def spec(settings: Settings) -> dict[str, Any]:
                         "type": "object", "required": ["file"],
                         "properties": {"file": {"type": "string", "format": "binary"},
                                        "model": {"type": "string",
-                                                 "description": "default: " + settings.model}},
+                                                 "description": "default: " + settings.model},
+                                       "options": {"type": "string", "description": (
+                                           "a JSON object of analysis options, named as the CLI "
+                                           "flags of `microlens analyze` with underscores, e.g. "
+                                           '{"talking_abstain": false, "macro_recognizer": "micro"}; '
+                                           "default: {} (every option at its default)")}},
                     }}}},
                     "responses": {
                         "202": {"description": "queued: {id, status, status_url, page_url}",
                                 "headers": {"Location": {"schema": {"type": "string"}}}},
-                        "400": _err("no 'file' field, empty file, unknown model"),
+                        "400": _err("no 'file' field, empty file, unknown model, bad options"),
                         "401": _err("token required"),
                         "413": _err(f"larger than {settings.max_upload_mb:g} MB"),
                         "415": _err("not a readable video (probed with the decoder, not the extension)"),

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS analyses (
     worker TEXT NOT NULL DEFAULT '',
     cancel INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
-    summary TEXT NOT NULL DEFAULT '{}'
+    summary TEXT NOT NULL DEFAULT '{}',
+    options TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS analyses_status ON analyses(status);
 CREATE INDEX IF NOT EXISTS analyses_created ON analyses(created);
@@ -89,13 +90,22 @@ class Analysis:
     cancel: int  # 1 when a cancel was requested
     attempts: int  # how many times a worker started it
     summary: str  # JSON: headline stats once done
+    options: str  # JSON: analysis options given with the upload (AnalyzeOptions/FaceOptions/SpotOptions)
 
     def summary_dict(self) -> dict[str, Any]:
         """The summary JSON as a dict."""
-        try:
-            return dict(json.loads(self.summary or "{}"))
-        except ValueError:
-            return {}
+        return _json_object(self.summary)
+
+    def options_dict(self) -> dict[str, Any]:
+        """The options JSON as a dict ({} : the defaults)."""
+        return _json_object(self.options)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads(text or "{}"))
+    except (ValueError, TypeError):
+        return {}
 
 
 _COLUMNS = tuple(f.name for f in fields(Analysis))
@@ -111,6 +121,9 @@ class Store:
         self.db_path = self.root / "analyses.db"
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(analyses)")}
+            if "options" not in columns:  # a database made before options were stored
+                db.execute("ALTER TABLE analyses ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -140,14 +153,15 @@ class Store:
 
     # rows --------------------------------------------------------------------------------------
     def create(self, analysis_id: str, *, filename: str, size: int, duration_s: float, model: str,
-               source: str = "upload") -> Analysis:
-        """Insert a queued analysis."""
+               source: str = "upload", options: dict[str, Any] | None = None) -> Analysis:
+        """Insert a queued analysis (``options``: analysis options, checked by the caller)."""
         now = time.time()
         with self._connect() as db:
             db.execute(
                 "INSERT INTO analyses (id, status, stage, filename, size, duration_s, model, source, "
-                "created, updated) VALUES (?, 'queued', 'queued', ?, ?, ?, ?, ?, ?, ?)",
-                (analysis_id, filename[:255], size, duration_s, model, source, now, now))
+                "created, updated, options) VALUES (?, 'queued', 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (analysis_id, filename[:255], size, duration_s, model, source, now, now,
+                 json.dumps(options or {})))
         got = self.get(analysis_id)
         assert got is not None
         return got

@@ -157,7 +157,11 @@
     body.textContent = "";
     (R.log || []).forEach((row) => {
       const tr = ML.el("tr");
-      tr.appendChild(ML.el("td", {}, (row.emoji || ML.emoji(row.label)) + " " + ML.label(row.label)));
+      const cell = ML.el("td", {}, (row.emoji || ML.emoji(row.label)) + " " + ML.label(row.label));
+      // where the state comes from: a spotted event (micro / macro) or the face read between events
+      const from = row.source === "event" ? ML.label(row.kind) : row.source === "appearance" ? S.read_on_face : "";
+      if (from) cell.appendChild(ML.el("span", { class: "muted small log-source" }, " · " + from));
+      tr.appendChild(cell);
       tr.appendChild(ML.el("td", {}, ML.fmt(row.start_s)));
       tr.appendChild(ML.el("td", {}, ML.fmt(row.duration_s)));
       tr.addEventListener("click", () => seek(row.start_s));

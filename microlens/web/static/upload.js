@@ -33,6 +33,12 @@
     const data = new FormData();
     data.append("file", file, file.name);
     data.append("model", document.getElementById("model-select").value);
+    const options = {};  // only the options changed from their defaults
+    document.querySelectorAll("#analysis-options [data-option]").forEach((el) => {
+      const value = el.type === "checkbox" ? el.checked : el.value;
+      if (String(value) !== el.dataset.default) options[el.dataset.option] = value;
+    });
+    if (Object.keys(options).length) data.append("options", JSON.stringify(options));
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.responseType = "json";
