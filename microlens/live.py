@@ -56,6 +56,8 @@ class LiveOptions:
     read_s: float = option(0.5, "faces read for the state between expressions, last seconds")
     # the spotting baseline sits on the faces the prior reads as neutral, as in `analyze`
     neutral_baseline: bool = option(True, "spotting baseline on the faces FER2013 reads as neutral")
+    # a micro-model label while the person talks is "uncertain", as in `analyze --talking-abstain`
+    talking_abstain: bool = option(True, "label micro-expressions while the person talks 'uncertain'")
 
 
 @dataclass(frozen=True)
@@ -127,10 +129,11 @@ class LiveAnalyzer:
         self._tracker = FaceTracker(face_options)
         self._meter = MotionMeter(spot_options)
         self._frames = FrameHistory(self.options.history_s, record_to)  # its own lock (push vs the rest)
-        self._spotter = LiveSpotter(model, self.options.window_s, self.options.warmup_s, spot_options)
+        self._spotter = LiveSpotter(model, self.options.window_s, self.options.warmup_s, spot_options,
+                                    talking_abstain=self.options.talking_abstain)
         self._state_lock = threading.Lock()  # guards the view, events and log (update vs snapshot)
         self._view = View()
-        self._events = EventCollector(model)
+        self._events = EventCollector(model, talking_abstain=self.options.talking_abstain)
         self._log = _StateLog()
         self._reading: tuple[str, float] | None = None  # what the prior reads on the latest faces
         self._prior: Any = None  # microlens.recognize.ExpressionPrior, made on first use

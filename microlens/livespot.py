@@ -84,12 +84,15 @@ def magnitude(motion: np.ndarray) -> np.ndarray:
 
 class LiveSpotter:
     """Spots the history and classifies its latest ``window_s`` seconds; expressions count once the
-    history spans ``warmup_s``. Keeps the session's motion peak (the view's motion is relative)."""
+    history spans ``warmup_s``. Keeps the session's motion peak (the view's motion is relative).
+    With ``talking_abstain`` a micro-model label while the person talks is "uncertain"."""
 
-    def __init__(self, model: Any, window_s: float, warmup_s: float, spot_options: Any = None) -> None:
+    def __init__(self, model: Any, window_s: float, warmup_s: float, spot_options: Any = None, *,
+                 talking_abstain: bool = True) -> None:
         self.model = model
         self.window_s, self.warmup_s = window_s, warmup_s
         self._spot_options = spot_options
+        self.talking_abstain = talking_abstain
         self._peak = 1e-6
 
     def look(self, times: np.ndarray, motion: np.ndarray, crops: list[AlignedCrop | None],
@@ -114,7 +117,7 @@ class LiveSpotter:
         d = self._classify_window(mag, crops, win, kind)
         # talking now: a talking span reaches the last quarter second (a swing is found at its extreme)
         now_talking = warm and any(b >= t - 0.25 for _, b in talking)
-        label = talking_label(d.label, d.recognizer, now_talking) if d else ""
+        label = talking_label(d.label, d.recognizer, now_talking, self.talking_abstain) if d else ""
         view = View(t=t, active=bool(active), label=label,
                     confidence=d.confidence if d else 0.0, probs=d.probs if d else {}, motion=min(level, 1.0),
                     talking=now_talking)
@@ -145,10 +148,12 @@ class LiveSpotter:
 
 
 class EventCollector:
-    """The session's expressions: each spotted interval, once finished, classified into a LiveEvent."""
+    """The session's expressions: each spotted interval, once finished, classified into a LiveEvent
+    (with ``talking_abstain``, a micro-model label while the person talks is "uncertain")."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, talking_abstain: bool = True) -> None:
         self.model = model
+        self.talking_abstain = talking_abstain
         self.events: list[LiveEvent] = []  # all, oldest first
         self.per_label: dict[str, int] = {}
         self._new: list[LiveEvent] = []  # since the last take_new()
@@ -171,7 +176,7 @@ class EventCollector:
             if crops[i0] is None or crops[ia] is None or i0 == ia:
                 continue
             d = classify(self.model, crops[i0], crops[ia], str(iv.kind))  # type: ignore[arg-type]
-            lab = talking_label(d.label, d.recognizer, bool(iv.talking))
+            lab = talking_label(d.label, d.recognizer, bool(iv.talking), self.talking_abstain)
             ev = LiveEvent(start_s=round(float(iv.onset_s), 3), apex_s=round(float(iv.apex_s), 3),
                            end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
                            emoji=emoji(lab), confidence=round(d.confidence, 3), recognizer=d.recognizer,

@@ -210,6 +210,40 @@ def test_an_expression_re_spotted_with_other_bounds_is_reported_once(model: Any)
     assert sum(events.per_label.values()) == 2
 
 
+def test_live_talking_switch_reaches_the_saved_analysis(server: Any, frames: list) -> None:
+    """/ws/live?talking_abstain=0 turns the talking rule off for the session and for the analysis
+    of its saved recording."""
+    import simple_websocket
+
+    from microlens.web import runtime
+
+    app, port = server
+    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/live?talking_abstain=0")
+    jpegs = [cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes() for _, img in frames]
+    acks, deadline = 0, time.time() + 120
+    while acks < 10 and time.time() < deadline:
+        ws.send(jpegs[acks % len(jpegs)])
+        while time.time() < deadline:
+            msg = ws.receive(timeout=1.0)
+            if msg and json.loads(msg)["type"] == "ack":
+                acks += 1
+                break
+    ws.send(json.dumps({"action": "save"}))
+    saved = None
+    deadline = time.time() + 20
+    while saved is None and time.time() < deadline:
+        msg = ws.receive(timeout=1.0)
+        if msg and json.loads(msg)["type"] == "saved":
+            saved = json.loads(msg)
+    try:
+        ws.close()
+    except simple_websocket.ConnectionClosed:
+        pass
+    assert saved is not None
+    a = runtime(app).store.get(saved["id"])
+    assert a is not None and a.options_dict() == {"talking_abstain": False}
+
+
 def test_a_micro_expression_while_talking_is_listed_uncertain_live(model: Any) -> None:
     """The live event list applies the analysis's talking rule: a micro-expression spotted while the
     person talks is listed uncertain and marked talking; the same one in silence keeps its label."""
@@ -231,3 +265,6 @@ def test_a_micro_expression_while_talking_is_listed_uncertain_live(model: Any) -
     assert not a.talking and b.talking and b.label == UNCERTAIN
     assert a.label != UNCERTAIN and a.confidence == b.confidence  # the same reading, withheld in speech
     assert a.recognizer == b.recognizer == f"micro:{model.name}"
+    kept = EventCollector(model, talking_abstain=False)  # the live page's switch turned off
+    kept.collect([quiet, talking], times, crops, t=8.0)
+    assert kept.events[1].talking and kept.events[1].label == a.label

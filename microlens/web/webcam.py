@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from simple_websocket import ConnectionClosed
 
 from microlens.web.heap import trim_heap
@@ -52,7 +52,8 @@ def _session(ws: Any) -> None:
 
     rt = runtime(current_app)
     record = rt.store.tmp_dir() / f"live-{new_id()}.mp4"
-    options = LiveOptions()
+    # the page's switch: ?talking_abstain=0 keeps the micro model's labels while the person talks
+    options = LiveOptions(talking_abstain=request.args.get("talking_abstain", "1") != "0")
     try:
         analyzer = LiveAnalyzer(rt.queue.loader(rt.settings.model), options, record_to=str(record))
     except Exception as e:  # noqa: BLE001 - the page shows the reason
@@ -246,8 +247,11 @@ def _save(analyzer: Any, record: Any, send: Any) -> bool:
     analysis_id = new_id()
     name = time.strftime("webcam-%Y%m%d-%H%M%S.mp4")
     try:
+        # the recording is analysed with the live page's talking switch
+        live = getattr(analyzer, "options", None)
+        options = {"talking_abstain": False} if live is not None and not live.talking_abstain else {}
         a = accept_video(analysis_id, None, name, model=rt.settings.model, kind="webcam",
-                         source_path=str(record))
+                         source_path=str(record), options=options)
     except ApiError as e:
         log.warning("webcam recording not saved: %s", e.message)
         send({"type": "error", "error": e.message})

@@ -23,7 +23,9 @@
     await video.play().catch(() => {});
     $("cam-empty").classList.add("hidden");
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
-    ws = new WebSocket(proto + location.host + "/ws/live");
+    const talking = $("opt-talking");
+    ws = new WebSocket(proto + location.host + "/ws/live" + (talking.checked ? "" : "?talking_abstain=0"));
+    talking.disabled = true;  // fixed for the session (and for its saved recording)
     ws.binaryType = "arraybuffer";
     setConn(S.connecting);
     ws.onopen = () => { setConn(S.live, "live-on"); startB.disabled = true; saveB.disabled = false; stopB.disabled = false; capture(); };
@@ -57,6 +59,7 @@
     stream = null; video.srcObject = null;
     $("cam-empty").classList.remove("hidden");
     startB.disabled = false; saveB.disabled = true; stopB.disabled = true;
+    $("opt-talking").disabled = false;
   }
   function handle(d) {
     if (d.type === "ack") {
