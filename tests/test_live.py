@@ -95,6 +95,25 @@ def server(tmp_path: Path) -> Any:
 
 
 @pytest.mark.slow
+def save_session(ws: Any) -> dict | None:
+    """Ask the live session on ``ws`` to save its recording; the "saved" message (None if none came
+    within 20 s). Closes the socket."""
+    import simple_websocket
+
+    ws.send(json.dumps({"action": "save"}))
+    saved = None
+    deadline = time.time() + 20
+    while saved is None and time.time() < deadline:
+        msg = ws.receive(timeout=1.0)
+        if msg and json.loads(msg)["type"] == "saved":
+            saved = json.loads(msg)
+    try:
+        ws.close()
+    except simple_websocket.ConnectionClosed:
+        pass
+    return saved
+
+
 def test_websocket_streams_status_every_0_4_s_and_saves(server: Any, frames: list) -> None:
     import simple_websocket
 
@@ -135,17 +154,7 @@ def test_websocket_streams_status_every_0_4_s_and_saves(server: Any, frames: lis
     gaps = np.diff([t for t, _ in statuses])
     assert len(statuses) >= 8 and gaps.max() <= 0.5, gaps
     assert statuses[-1][1]["face"] and statuses[-1][1]["frames"] <= acks
-    ws.send(json.dumps({"action": "save"}))
-    saved = None
-    deadline = time.time() + 20
-    while saved is None and time.time() < deadline:
-        msg = ws.receive(timeout=1.0)
-        if msg and json.loads(msg)["type"] == "saved":
-            saved = json.loads(msg)
-    try:
-        ws.close()
-    except simple_websocket.ConnectionClosed:
-        pass
+    saved = save_session(ws)
     assert saved is not None and saved["url"] == f"/analyses/{saved['id']}"
     rt = runtime(app)
     a = rt.store.get(saved["id"])
@@ -228,17 +237,7 @@ def test_live_talking_switch_reaches_the_saved_analysis(server: Any, frames: lis
             if msg and json.loads(msg)["type"] == "ack":
                 acks += 1
                 break
-    ws.send(json.dumps({"action": "save"}))
-    saved = None
-    deadline = time.time() + 20
-    while saved is None and time.time() < deadline:
-        msg = ws.receive(timeout=1.0)
-        if msg and json.loads(msg)["type"] == "saved":
-            saved = json.loads(msg)
-    try:
-        ws.close()
-    except simple_websocket.ConnectionClosed:
-        pass
+    saved = save_session(ws)
     assert saved is not None
     a = runtime(app).store.get(saved["id"])
     assert a is not None and a.options_dict() == {"talking_abstain": False}
