@@ -249,3 +249,19 @@ def test_two_subjects_loso_skips_the_inner_fit(tmp_path, main):
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert m["folds"] == 2 and m["ensemble_weights"]["apex_mean"] == 0.5
     assert all(np.isfinite(s["uf1"]) for s in m["streams"].values())
+
+
+def test_loso_with_two_workers_is_reproducible(tmp_path):
+    """The same options give the same pooled predictions, ensemble weights and calibration twice,
+    with folds spread over two worker processes (what the benchmarks' figures rely on)."""
+    from microlens.train.loop import LoopOptions
+    from microlens.train.run import TrainOptions, train
+
+    data = make_prepared(tmp_path / "d", subjects=4, per_class=2)
+    opts = TrainOptions(data=str(data), labels="casme2", apex_arch="apexnet", apex_size=16, final=False,
+                        weights="inner", calibrate=True, workers=2, onnx=False)
+    first, second = (train(opts, LoopOptions(epochs=3))["metrics"] for _ in range(2))
+    assert first["confusion"] == second["confusion"] and first["uf1"] == second["uf1"]
+    assert first["streams"]["flow"]["confusion"] == second["streams"]["flow"]["confusion"]
+    assert first["ensemble_weights"] == second["ensemble_weights"]
+    assert first["abstention"] == second["abstention"]
