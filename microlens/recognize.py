@@ -63,11 +63,16 @@ def decide(probs: np.ndarray, labels: tuple[str, ...], threshold: float, recogni
     for p in np.asarray(probs, np.float64):
         top = int(np.argmax(p))
         j = int(np.argmax(np.where(keep, p, -1.0)))
-        sure = bool(keep[top]) and p[j] >= threshold
-        out.append(Decision(label=labels[j] if sure else UNCERTAIN, confidence=float(p[j]),
-                            probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
-                            recognizer=recognizer, best=labels[j]))
+        out.append(_decision(p, labels, j, bool(keep[top]) and p[j] >= threshold, recognizer))
     return out
+
+
+def _decision(p: np.ndarray, labels: tuple[str, ...], j: int, sure: bool, recognizer: str) -> Decision:
+    """One decision from (K,) probabilities ``p`` over ``labels``: class ``j``, or UNCERTAIN unless
+    ``sure``; its confidence is p[j] either way."""
+    return Decision(label=labels[j] if sure else UNCERTAIN, confidence=float(p[j]),
+                    probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
+                    recognizer=recognizer, best=labels[j])
 
 
 def _stream_module(ckpt: dict[str, Any], stream: str) -> Any:
@@ -264,15 +269,15 @@ class ExpressionPrior:
         probs = self.merged(classes)  # (N, L)
         if not abstain:
             return decide(probs, self.labels, 0.0, rec)
+        # decided on the seven FER2013 classes (the MEGC vocabulary sums four negative ones), named
+        # and scored in ``self.labels``
+        not_neutral = np.array([lab != "neutral" for lab in self.labels])
         out = []
         for c, p in zip(classes, probs, strict=True):
             top = self.classes[int(c.argmax())]
-            best = top if top != "neutral" else self.labels[int(np.argmax(
-                [v if lab != "neutral" else -1.0 for lab, v in zip(self.labels, p, strict=True)]))]
+            j = self.labels.index(top) if top != "neutral" else int(np.argmax(np.where(not_neutral, p, -1.0)))
             sure = top != "neutral" and float(c.max()) >= MACRO_MIN_PROB
-            named = {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
-            out.append(Decision(label=best if sure else UNCERTAIN, confidence=named[best], probs=named,
-                                recognizer=rec, best=best))
+            out.append(_decision(p, self.labels, j, sure, rec))
         return out
 
 
