@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from microlens.labels import UNCERTAIN
+from microlens.labels import TALKING, UNCERTAIN
 from microlens.report import Event
 
 if TYPE_CHECKING:
@@ -130,11 +130,17 @@ def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.n
 
     decisions = label_events(rec, [iv.kind for iv, _, _ in batch], np.stack([a for _, a, _ in batch]),
                              np.stack([f for _, _, f in batch]), macro=macro, abstain=abstain)
-    return [Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
-                  label=talking_label(d.label, d.recognizer, iv.talking, talking_abstain),
-                  confidence=d.confidence, probs=d.probs, score=float(iv.score), onset_frame=iv.onset,
-                  apex_frame=iv.apex, offset_frame=iv.offset, recognizer=d.recognizer, talking=iv.talking)
-            for (iv, _, _), d in zip(batch, decisions, strict=True)]
+    events = []
+    for (iv, _, _), d in zip(batch, decisions, strict=True):
+        label = talking_label(d.label, d.recognizer, iv.talking, talking_abstain)
+        # the talking rule decides whatever the confidence, so it is the reason when it applies
+        reason = TALKING if label == UNCERTAIN and talking_label("", d.recognizer, iv.talking,
+                                                                  talking_abstain) else d.reason
+        events.append(Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
+                            label=label, confidence=d.confidence, probs=d.probs, score=float(iv.score),
+                            onset_frame=iv.onset, apex_frame=iv.apex, offset_frame=iv.offset,
+                            recognizer=d.recognizer, talking=iv.talking, reason=reason))
+    return events
 
 
 def talking_label(label: str, recognizer: str, talking: bool, talking_abstain: bool = True) -> str:

@@ -24,6 +24,11 @@ MEGC_CLASSES = ("negative", "positive", "surprise")
 
 # the answer when no recogniser is confident enough: better than a guess
 UNCERTAIN = "uncertain"
+# why an event is UNCERTAIN: its recogniser's confidence is below its calibrated threshold; the
+# full-expression prior reads the face as neutral; the micro model's label of an event while the
+# person talks is not trusted (AnalyzeOptions.talking_abstain)
+LOW_CONFIDENCE, NEUTRAL_FACE, TALKING = "low_confidence", "neutral_face", "talking"
+UNCERTAIN_REASONS = (LOW_CONFIDENCE, NEUTRAL_FACE, TALKING)
 
 # fine emotion -> MEGC2019 class ('others' has none and is dropped)
 TO_MEGC: dict[str, str] = {

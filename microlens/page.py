@@ -197,7 +197,8 @@ def render(report: Report) -> str:
                    "<th>onset</th><th>apex</th><th>offset</th><th>duration</th><th>recogniser</th>"
                    "</tr></thead><tbody>")
         for i, ev in enumerate(report.events):
-            out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}"
+            why = f" ({e_(ev.reason.replace('_', ' '))})" if ev.reason else ""
+            out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}{why}"
                        f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
                        f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
                        f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from microlens.errors import UsageError
-from microlens.labels import TO_MEGC, UNCERTAIN, is_megc
+from microlens.labels import LOW_CONFIDENCE, NEUTRAL_FACE, TO_MEGC, UNCERTAIN, is_megc
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = "casme2"
@@ -43,6 +43,7 @@ class Decision:
     probs: dict[str, float]  # class -> calibrated probability
     recognizer: str  # e.g. "micro:casme2" (the micro model) or "macro:fer2013" (the expression prior)
     best: str  # the most likely class, also when ``label`` is UNCERTAIN
+    reason: str = ""  # why ``label`` is UNCERTAIN (LOW_CONFIDENCE or NEUTRAL_FACE), else ""
 
 
 def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -63,16 +64,17 @@ def decide(probs: np.ndarray, labels: tuple[str, ...], threshold: float, recogni
     for p in np.asarray(probs, np.float64):
         top = int(np.argmax(p))
         j = int(np.argmax(np.where(keep, p, -1.0)))
-        out.append(_decision(p, labels, j, bool(keep[top]) and p[j] >= threshold, recognizer))
+        why = "" if p[j] >= threshold else LOW_CONFIDENCE
+        out.append(_decision(p, labels, j, NEUTRAL_FACE if not keep[top] else why, recognizer))
     return out
 
 
-def _decision(p: np.ndarray, labels: tuple[str, ...], j: int, sure: bool, recognizer: str) -> Decision:
-    """One decision from (K,) probabilities ``p`` over ``labels``: class ``j``, or UNCERTAIN unless
-    ``sure``; its confidence is p[j] either way."""
-    return Decision(label=labels[j] if sure else UNCERTAIN, confidence=float(p[j]),
+def _decision(p: np.ndarray, labels: tuple[str, ...], j: int, why: str, recognizer: str) -> Decision:
+    """One decision from (K,) probabilities ``p`` over ``labels``: class ``j``, or UNCERTAIN for the
+    reason ``why`` when there is one; its confidence is p[j] either way."""
+    return Decision(label=UNCERTAIN if why else labels[j], confidence=float(p[j]),
                     probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
-                    recognizer=recognizer, best=labels[j])
+                    recognizer=recognizer, best=labels[j], reason=why)
 
 
 def _stream_module(ckpt: dict[str, Any], stream: str) -> Any:
@@ -276,8 +278,9 @@ class ExpressionPrior:
         for c, p in zip(classes, probs, strict=True):
             top = self.classes[int(c.argmax())]
             j = self.labels.index(top) if top != "neutral" else int(np.argmax(np.where(not_neutral, p, -1.0)))
-            sure = top != "neutral" and float(c.max()) >= MACRO_MIN_PROB
-            out.append(_decision(p, self.labels, j, sure, rec))
+            sure = float(c.max()) >= MACRO_MIN_PROB
+            why = NEUTRAL_FACE if top == "neutral" else "" if sure else LOW_CONFIDENCE
+            out.append(_decision(p, self.labels, j, why, rec))
         return out
 
 

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from microlens.labels import UNCERTAIN, emoji
+from microlens.labels import TALKING, UNCERTAIN, emoji
 
-SCHEMA_VERSION = 4  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
+SCHEMA_VERSION = 5  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
 # events is what the expression prior reads on the face ("source": "appearance"), not always neutral;
-# 4: events say whether the person was talking ("talking"; a micro-model label is then "uncertain")
+# 4: events say whether the person was talking ("talking"; a micro-model label is then "uncertain");
+# 5: an uncertain event says why ("uncertain_reason": low_confidence, neutral_face or talking)
 NEUTRAL = "neutral"  # timeline/log state of a visible face without an event when nothing was read
 NO_FACE = "no_face"  # timeline/log state while no face is visible
 
@@ -52,6 +53,7 @@ class Event:
     offset_frame: int = -1
     recognizer: str = ""  # which recogniser labelled it: "micro:MODEL" or "macro:fer2013"
     talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
+    reason: str = ""  # why the label is "uncertain": one of labels.UNCERTAIN_REASONS; "" when labelled
 
     @property
     def duration_s(self) -> float:
@@ -148,7 +150,7 @@ class Report:
         return stats(self)
 
     def to_dict(self) -> dict:
-        """The JSON report, schema_version 4 (plain JSON types only)."""
+        """The JSON report, schema_version 5 (plain JSON types only)."""
         img = self.images
         return {
             "schema_version": SCHEMA_VERSION,
@@ -188,7 +190,7 @@ def _event_dict(e: Event) -> dict[str, Any]:
             "duration_s": _r(e.duration_s), "kind": e.kind, "label": e.label,
             "emoji": emoji(e.label), "confidence": _r(e.confidence, 4),
             "probs": {k: _r(v, 4) for k, v in e.probs.items()}, "score": _r(e.score, 2),
-            "recognizer": e.recognizer, "talking": e.talking,
+            "recognizer": e.recognizer, "talking": e.talking, "uncertain_reason": e.reason or None,
             "frames": {"onset": e.onset_frame, "apex": e.apex_frame, "offset": e.offset_frame}}
 
 
@@ -367,11 +369,11 @@ def to_csv(report: Report) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
-                "score", "recognizer", "talking"] + [f"p_{lab}" for lab in labels])
+                "score", "recognizer", "talking", "uncertain_reason"] + [f"p_{lab}" for lab in labels])
     for i, e in enumerate(report.events):
         w.writerow([i, e.kind, e.label, f"{e.confidence:.4f}", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
                     f"{e.end_s:.3f}", f"{e.duration_s:.3f}", f"{e.score:.2f}", e.recognizer,
-                    int(e.talking)]
+                    int(e.talking), e.reason]
                    + [f"{e.probs.get(lab, 0.0):.4f}" for lab in labels])
     return buf.getvalue()
 
@@ -399,12 +401,14 @@ def _vtt_time(t: float) -> str:
 
 def to_vtt(report: Report) -> str:
     """WebVTT captions to lay over the video: one cue per event, at the event's own times, e.g.
-    ``😊 happiness · micro · 72%`` (``· talking`` added when the person was talking)."""
+    ``😊 happiness · micro · 72%`` (``· talking`` added when the person was talking; an uncertain
+    event's other reason in brackets: ``uncertain (low confidence)``)."""
     out = ["WEBVTT", "", "NOTE microlens emotion captions; a prediction is not proof of what a person feels",
            ""]
     for i, e in enumerate(report.events):
         end = max(e.end_s, e.start_s + 0.001)
-        text = f"{emoji(e.label)} {e.label} · {e.kind} · {e.confidence * 100:.0f}%"
+        why = f" ({e.reason.replace('_', ' ')})" if e.reason and e.reason != TALKING else ""
+        text = f"{emoji(e.label)} {e.label}{why} · {e.kind} · {e.confidence * 100:.0f}%"
         text += " · talking" if e.talking else ""
         out += [f"event-{i}", f"{_vtt_time(e.start_s)} --> {_vtt_time(end)}",
                 text.replace("-->", "→"), ""]

@@ -81,7 +81,7 @@ def test_json_to_stdout(good: Path, model_name: str, capfd: pytest.CaptureFixtur
     code, out, err = run_cli([str(good), "--model", model_name], capfd)
     assert code == 0, err
     d = json.loads(out)
-    assert d["schema_version"] == 4 and d["source"] == str(good) and d["face"]["coverage"] >= 0.95
+    assert d["schema_version"] == 5 and d["source"] == str(good) and d["face"]["coverage"] >= 0.95
     assert "Traceback" not in err
 
 

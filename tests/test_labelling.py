@@ -94,6 +94,7 @@ def test_micro_label_while_talking_is_uncertain() -> None:
     a, b, c = classify_batch(rec, batch, abstain=False)
     assert a.label in rec.labels and not a.talking
     assert b.label == UNCERTAIN and b.talking and b.probs == a.probs and b.confidence == a.confidence
+    assert (a.reason, b.reason, c.reason) == ("", "talking", "")  # the talking rule says why
     assert c.label == "happiness" and c.talking and c.recognizer == "macro:fer2013"
     labels = [e.label for e in classify_batch(rec, batch, abstain=False, talking_abstain=False)]
     assert labels == [a.label, a.label, "happiness"]

@@ -149,3 +149,26 @@ def test_models_command(capsys):
     assert all(r["licence"] == "research use only" and r["uf1"] is not None for r in rows)
     assert core_main(["models"]) == 0
     assert "(default)" in capsys.readouterr().out
+
+
+def test_an_uncertain_decision_says_why() -> None:
+    """decide: below the threshold is low_confidence, an ignored class on top is neutral_face, a
+    label has no reason; the FER2013 prior decides on its seven classes with the same reasons."""
+    from microlens.labels import UNCERTAIN
+    from microlens.recognize import ExpressionPrior, decide
+
+    labels = ("happiness", "neutral", "surprise")
+    probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [0.2, 0.7, 0.1]])
+    got = decide(probs, labels, 0.5, "t", ignore=("neutral",))
+    assert [(d.label, d.reason) for d in got] == [("happiness", ""), (UNCERTAIN, "low_confidence"),
+                                                  (UNCERTAIN, "neutral_face")]
+    assert got[2].best == "happiness"  # the best class that is not ignored
+    prior = ExpressionPrior()
+    fer = np.zeros((3, 7), np.float32)
+    fer[0, prior.classes.index("happiness")] = 0.9
+    fer[1, prior.classes.index("surprise")] = 0.4  # the top class, under MACRO_MIN_PROB once spread
+    fer[2, prior.classes.index("neutral")] = 0.8
+    fer += (1 - fer.sum(1, keepdims=True)) / 7
+    assert [d.reason for d in prior.decide_classes(fer)] == ["", "low_confidence", "neutral_face"]
+    plain = prior.decide_classes(fer, abstain=False)  # no abstention: every event named, no reasons
+    assert [(d.label, d.reason) for d in plain] == [("happiness", ""), ("surprise", ""), ("neutral", "")]

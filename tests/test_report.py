@@ -63,7 +63,7 @@ def make_report(events: tuple[Event, ...] | None = None, source: str = EVIL) -> 
 def test_to_dict_schema_is_json() -> None:
     d = make_report().to_dict()
     assert json.loads(json.dumps(d)) == d  # pure JSON types only
-    assert d["schema_version"] == SCHEMA_VERSION == 4
+    assert d["schema_version"] == SCHEMA_VERSION == 5
     for key in ("source", "duration_s", "fps", "frames", "face", "model", "events", "timeline", "stats",
                 "log", "warnings"):
         assert key in d
@@ -218,16 +218,21 @@ def test_events_while_talking_are_counted_and_written() -> None:
     from microlens.page import render
     from microlens.report import to_csv, to_vtt
 
-    talking = Event(2.0, 2.1, 2.3, "micro", "uncertain", 0.8, _probs("disgust", 0.8), score=7.0, talking=True)
+    talking = Event(2.0, 2.1, 2.3, "micro", "uncertain", 0.8, _probs("disgust", 0.8), score=7.0, talking=True,
+                    reason="talking")
     rep = make_report(events=(*make_report().events, talking))
     d = rep.to_dict()
     assert [e["talking"] for e in d["events"]] == [False, False, False, True]
     assert d["stats"]["talking_count"] == 1 and d["stats"]["uncertain_count"] == 1
     rows = list(csv.DictReader(io.StringIO(to_csv(rep))))
     assert [r["talking"] for r in rows] == ["0", "0", "0", "1"]
+    assert [e["uncertain_reason"] for e in d["events"]] == [None, None, None, "talking"]
+    assert [r["uncertain_reason"] for r in rows] == ["", "", "", "talking"]
     page = render(rep)
     assert "Events while talking" in page and "(talking)" in page
     assert to_vtt(rep).count(" · talking") == 1
+    low = Event(3.0, 3.1, 3.3, "micro", "uncertain", 0.4, _probs("disgust", 0.4), reason="low_confidence")
+    assert "uncertain (low confidence) · micro · 40%" in to_vtt(make_report(events=(low,)))
 
 
 def test_talking_spans_reach_the_json_timeline_and_statistics() -> None:

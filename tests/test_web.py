@@ -123,7 +123,7 @@ def test_upload_job_results_reports_delete(app: Any, client: Any, clip: Path) ->
     assert drain(app) == 1
     s = client.get(body["status_url"]).get_json()
     assert s["status"] == "done", s
-    assert s["progress"] == 1 and s["result"]["schema_version"] == 4
+    assert s["progress"] == 1 and s["result"]["schema_version"] == 5
     assert s["summary"]["micro_count"] == 1
     for fmt, ctype in (("json", "application/json"), ("csv", "text/csv"), ("vtt", "text/vtt"),
                        ("html", "text/html")):

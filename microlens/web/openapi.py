@@ -47,7 +47,7 @@ def spec(settings: Settings) -> dict[str, Any]:
                         "progress": {"type": "number", "minimum": 0, "maximum": 1},
                         "stage": {"type": "string"},
                         "error": {"type": "string", "description": "present when failed"},
-                        "result": {"type": "object", "description": "the JSON report (schema_version 4), "
+                        "result": {"type": "object", "description": "the JSON report (schema_version 5), "
                                    "present when done"},
                         "summary": {"type": "object"},
                         "filename": {"type": "string"}, "size": {"type": "integer"},

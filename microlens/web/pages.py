@@ -23,7 +23,8 @@ LABEL_NAMES = {
     "neutral": lazy_gettext("neutral"), "uncertain": lazy_gettext("uncertain"),
     "no face": lazy_gettext("no face"), "no_face": lazy_gettext("no face"),
     "warming up": lazy_gettext("warming up"), "micro": lazy_gettext("micro"), "macro": lazy_gettext("macro"),
-    "talking": lazy_gettext("talking"),
+    "talking": lazy_gettext("talking"), "low_confidence": lazy_gettext("low confidence"),
+    "neutral_face": lazy_gettext("neutral face"),
 }
 STATUS_NAMES = {
     "queued": lazy_gettext("queued"), "running": lazy_gettext("running"), "done": lazy_gettext("done"),
