@@ -127,6 +127,9 @@ def summarise(events: list[dict]) -> dict:
         "top_label": top[0][0] if top else None,
         "top_share": round(top[0][1] / len(sure), 3) if top else None,
         "uncertain_share": round((len(labels) - len(sure)) / len(labels), 3) if labels else None,
+        # why the uncertain events are uncertain (low_confidence, neutral_face, talking)
+        "uncertain_reasons": dict(Counter(e.get("uncertain_reason") or "?" for e in events
+                                          if e["label"] == UNCERTAIN)),
         "one_label_on_every_event": len(events) >= 2 and len(set(labels)) == 1 and bool(sure),
         "uncertain_on_every_event": bool(labels) and not sure,
     }
@@ -172,7 +175,7 @@ def main() -> int:
                 try:
                     rep = microlens.analyze(str(path), model=model, **opts).to_dict()
                     keys = ("start_s", "apex_s", "end_s", "kind", "label", "confidence", "recognizer",
-                            "talking")
+                            "talking", "uncertain_reason")
                     row.update(summarise(rep["events"]), duration_s=rep["duration_s"],
                                viewer=against_viewer(rep["events"], spans),
                                event_list=[{k: e[k] for k in keys} for e in rep["events"]],
@@ -194,8 +197,12 @@ def main() -> int:
             total = totals.setdefault(f"{r['model']}, {r['config']}", Counter())
             total.update(r["viewer"])
             total["clips"] += 1
+    reasons: dict[str, Counter[str]] = {}  # "model, config" -> why events were uncertain, all clips
+    for r in rows:
+        reasons.setdefault(f"{r['model']}, {r['config']}", Counter()).update(r.get("uncertain_reasons", {}))
     result = {
         "what": "shipped models on real clips: label distribution per clip (issue 8)",
+        "uncertain_reasons": reasons,
         "max_share": MAX_SHARE,
         "check_passed": all(not r["verdict"].startswith("FAIL") for r in shipped),
         "viewer_totals": totals,

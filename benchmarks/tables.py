@@ -499,6 +499,20 @@ def realvideo_viewer() -> str:
                      "uncertain", "where a viewer sees none: labelled", "uncertain"], rows)
 
 
+@table("realvideo_reasons")
+def realvideo_reasons() -> str:
+    """docs/science.md: why events on the real clips were uncertain, per model and configuration
+    (realvideo.json, all clips)."""
+    results = load("realvideo")
+    rows = []
+    for key, why in results.get("uncertain_reasons", {}).items():
+        if sum(why.values()):
+            rows.append([key, str(sum(why.values()))]
+                        + [str(why.get(k, 0)) for k in ("low_confidence", "neutral_face", "talking")])
+    return md_table(["model, configuration", "uncertain events", "low confidence", "neutral face",
+                     "talking"], rows)
+
+
 @table("realvideo_talking")
 def realvideo_talking() -> str:
     """docs/science.md: the spotter's talking spans against when a viewer sees the person talk
