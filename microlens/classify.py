@@ -23,7 +23,7 @@ from microlens.labels import TALKING, UNCERTAIN
 from microlens.report import Event
 
 if TYPE_CHECKING:
-    from microlens.recognize import Recognizer
+    from microlens.recognize import Decision, Recognizer
     from microlens.scratch import CropStore
     from microlens.spotting import Interval
 
@@ -133,14 +133,21 @@ def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.n
     events = []
     for (iv, _, _), d in zip(batch, decisions, strict=True):
         label = talking_label(d.label, d.recognizer, iv.talking, talking_abstain)
-        # the talking rule decides whatever the confidence, so it is the reason when it applies
-        reason = TALKING if label == UNCERTAIN and talking_label("", d.recognizer, iv.talking,
-                                                                  talking_abstain) else d.reason
+        reason = uncertain_reason(label, d, iv.talking, talking_abstain)
         events.append(Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
                             label=label, confidence=d.confidence, probs=d.probs, score=float(iv.score),
                             onset_frame=iv.onset, apex_frame=iv.apex, offset_frame=iv.offset,
                             recognizer=d.recognizer, talking=iv.talking, reason=reason))
     return events
+
+
+def uncertain_reason(label: str, decision: Decision, talking: bool, talking_abstain: bool = True) -> str:
+    """Why an event's ``label`` (after :func:`talking_label`) is UNCERTAIN: TALKING when the talking
+    rule applies (it decides whatever the confidence), else the recogniser's ``decision.reason``;
+    "" for a labelled event."""
+    if label != UNCERTAIN:
+        return ""
+    return TALKING if talking_label("", decision.recognizer, talking, talking_abstain) else decision.reason
 
 
 def talking_label(label: str, recognizer: str, talking: bool, talking_abstain: bool = True) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from microlens.classify import talking_label
+from microlens.classify import talking_label, uncertain_reason
 from microlens.labels import emoji
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class LiveEvent:
     confidence: float
     recognizer: str = ""  # "micro:MODEL" or "macro:fer2013"
     talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
+    reason: str = ""  # why the label is "uncertain" (labels.UNCERTAIN_REASONS), "" when labelled
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ class EventCollector:
             ev = LiveEvent(start_s=round(float(iv.onset_s), 3), apex_s=round(float(iv.apex_s), 3),
                            end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
                            emoji=emoji(lab), confidence=round(d.confidence, 3), recognizer=d.recognizer,
-                           talking=bool(iv.talking))
+                           talking=bool(iv.talking),
+                           reason=uncertain_reason(lab, d, bool(iv.talking), self.talking_abstain))
             self.events.append(ev)
             self._new.append(ev)
             self.per_label[lab] = self.per_label.get(lab, 0) + 1

@@ -112,14 +112,15 @@
     lastLog = key;
     const list = $("live-log");
     const items = d.log.map((e) => ({ t: e.start_s, label: e.label, emoji: e.emoji, d: e.duration_s, micro: false }))
-      .concat(d.events.map((e) => ({ t: e.apex_s, label: e.label, emoji: e.emoji, d: e.end_s - e.start_s, micro: e.kind === "micro", kind: e.kind, c: e.confidence, talking: e.talking })))
+      .concat(d.events.map((e) => ({ t: e.apex_s, label: e.label, emoji: e.emoji, d: e.end_s - e.start_s, micro: e.kind === "micro", kind: e.kind, c: e.confidence, talking: e.talking, why: e.reason })))
       .sort((a, b) => b.t - a.t).slice(0, 60);
     list.textContent = "";
     items.forEach((it) => {
       const li = ML.el("li", { class: it.micro ? "micro" : "" });
       li.appendChild(ML.el("span", { class: "t" }, it.t.toFixed(1) + " s"));
       li.appendChild(ML.el("span", { class: "e" }, it.emoji));
-      li.appendChild(ML.el("span", {}, ML.label(it.label) + (it.kind ? " · " + ML.label(it.kind) + " " + Math.round(100 * it.c) + "%" : "") + (it.talking ? " · " + ML.label("talking") : "")));
+      const why = it.why && it.why !== "talking" ? " (" + ML.label(it.why) + ")" : "";  // talking is said below
+      li.appendChild(ML.el("span", {}, ML.label(it.label) + why + (it.kind ? " · " + ML.label(it.kind) + " " + Math.round(100 * it.c) + "%" : "") + (it.talking ? " · " + ML.label("talking") : "")));
       li.appendChild(ML.el("span", { class: "d" }, it.d.toFixed(1) + " s"));
       list.appendChild(li);
     });
