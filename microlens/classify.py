@@ -147,7 +147,7 @@ def uncertain_reason(label: str, decision: Decision, talking: bool, talking_abst
     "" for a labelled event."""
     if label != UNCERTAIN:
         return ""
-    return TALKING if talking_label("", decision.recognizer, talking, talking_abstain) else decision.reason
+    return TALKING if _talking_rule(decision.recognizer, talking, talking_abstain) else decision.reason
 
 
 def talking_label(label: str, recognizer: str, talking: bool, talking_abstain: bool = True) -> str:
@@ -155,4 +155,9 @@ def talking_label(label: str, recognizer: str, talking: bool, talking_abstain: b
     talks is not trusted (it reads the whole face's flow, learnt from lab faces that never speak, and
     lip articulation looks like a lip press); the full-expression prior reads the face's appearance
     at the apex, so a smile while talking keeps its label."""
-    return UNCERTAIN if talking and talking_abstain and recognizer.startswith("micro:") else label
+    return UNCERTAIN if _talking_rule(recognizer, talking, talking_abstain) else label
+
+
+def _talking_rule(recognizer: str, talking: bool, talking_abstain: bool) -> bool:
+    """Whether the talking rule withholds this recogniser's label: the micro model, while talking."""
+    return talking and talking_abstain and recognizer.startswith("micro:")

@@ -30,6 +30,11 @@ UNCERTAIN = "uncertain"
 LOW_CONFIDENCE, NEUTRAL_FACE, TALKING = "low_confidence", "neutral_face", "talking"
 UNCERTAIN_REASONS = (LOW_CONFIDENCE, NEUTRAL_FACE, TALKING)
 
+
+def reason_words(reason: str) -> str:
+    """An UNCERTAIN_REASONS code as words for captions and pages: 'low_confidence' -> 'low confidence'."""
+    return reason.replace("_", " ")
+
 # fine emotion -> MEGC2019 class ('others' has none and is dropped)
 TO_MEGC: dict[str, str] = {
     "happiness": "positive",

@@ -75,8 +75,7 @@ def typed_values(classes: tuple[type, ...], values: Mapping[str, Any]) -> dict[s
         if base is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if base in (bool, int, float, str) and (type(value) is not base):
-            wanted = {bool: "boolean", int: "integer", float: "number", str: "string"}[base]
-            raise ValueError(f"option {key!r} takes a {wanted}, got {json_type(value)}")
+            raise ValueError(f"option {key!r} takes a {json_type(base)}, got {json_type(type(value))}")
         choices = f.metadata.get("choices")
         if choices and value not in choices:
             raise ValueError(f"option {key!r} must be one of {', '.join(map(str, choices))}")
@@ -84,7 +83,11 @@ def typed_values(classes: tuple[type, ...], values: Mapping[str, Any]) -> dict[s
     return out
 
 
-def json_type(value: Any) -> str:
-    """The JSON name of a Python value's type, for error messages."""
-    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+# Python type -> its JSON name, for error messages
+JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
+              type(None): "null"}
+
+
+def json_type(kind: type) -> str:
+    """The JSON name of the Python type ``kind``, for error messages."""
+    return JSON_TYPES.get(kind, kind.__name__)

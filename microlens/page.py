@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microlens.labels import UNCERTAIN, emoji
+from microlens.labels import UNCERTAIN, emoji, reason_words
 from microlens.report import NEUTRAL, NO_FACE, SCHEMA_VERSION, Report
 
 PALETTE: dict[str, str] = {
@@ -197,7 +197,7 @@ def render(report: Report) -> str:
                    "<th>onset</th><th>apex</th><th>offset</th><th>duration</th><th>recogniser</th>"
                    "</tr></thead><tbody>")
         for i, ev in enumerate(report.events):
-            why = f" ({e_(ev.reason.replace('_', ' '))})" if ev.reason else ""
+            why = f" ({e_(reason_words(ev.reason))})" if ev.reason else ""
             out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}{why}"
                        f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
                        f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from microlens.labels import TALKING, UNCERTAIN, emoji
+from microlens.labels import TALKING, UNCERTAIN, emoji, reason_words
 
 SCHEMA_VERSION = 5  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
 # events is what the expression prior reads on the face ("source": "appearance"), not always neutral;
@@ -407,7 +407,7 @@ def to_vtt(report: Report) -> str:
            ""]
     for i, e in enumerate(report.events):
         end = max(e.end_s, e.start_s + 0.001)
-        why = f" ({e.reason.replace('_', ' ')})" if e.reason and e.reason != TALKING else ""
+        why = f" ({reason_words(e.reason)})" if e.reason and e.reason != TALKING else ""
         text = f"{emoji(e.label)} {e.label}{why} · {e.kind} · {e.confidence * 100:.0f}%"
         text += " · talking" if e.talking else ""
         out += [f"event-{i}", f"{_vtt_time(e.start_s)} --> {_vtt_time(end)}",
