@@ -260,8 +260,9 @@ def spotting_timing() -> str:
 @table("glance_speed")
 def glance_speed() -> str:
     """README: analysis speed, peak memory and the web load test, one line each."""
-    speed, memory, web = load("speed"), load("memory"), load("load")
+    speed, memory, web, pace = load("speed"), load("memory"), load("load"), load("livepace")
     clip = speed["clip"]
+    page = pace["browser"]
     runs = memory["runs"]
     return md_table(["measure", "value"], [
         [f"`microlens analyze`, {clip['width']}×{clip['height']} {clip['fps']:g} fps "
@@ -275,6 +276,11 @@ def glance_speed() -> str:
         *([["web server memory, idle / after 20 / after 60 jobs",
             " / ".join(mb(web["rss_mb"][k]) for k in ("idle", "after_20", "after_60")) + " "
             f"(growth 20→60: {web['rss_mb']['growth_20_60']:.1f} MB)"]] if "rss_mb" in web else []),
+        ["live webcam page: frames/s taken, gap between updates (median / max)",
+         f"{page['frames_per_s']:g} frames/s, {page['display_gaps']['median_s']:.2f} s / "
+         f"{page['display_gaps']['max_s']:.2f} s (WebSocket alone: {pace['websocket']['frames_per_s']:g} "
+         f"frames/s)" if "frames_per_s" in page else f"WebSocket: {pace['websocket']['frames_per_s']:g} "
+         f"frames/s, status gap median {pace['websocket']['status_gaps']['median_s']:.2f} s"],
     ])
 
 
@@ -352,6 +358,32 @@ def load_test() -> str:
           f"{w['wall_s']:.1f} s",
           f"{mb(rss['idle'])} after start (model and face tracker warmed up); {by_jobs} jobs finished; "
           f"peak {mb(rss['max'])}"]])
+
+
+@table("livepace")
+def livepace() -> str:
+    """docs/web.md: the live page's pace, WebSocket and browser (livepace.json)."""
+    p = load("livepace")
+    ws, page, m = p["websocket"], p["browser"], p["machine"]
+
+    def gaps(g: dict[str, float]) -> str:
+        return f"{g['median_s']:.3f} s / {g['p95_s']:.3f} s / {g['max_s']:.3f} s ({g['n']})"
+
+    rows = [["WebSocket client, one frame in flight", f"{ws['frames_per_s']:g}", gaps(ws["status_gaps"]),
+             "–"]]
+    if "frames_per_s" in page:
+        rows.append(["chromium, fake camera, `/webcam` display", f"{page['frames_per_s']:g}",
+                     gaps(page["display_gaps"]),
+                     "page timer + round trip "
+                     f"{page['baseline_page_timer_and_round_trip']['median_s']:.3f} s, server tick "
+                     f"{page['baseline_server_sleep_loop']['median_s']:.3f} s"])
+    else:
+        rows.append(["chromium", "–", "–", f"skipped: {page['skipped']}"])
+    verdict = "all goals met" if p["passed"] else "; ".join(p["problems"])
+    rows.append([f"verdict ({p['seconds']:g} s windows, load average {m['load_average_1min_before']:g} "
+                 f"before)", "–", "–", verdict])
+    return md_table(["path", "frames/s", "gap between updates: median / p95 / max (n)",
+                     "yardstick (median 0.4 s tick)"], rows)
 
 
 # ---- the markdown side --------------------------------------------------------------------------

@@ -1,11 +1,9 @@
 """Browser tests: Playwright drives Debian chromium (/usr/bin/chromium) against a real server with the
 real pipeline. They upload a face clip and check the results page (timeline, stats, log, click an
 event seeks the video), stream a fake camera (a y4m made from a face clip) to the webcam page and
-check the emotion display keeps updating about every 0.4 s (judged against how late a 0.4 s timer
-and a round trip run on the same machine at the same time, so a busy machine passes and a stalled
-page fails), and
-save screenshots of every page (under benchmarks/screenshots/ with MICROLENS_SCREENSHOTS=1). Skipped
-with a reason where chromium or playwright is absent."""
+check that the emotion display keeps updating and the recording is saved (its pace is measured by
+benchmarks/livepace.py), and save screenshots of every page (under benchmarks/screenshots/ with
+MICROLENS_SCREENSHOTS=1). Skipped with a reason where chromium or playwright is absent."""
 
 from __future__ import annotations
 
@@ -114,89 +112,28 @@ def y4m(path: Path, frames: list[np.ndarray], fps: int) -> Path:
     return path
 
 
-REPORT_EVERY_S = 0.4  # the live page's status period (microlens.live.LiveOptions.report_every_s)
-WINDOW_S = 6.0  # how long the webcam test watches the display
-MAX_GAP_CEILING_S = 2.0  # whatever the load: a display this long without an update is stalled
-
-
-class TickProbe:
-    """A thread that sleeps ``period`` in a loop and records the real gaps between its wake-ups: how
-    late this process runs a periodic tick right now (the busier the machine, the later)."""
-
-    def __init__(self, period: float) -> None:
-        self.period = period
-        self.gaps: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tick-probe", daemon=True)
-
-    def _run(self) -> None:
-        from microlens.web.webcam import _raise_priority
-
-        _raise_priority()  # as the server's status thread does
-        last = time.monotonic()
-        while not self._stop.wait(self.period):
-            now = time.monotonic()
-            self.gaps.append(now - last)
-            last = now
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def live_gap_limits(page_ticks: np.ndarray, server_ticks: np.ndarray,
-                    gaps: np.ndarray) -> tuple[float, float, float]:
-    """(the typical gap expected now, the fewest updates expected, the largest allowed gap) for the
-    live display, from baselines measured on the same machine at the same time: ``page_ticks``, the
-    gaps of a loop in the page that waits 0.4 s and then fetches /api/health (the page's timer and
-    its round trip to the server), ``server_ticks``, the gaps of a 0.4 s sleep loop in the server's
-    process; a display update needs both, so their lateness adds up. ``gaps`` are the display's."""
-    late = [np.clip(t - REPORT_EVERY_S, 0.0, None) if len(t) else np.zeros(1)
-            for t in (page_ticks, server_ticks)]
-    typical = REPORT_EVERY_S + sum(float(np.median(x)) for x in late)
-    worst = REPORT_EVERY_S + sum(float(np.max(x)) for x in late)
-    # a status delivered late shortens the next gap, a stalled page does not catch up: allow 2.5
-    # typical gaps of the display itself, or 1.5x the baselines' worst tick, and never 2 s
-    max_gap = min(MAX_GAP_CEILING_S, max(2.5 * float(np.median(gaps)), 1.5 * worst))
-    return typical, max(5.0, 0.7 * WINDOW_S / typical), max_gap
-
-
-def check_live_gaps(gaps: np.ndarray, page_ticks: np.ndarray, server_ticks: np.ndarray,
-                    sent_gaps: np.ndarray) -> None:
-    """Assert the live display kept pace: updates kept arriving at about the 0.4 s rate and no gap was
-    long, judged against the baselines measured on the same machine at the same time."""
-    typical, fewest, max_gap = live_gap_limits(page_ticks, server_ticks, gaps)
-    updates = len(gaps) - 1  # the window's edges are not updates
-    info = (f"{updates} updates in {WINDOW_S} s (at least {fewest:.1f} expected, typical gap now "
-            f"{typical:.3f} s); gaps {np.round(gaps, 3)}; allowed max gap {max_gap:.2f} s; page "
-            f"round trips {np.round(page_ticks, 3)}; server ticks {np.round(server_ticks, 3)}; server "
-            f"send gaps {np.round(sent_gaps, 3)}")
-    print(info)
-    assert updates >= fewest, "too few updates: " + info
-    assert float(np.median(gaps)) <= 1.5 * typical, "updates came too slowly: " + info
-    assert float(gaps.max()) <= max_gap, "the display stalled: " + info
-
-
 def test_live_gap_limits() -> None:
-    """The webcam test's yardstick: tight on an idle machine, looser under load, never unbounded."""
+    """The live pace benchmark's yardstick (benchmarks/livepace.py): tight on an idle machine, looser
+    under load, never unbounded."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from livepace import MAX_GAP_CEILING_S, check_live_gaps, live_gap_limits
+
     idle, steady = np.full(15, 0.401), np.full(15, 0.4)
-    typical, fewest, max_gap = live_gap_limits(idle, idle, steady)
-    assert typical == pytest.approx(0.402) and fewest == pytest.approx(0.7 * WINDOW_S / 0.402)
+    typical, fewest, max_gap = live_gap_limits(idle, idle, steady, 6.0)
+    assert typical == pytest.approx(0.402) and fewest == pytest.approx(0.7 * 6.0 / 0.402)
     assert max_gap == pytest.approx(1.0)  # 2.5 gaps of 0.4 s: one late status, not a stall
     busy = np.array([0.4, 0.45, 0.7, 0.42, 0.5])
-    assert live_gap_limits(busy, busy, steady)[2] == pytest.approx(1.5)  # 1.5 x (0.4 + 0.3 + 0.3)
-    assert live_gap_limits(np.array([3.0]), np.array([3.0]), steady)[2] == MAX_GAP_CEILING_S
-    check_live_gaps(steady, idle, idle, steady)
-    check_live_gaps(np.array([0.4] * 6 + [0.62, 0.18] + [0.4] * 6), idle, idle, steady)  # late, caught up
-    with pytest.raises(AssertionError, match="stalled"):
-        check_live_gaps(np.array([0.4] * 12 + [1.5, 0.4]), idle, idle, steady)
-    with pytest.raises(AssertionError, match="too few"):
-        check_live_gaps(np.array([1.5, 1.5, 1.5, 1.5]), busy, busy, steady)
-    with pytest.raises(AssertionError, match="too slowly"):
-        check_live_gaps(np.full(13, 0.65), idle, idle, steady)
+    assert live_gap_limits(busy, busy, steady, 6.0)[2] == pytest.approx(1.5)  # 1.5 x (0.4 + 0.3 + 0.3)
+    assert live_gap_limits(np.array([3.0]), np.array([3.0]), steady, 6.0)[2] == MAX_GAP_CEILING_S
+    assert check_live_gaps(steady, idle, idle, 6.0) == []
+    assert check_live_gaps(np.array([0.4] * 6 + [0.62, 0.18] + [0.4] * 6), idle, idle, 6.0) == []  # caught up
+    assert "stalled" in " ".join(check_live_gaps(np.array([0.4] * 12 + [1.5, 0.4]), idle, idle, 6.0))
+    assert "too few" in " ".join(check_live_gaps(np.array([1.5, 1.5, 1.5, 1.5]), busy, busy, 6.0))
+    assert "too slowly" in " ".join(check_live_gaps(np.full(13, 0.65), idle, idle, 6.0))
 
 
 def test_upload_results_timeline_seek(site: Any, browser: Any, tmp_path: Path) -> None:
@@ -265,7 +202,7 @@ def test_upload_results_timeline_seek(site: Any, browser: Any, tmp_path: Path) -
     assert not errors, errors
 
 
-def test_webcam_live_updates_keep_pace(site: Any, pw: Any, tmp_path: Path) -> None:
+def test_webcam_live_page_updates_and_saves(site: Any, pw: Any, tmp_path: Path) -> None:
     app, base = site
     from microlens.video import frames as decode
     from microlens.video import open_clip
@@ -288,41 +225,11 @@ def test_webcam_live_updates_keep_pace(site: Any, pw: Any, tmp_path: Path) -> No
             # the first frame loads the face tracker; then the display must tick every 0.4 s
             wait_js(page, "parseInt(document.getElementById('current').dataset.seq) >= 3", 120)
             wait_js(page, "document.getElementById('current').dataset.state !== 'warming up'", 60)
-            # the page shows each status it gets; meanwhile a 0.4 s timer + round trip to the server
-            # in the same page and a 0.4 s tick in the server's process (same CPU priority as the
-            # server's status thread) measure how late this machine runs them right now
-            probe = TickProbe(REPORT_EVERY_S)
-            probe.start()
-            try:
-                stamps = page.evaluate(f"""() => new Promise((done) => {{
-                    const el = document.getElementById('current'); const seen = []; const sent = [];
-                    const t0 = performance.now(); let last = el.dataset.seq;
-                    const obs = new MutationObserver(() => {{
-                      if (el.dataset.seq !== last) {{
-                        last = el.dataset.seq; seen.push(performance.now());
-                        sent.push(parseFloat(el.dataset.sent));
-                      }}
-                    }});
-                    obs.observe(el, {{ attributes: true }});
-                    const ticks = [t0];
-                    const tick = async () => {{
-                      try {{ await fetch('/api/health', {{ cache: 'no-store' }}); }} catch (e) {{}}
-                      ticks.push(performance.now());
-                      if (performance.now() - t0 < {WINDOW_S * 1000}) {{
-                        setTimeout(tick, {REPORT_EVERY_S * 1000});
-                      }}
-                    }};
-                    setTimeout(tick, {REPORT_EVERY_S * 1000});
-                    setTimeout(() => {{
-                      obs.disconnect();
-                      done({{shown: [t0, ...seen, performance.now()], sent, ticks}});
-                    }}, {WINDOW_S * 1000});
-                }})""")
-            finally:
-                probe.stop()
-            check_live_gaps(np.diff(stamps["shown"]) / 1000, np.diff(stamps["ticks"]) / 1000,
-                            np.array(probe.gaps), np.diff(stamps["sent"]))
-            assert float(page.locator("#cam-fps").inner_text()) >= 15
+            # the display keeps updating (its pace, 0.4 s and 15 frames/s, is measured by
+            # benchmarks/livepace.py: speed goals do not belong in a unit test)
+            seq = int(page.evaluate("document.getElementById('current').dataset.seq"))
+            wait_js(page, f"parseInt(document.getElementById('current').dataset.seq) >= {seq + 3}", 60)
+            assert float(page.locator("#cam-fps").inner_text()) > 0
             state = page.evaluate("document.getElementById('current').dataset.state")
             rt = app.extensions["microlens"]
             labels = tuple(rt.queue.loader(rt.settings.model).labels)
