@@ -212,6 +212,29 @@ def test_erase_fills_one_square_with_the_median():
         assert torch.allclose(out[i, :, r0, c0], med)
 
 
+def test_strain_drop_blanks_only_the_strain_channel():
+    from microlens.train.loop import _drop_strain
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 28, 28)
+    out = _drop_strain(x, 0.5, gen)
+    assert torch.equal(out[:, :2], x[:, :2])  # u and v untouched
+    blank = (out[:, 2] != x[:, 2]).flatten(1).any(1)  # (64,) samples whose strain was blanked
+    assert 16 < int(blank.sum()) < 48  # about half
+    for i in torch.nonzero(blank).flatten().tolist():
+        assert torch.all(out[i, 2] == x[i, 2].median())
+    assert torch.equal(_drop_strain(x, 0.0, gen), x)
+
+
+def test_flow_grid_sets_the_head_size():
+    from microlens.models import FlowNet, build
+
+    assert build({"arch": "flownet", "n_classes": 3, "grid": 2}).head[-1].in_features == 64 * 2 * 2
+    assert FlowNet(3).head[-1].in_features == 64 * 4 * 4  # the default
+    x = torch.rand(2, 3, 28, 28)
+    assert build({"arch": "flownet", "n_classes": 3, "grid": 2}).eval()(x).shape == (2, 3)
+
+
 def test_flow_erase_and_blur_change_only_flow_training():
     from microlens.train.loop import LoopOptions, train_stream
 
@@ -230,6 +253,9 @@ def test_flow_erase_and_blur_change_only_flow_training():
     plain = weights(flow, flownet, flow_erase=0)
     assert not same(weights(flow, flownet, flow_erase=8), plain)
     assert not same(weights(flow, {**flownet, "blur": 1.0}, flow_erase=0), plain)
+    assert not same(weights(flow, flownet, strain_drop=0.5), plain)
     assert same(weights(apex, {"arch": "apexnet"}, flow_erase=8),
+                weights(apex, {"arch": "apexnet"}, flow_erase=0))
+    assert same(weights(apex, {"arch": "apexnet"}, strain_drop=0.5),
                 weights(apex, {"arch": "apexnet"}, flow_erase=0))
     assert LoopOptions().flow_erase == 0  # tried, not adopted (benchmarks/recipe.py)

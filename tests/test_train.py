@@ -138,6 +138,8 @@ def test_bad_input_one_line_exit_2(tmp_path, main, capsys):
     assert "expressionnet reads 64x64 gray faces" in err and "\n" not in err
     assert main(["train", "--data", str(data), "--flow-width", "0", "--out", str(tmp_path / "o")]) == 2
     assert "--flow-width must be at least 1" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--flow-grid", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "--flow-grid must be at least 1" in capsys.readouterr().err
     assert main(["train", "--data", str(data), "--flow-blur", "-1", "--out", str(tmp_path / "o")]) == 2
     assert "--flow-blur must be 0 (off) or positive" in capsys.readouterr().err
 

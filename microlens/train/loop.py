@@ -46,6 +46,10 @@ class LoopOptions:
     # per-channel median (no motion after the min-max), so no single region can carry the decision;
     # tried, not adopted (benchmarks/recipe.py: a tie within seed noise, see docs/science.md)
     flow_erase: int = option(0, "side in flow pixels of a square erased from each training flow (0: off)")
+    # strain dropout: with this probability each training flow's strain channel is set to its median
+    # (no information), so the decision cannot rest on strain alone; strain is the channel whose
+    # distribution differs most between the training flows and real clips (docs/science.md, parity)
+    strain_drop: float = option(0.0, "probability of blanking a training flow's strain channel (0: off)")
     # L2 penalty of a linear head on frozen features (ExpressionNet), solved to convergence
     head_l2: float = option(1e-2, "L2 penalty of the linear head on frozen features (ExpressionNet)")
 
@@ -84,6 +88,15 @@ def _zoom(x: torch.Tensor, max_zoom: float, gen: torch.Generator) -> torch.Tenso
     theta[:, 0, 0] = theta[:, 1, 1] = 1 / factor  # output pixel (u, v) reads input (u / f, v / f)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _drop_strain(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """With probability ``p`` per sample of (B, 3, H, W) flow ``x``, set its strain channel to its
+    median (what a flow with no strain information looks like after the min-max)."""
+    drop = torch.rand(len(x), generator=gen) < p  # (B,)
+    strain = x[:, 2:]  # (B, 1, H, W)
+    flat = strain.flatten(1).median(dim=1).values[:, None, None, None].expand_as(strain)
+    return torch.cat([x[:, :2], torch.where(drop[:, None, None, None], flat, strain)], dim=1)
 
 
 def _erase(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:
@@ -193,6 +206,8 @@ def train_stream(
                 xb = _zoom(xb, opts.flow_zoom, gen)
             if augment is not None and opts.flow_erase > 0 and config["arch"] in FLOW_ARCHS:
                 xb = _erase(xb, opts.flow_erase, gen)
+            if augment is not None and opts.strain_drop > 0 and config["arch"] in FLOW_ARCHS:
+                xb = _drop_strain(xb, opts.strain_drop, gen)
             if opts.flow_noise > 0 and config["arch"] in FLOW_ARCHS:
                 xb = xb + opts.flow_noise * torch.randn(xb.shape, generator=gen)
             if opts.mixup > 0:  # mix each sample with another of the batch, and the two losses alike

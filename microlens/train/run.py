@@ -65,6 +65,9 @@ class TrainOptions:
     cbam: bool = option(True, "CBAM attention in both streams")
     # channels of the flow network's first block (doubled in each of the next two)
     flow_width: int = option(16, "flow network width: channels of its first conv block")
+    # side of the grid of cells whose pooled features the flow network's head reads (where on the
+    # face the motion is); a smaller grid ties the head less to one dataset's framing
+    flow_grid: int = option(4, "flow network head: side of its grid of pooled cells")
     # sd in flow pixels of a fixed Gaussian smoothing inside the flow network (train and inference)
     flow_blur: float = option(0.0, "sd (flow pixels) of the Gaussian that smooths flow inputs inside "
                                    "the flow network (0: off)")
@@ -123,7 +126,8 @@ def streams_of(opts: TrainOptions) -> tuple[str, ...]:
 def model_configs(opts: TrainOptions) -> dict[str, list[dict[str, Any]]]:
     """Architecture configs of each stream's members (n_classes is added by the loop)."""
     flow: dict[str, dict[str, Any]] = {
-        "flownet": {"arch": "flownet", "cbam": opts.cbam, "width": opts.flow_width, "blur": opts.flow_blur},
+        "flownet": {"arch": "flownet", "cbam": opts.cbam, "width": opts.flow_width, "blur": opts.flow_blur,
+                    "grid": opts.flow_grid},
         "ststnet": {"arch": "ststnet"},
         "regionlinear": {"arch": "regionlinear"},
     }
@@ -328,8 +332,10 @@ def train(
     writes nothing (see :func:`run`)."""
     if not opts.data:
         raise UsageError("--data DIR is required")
-    if opts.seeds < 1 or loop.epochs < 1 or opts.flow_width < 1:
-        raise UsageError("--seeds, --epochs and --flow-width must be at least 1")
+    for flag, value in (("--seeds", opts.seeds), ("--epochs", loop.epochs), ("--flow-width", opts.flow_width),
+                        ("--flow-grid", opts.flow_grid)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     if opts.flow_blur < 0:
         raise UsageError("--flow-blur must be 0 (off) or positive")
     if opts.apex_arch == "expressionnet" and (opts.apex_color or opts.apex_size not in (0, 64)):
