@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from microlens.labels import TALKING, UNCERTAIN, emoji, reason_words
+from microlens.labels import TALKING, UNCERTAIN, UNCERTAIN_REASONS, emoji, reason_words
 
 SCHEMA_VERSION = 5  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
 # events is what the expression prior reads on the face ("source": "appearance"), not always neutral;
@@ -54,6 +54,11 @@ class Event:
     recognizer: str = ""  # which recogniser labelled it: "micro:MODEL" or "macro:fer2013"
     talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
     reason: str = ""  # why the label is "uncertain": one of labels.UNCERTAIN_REASONS; "" when labelled
+
+    def __post_init__(self) -> None:
+        if self.reason and (self.reason not in UNCERTAIN_REASONS or self.label != UNCERTAIN):
+            raise ValueError(f"an event's reason must be one of {UNCERTAIN_REASONS} and only on an "
+                             f"{UNCERTAIN!r} label, got reason {self.reason!r} on {self.label!r}")
 
     @property
     def duration_s(self) -> float:

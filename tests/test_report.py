@@ -250,3 +250,27 @@ def test_talking_spans_reach_the_json_timeline_and_statistics() -> None:
     assert rows[1]["talking"] == "0.5"
     assert "talking 1.50-2.25 s" in render(rep)
     assert make_report().to_dict()["talking"] == []
+
+
+def test_uncertain_reason_is_a_known_code_on_an_uncertain_event() -> None:
+    from microlens.labels import UNCERTAIN, UNCERTAIN_REASONS
+
+    for why in UNCERTAIN_REASONS:
+        ev = Event(1.0, 1.1, 1.2, "micro", UNCERTAIN, 0.3, _probs("happiness", 0.3), reason=why)
+        assert ev.reason == why
+    with pytest.raises(ValueError, match="reason"):
+        Event(1.0, 1.1, 1.2, "micro", UNCERTAIN, 0.3, _probs("happiness", 0.3), reason="gut feeling")
+    with pytest.raises(ValueError, match="reason"):
+        Event(1.0, 1.1, 1.2, "micro", "happiness", 0.9, _probs("happiness", 0.9), reason="low_confidence")
+
+
+def test_schema_doc_names_the_current_version_and_every_reason() -> None:
+    from pathlib import Path
+
+    from microlens.labels import UNCERTAIN_REASONS
+    from microlens.report import SCHEMA_VERSION
+
+    usage = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
+    assert f"| `schema_version` | {SCHEMA_VERSION} (" in usage
+    row = next(line for line in usage.splitlines() if line.startswith("| `events[]` |"))
+    assert all(f"`{why}`" in row for why in UNCERTAIN_REASONS)
