@@ -606,18 +606,22 @@ def crossdataset() -> str:
     results = load("crossdataset")
     n = len(results["seeds"])
     rows = []
-    for row in results["summary"].values():
+    boot = results.get("margin_bootstrap", {})
+    for test, row in results["summary"].items():
         def cell(stream: str, key: str = "uf1", row: dict = row) -> str:
             v = row[f"{stream}_{key}"]
             return f"{f3(v['mean'])} ± {f3(v['sd'])}"
 
+        b = boot.get(test)
         rows.append([row["direction"], cell("ensemble"), cell("flow"), cell("ststnet"),
                      f"{row['margin_uf1']:+.3f} ({'met' if row['target_met'] else 'not met'})",
+                     f"{b['low']:+.3f} to {b['high']:+.3f}" if b else "–",
                      cell("ensemble", "uar"), cell("ststnet", "uar"),
                      f"{row['abstention']['coverage']:.0%} / {f3(row['abstention']['uf1_answered'])}"])
     return md_table([f"UF1, mean ± sd over {n} seeds", "ours (as shipped)", "flow stream",
                      "STSTNet, same folds",
-                     f"margin (target +{results['target_margin_uf1']:.2f})", "ours UAR", "STSTNet UAR",
+                     f"margin (target +{results['target_margin_uf1']:.2f})",
+                     "margin, 95 % interval (subjects resampled)", "ours UAR", "STSTNet UAR",
                      "answered / UF1 answered"], rows)
 
 

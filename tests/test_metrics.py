@@ -33,3 +33,23 @@ def test_report_schema(tmp_path):
         assert {"accuracy", "uf1", "uar", "n", "confusion", "per_dataset"} <= set(s)
     png = plot_confusion(m["confusion"], m["labels"], tmp_path / "c.png", "t")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_margin_interval_is_a_paired_subject_bootstrap():
+    from microlens.metrics import margin_interval
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1, 2], 40)  # (120,) 3 classes
+    groups = np.repeat(np.arange(20), 6)  # 20 subjects of 6 samples
+    good = np.where(rng.random((3, 120)) < 0.9, y, (y + 1) % 3)  # 3 runs, about 90 % right
+    poor = np.where(rng.random((3, 120)) < 0.6, y, (y + 1) % 3)  # about 60 % right
+    clear = margin_interval(y, good, poor, groups, 3, resamples=300)
+    assert 0.2 < clear["margin"] < 0.4 and clear["low"] > 0.1 and clear["p_below_zero"] == 0.0
+    assert clear["low"] <= clear["margin"] <= clear["high"]
+    alike = np.where(rng.random((3, 120)) < 0.9, y, (y + 1) % 3)  # as good, other errors
+    tie = margin_interval(y, good, alike, groups, 3, resamples=300)
+    assert abs(tie["margin"]) < 0.06 and tie["low"] < tie["margin"] < tie["high"]
+    assert tie["p_below_zero"] > 0.0 and tie["low"] < clear["low"]  # no clear winner
+    assert margin_interval(y, good, good, groups, 3, resamples=50)["margin"] == 0.0
+    with pytest.raises(ValueError, match="runs"):
+        margin_interval(y, good, poor[:2], groups, 3)

@@ -3,6 +3,7 @@ dataset, the checkpoint contents, the metrics schema, bad input; a short real-da
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from test_data import make_prepared
 
 import microlens.cli as cli
+from microlens.metrics import uf1
 
 # the from-scratch apex CNN at 16 px keeps these runs short; the default apex network has its own test
 FAST = ["--epochs", "12", "--apex-arch", "apexnet", "--apex-size", "16", "--workers", "1", "--no-onnx"]
@@ -77,6 +79,18 @@ def test_train_loso_learns_and_writes_everything(trained):
     assert m["uf1"] > 0.6  # the classes are encoded in both images: unseen subjects are recognised
     for name in ("confusion_ensemble.png", "confusion_apex.png", "confusion_flow.png", "syn.md"):
         assert (out / name).is_file()
+    # every held-out prediction, and the scores recomputed from it match metrics.json
+    with (out / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == m["n"] and len({r["sample_id"] for r in rows}) == m["n"]
+    assert {"sample_id", "subject", "dataset", "true", "ensemble_pred", "flow_p_happiness"} <= set(rows[0])
+    labels = m["labels"]
+    y = np.array([labels.index(r["true"]) for r in rows])
+    for stream, block in [("ensemble", m), *m["streams"].items()]:
+        pred = np.array([labels.index(r[f"{stream}_pred"]) for r in rows])
+        assert round(uf1(y, pred, len(labels)), 4) == block["uf1"]
+        probs = np.array([[float(r[f"{stream}_p_{lab}"]) for lab in labels] for r in rows])
+        assert np.allclose(probs.sum(1), 1, atol=1e-3)
     ckpt = torch.load(out / "syn.pt", weights_only=True)
     assert ckpt["labels"] == m["labels"] and ckpt["metrics"]["uf1"] == m["uf1"]
     assert set(ckpt["streams"]) == {"apex", "flow", "ststnet"}

@@ -1,8 +1,10 @@
 """What a training run writes: the self-describing checkpoint ``NAME.pt`` with its markdown model
-card ``NAME.md`` and ONNX streams, and ``metrics.json`` with one confusion PNG per stream."""
+card ``NAME.md`` and ONNX streams, ``metrics.json`` with one confusion PNG per stream, and
+``predictions.csv`` with every held-out prediction."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,26 @@ def save_metrics(metrics: dict[str, Any], out: Path, prefix: str = "") -> list[P
             plot_confusion(v["confusion"], metrics["labels"], out / f"{prefix}confusion_{s}.png", title)
         )
     return written
+
+
+def save_predictions(pred: dict[str, Any], labels: tuple[str, ...], out: Path) -> Path:
+    """Write ``predictions.csv``: one row per held-out sample (id, subject, dataset, true label), and
+    per stream its predicted label and class probabilities, so that anyone can recompute the
+    scores, per subject or per class, or test a difference between two runs."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "predictions.csv"
+    streams = list(pred["probs"])
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sample_id", "subject", "dataset", "true"]
+                   + [c for s in streams for c in [f"{s}_pred", *(f"{s}_p_{lab}" for lab in labels)]])
+        for i, sid in enumerate(pred["sample_id"]):
+            row = [sid, pred["subject"][i], pred["dataset"][i], labels[int(pred["y"][i])]]
+            for s in streams:
+                p = pred["probs"][s][i]  # (K,)
+                row += [labels[int(p.argmax())], *(f"{v:.4f}" for v in p)]
+            w.writerow(row)
+    return path
 
 
 def save_model(ckpt: dict[str, Any], out: Path, onnx: bool = True) -> list[Path]:

@@ -25,7 +25,7 @@ from microlens.metrics import ece, fit_temperature, nll, report, scaled, selecti
 from microlens.models import flow_input, model_input
 from microlens.options import add_options, option, options_from_args
 from microlens.preprocess import EQUALIZERS
-from microlens.train.card import model_card, save_metrics, save_model
+from microlens.train.card import model_card, save_metrics, save_model, save_predictions
 from microlens.train.loop import LoopOptions, options_dict, predict_proba, train_stream
 from microlens.train.protocols import PROTOCOLS, Fold, group_kfold
 
@@ -328,8 +328,10 @@ def train(
     loop: LoopOptions,
     progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the protocol and the final fit. Returns ``{"metrics", "checkpoint", "selection", ...}``;
-    writes nothing (see :func:`run`)."""
+    """Run the protocol and the final fit. Returns ``{"metrics", "checkpoint", "selection", "dataset",
+    "predictions"}``; ``predictions`` holds every tested sample's id, subject, dataset, true class
+    ``y`` (N,) and each stream's held-out probabilities ``probs`` (N, K). Writes nothing (see
+    :func:`run`)."""
     if not opts.data:
         raise UsageError("--data DIR is required")
     for flag, value in (("--seeds", opts.seeds), ("--epochs", loop.epochs), ("--flow-width", opts.flow_width),
@@ -411,7 +413,12 @@ def train(
             "metrics": metrics,
         }
         checkpoint["card"] = model_card(checkpoint)
-    return {"metrics": metrics, "checkpoint": checkpoint, "selection": sel, "dataset": ds}
+    predictions = {
+        "sample_id": [ds.sample_ids[i] for i in tested], "subject": [ds.subjects[i] for i in tested],
+        "dataset": [ds.datasets[i] for i in tested], "y": y_test, "probs": probs,
+    }
+    return {"metrics": metrics, "checkpoint": checkpoint, "selection": sel, "dataset": ds,
+            "predictions": predictions}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -435,6 +442,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(f"train {opts.labels} {opts.protocol}") as bar:
         result = train(opts, loop, bar)
     save_metrics(result["metrics"], Path(opts.out))
+    save_predictions(result["predictions"], result["selection"].labels, Path(opts.out))
     if result["checkpoint"] is not None:
         save_model(result["checkpoint"], Path(opts.out), opts.onnx)
     m = result["metrics"]
@@ -449,5 +457,5 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, v in [("ensemble", m), *m["streams"].items()]:
         print(f"{name:10s} {v['accuracy']:6.3f} {v['uf1']:6.3f} {v['uar']:6.3f}")
-    print(f"wrote {opts.out}/metrics.json")
+    print(f"wrote {opts.out}/metrics.json and {opts.out}/predictions.csv")
     return 0
