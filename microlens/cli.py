@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from microlens.errors import MicrolensError
 
@@ -51,13 +52,31 @@ def progress_bar(desc: str, *, force: bool = False) -> Iterator[Progress]:
         bar.close()
 
 
+class _PlainHelp(argparse.HelpFormatter):
+    """Help text without the docstrings' reStructuredText literal marks (``name`` -> name)."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(text.replace("``", ""))
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return super()._expand_help(action).replace("``", "")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help reads as plain text (every subcommand's too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _PlainHelp)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
     from microlens import __version__
 
-    parser = argparse.ArgumentParser(prog="microlens", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="microlens", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"microlens {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMANDS.values():
         importlib.import_module(module).register(sub)
     return parser

@@ -273,3 +273,15 @@ def test_subprocess_clean_stderr(good: Path, model_name: str, tmp_path: Path) ->
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0 and p.stderr == ""
     assert json.loads(p.stdout)["frames"] == 45
+
+
+def test_every_help_reads_as_plain_text(capsys) -> None:
+    """--help of the command and of every subcommand: no reStructuredText marks from docstrings."""
+    from microlens.cli import COMMANDS, main
+
+    for command in ["", *COMMANDS]:
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"] if command else ["--help"])
+        assert exit_.value.code == 0
+        text = capsys.readouterr().out
+        assert "usage: microlens" in text and "``" not in text, (command, text)
