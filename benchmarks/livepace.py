@@ -122,15 +122,9 @@ def gap_stats(gaps: np.ndarray) -> dict[str, float | int]:
 def websocket_pace(port: int, jpegs: list[bytes], seconds: float) -> dict[str, Any]:
     """Stream ``jpegs`` (looped) to /ws/live for ``seconds``, one frame in flight; frames/s through
     the server and the gaps between its status messages."""
-    import simple_websocket
+    from test_live import open_live
 
-    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/live")
-    ws.send(jpegs[0])  # the first frame loads the face tracker: wait for it before measuring
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        msg = ws.receive(timeout=1.0)
-        if msg and json.loads(msg)["type"] == "ack":
-            break
+    ws = open_live(port, jpegs[0])  # waits for the face tracker to load before measuring
     stamps: list[float] = []
     acks, i, in_flight = 0, 1, False
     start = time.monotonic()
@@ -154,20 +148,13 @@ def browser_pace(base: str, cam: Path, seconds: float) -> dict[str, Any]:
     """Watch the /webcam page's emotion display for ``seconds`` with a fake camera reading ``cam``;
     the display's gaps, the page's frames/s and the two baselines (see the module docstring)."""
     from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM, wait_js
+    from test_browser import camera_page, start_camera
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={cam}"])
+        b, page = camera_page(pw, base, cam)
         try:
-            ctx = b.new_context(viewport={"width": 1280, "height": 860})
-            ctx.grant_permissions(["camera"], origin=base)
-            page = ctx.new_page()
             page.goto(base + "/webcam")
-            page.click("#cam-start")
-            wait_js(page, "parseInt(document.getElementById('current').dataset.seq) >= 3", 120)
-            wait_js(page, "document.getElementById('current').dataset.state !== 'warming up'", 60)
+            start_camera(page)
             probe = TickProbe(REPORT_EVERY_S)
             probe.start()
             try:

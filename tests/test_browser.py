@@ -202,6 +202,25 @@ def test_upload_results_timeline_seek(site: Any, browser: Any, tmp_path: Path) -
     assert not errors, errors
 
 
+def camera_page(pw: Any, base: str, cam: Path) -> tuple[Any, Any]:
+    """(chromium with a fake camera reading ``cam``, a page of it allowed to use the camera at
+    ``base``); close the browser when done."""
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={cam}"])
+    ctx = b.new_context(viewport={"width": 1280, "height": 860})
+    ctx.grant_permissions(["camera"], origin=base)
+    return b, ctx.new_page()
+
+
+def start_camera(page: Any) -> None:
+    """Press start on the /webcam ``page`` and wait past the warm-up (the first frame loads the
+    face tracker)."""
+    page.click("#cam-start")
+    wait_js(page, "parseInt(document.getElementById('current').dataset.seq) >= 3", 120)
+    wait_js(page, "document.getElementById('current').dataset.state !== 'warming up'", 60)
+
+
 def test_webcam_live_page_updates_and_saves(site: Any, pw: Any, tmp_path: Path) -> None:
     app, base = site
     from microlens.video import frames as decode
@@ -209,47 +228,38 @@ def test_webcam_live_page_updates_and_saves(site: Any, pw: Any, tmp_path: Path) 
 
     clip = face_clip(tmp_path / "cam.mp4", seconds=6.0, fps=20.0, size=(480, 360), micro_at=(1.0, 3.0, 5.0))
     cam = y4m(tmp_path / "cam.y4m", [f.image for f in decode(open_clip(str(clip)))], 20)
-    if True:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={cam}"])
+    b, page = camera_page(pw, base, cam)
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/webcam")
+        shot(page, "webcam-idle")
+        start_camera(page)
+        # the display keeps updating (its pace, 0.4 s and 15 frames/s, is measured by
+        # benchmarks/livepace.py: speed goals do not belong in a unit test)
+        seq = int(page.evaluate("document.getElementById('current').dataset.seq"))
+        wait_js(page, f"parseInt(document.getElementById('current').dataset.seq) >= {seq + 3}", 60)
+        assert float(page.locator("#cam-fps").inner_text()) > 0
+        state = page.evaluate("document.getElementById('current').dataset.state")
+        rt = app.extensions["microlens"]
+        labels = tuple(rt.queue.loader(rt.settings.model).labels)
+        read = (*ExpressionPrior(labels).labels, UNCERTAIN)  # what the prior reads between events
+        assert state in ("no face", *read, *labels)
+        assert page.locator("#live-log li").count() >= 1
+        shot(page, "webcam")
+        page.click("#cam-save")
         try:
-            ctx = b.new_context(viewport={"width": 1280, "height": 860})
-            ctx.grant_permissions(["camera"], origin=base)
-            page = ctx.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(base + "/webcam")
-            shot(page, "webcam-idle")
-            page.click("#cam-start")
-            # the first frame loads the face tracker; then the display must tick every 0.4 s
-            wait_js(page, "parseInt(document.getElementById('current').dataset.seq) >= 3", 120)
-            wait_js(page, "document.getElementById('current').dataset.state !== 'warming up'", 60)
-            # the display keeps updating (its pace, 0.4 s and 15 frames/s, is measured by
-            # benchmarks/livepace.py: speed goals do not belong in a unit test)
-            seq = int(page.evaluate("document.getElementById('current').dataset.seq"))
-            wait_js(page, f"parseInt(document.getElementById('current').dataset.seq) >= {seq + 3}", 60)
-            assert float(page.locator("#cam-fps").inner_text()) > 0
-            state = page.evaluate("document.getElementById('current').dataset.state")
-            rt = app.extensions["microlens"]
-            labels = tuple(rt.queue.loader(rt.settings.model).labels)
-            read = (*ExpressionPrior(labels).labels, UNCERTAIN)  # what the prior reads between events
-            assert state in ("no face", *read, *labels)
-            assert page.locator("#live-log li").count() >= 1
-            shot(page, "webcam")
-            page.click("#cam-save")
-            try:
-                page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=60_000)
-            except Exception as e:  # noqa: BLE001 - say what the page said
-                import faulthandler
-                import sys
+            page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=60_000)
+        except Exception as e:  # noqa: BLE001 - say what the page said
+            import faulthandler
+            import sys
 
-                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-                raise AssertionError(f"not saved: {page.locator('#cam-error').inner_text()!r} "
-                                     f"{page.locator('#conn-state').inner_text()!r}") from e
-            page.wait_for_selector("#analysis[data-ready='1']", timeout=300_000)  # the recording's results
-            page.goto(base + "/analyses")
-            shot(page, "analyses")  # now with an upload and a webcam recording
-            assert not errors, errors
-        finally:
-            b.close()
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+            raise AssertionError(f"not saved: {page.locator('#cam-error').inner_text()!r} "
+                                 f"{page.locator('#conn-state').inner_text()!r}") from e
+        page.wait_for_selector("#analysis[data-ready='1']", timeout=300_000)  # the recording's results
+        page.goto(base + "/analyses")
+        shot(page, "analyses")  # now with an upload and a webcam recording
+        assert not errors, errors
+    finally:
+        b.close()

@@ -94,6 +94,21 @@ def server(tmp_path: Path) -> Any:
     srv.shutdown()
 
 
+def open_live(port: int, first: bytes, query: str = "") -> Any:
+    """A WebSocket client on /ws/live (``query``: its URL parameters) that has sent the JPEG
+    ``first`` and had it acknowledged (the first frame loads the face tracker, up to 120 s)."""
+    import simple_websocket
+
+    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/live{query}")
+    ws.send(first)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        msg = ws.receive(timeout=1.0)
+        if msg and json.loads(msg)["type"] == "ack":
+            break
+    return ws
+
+
 @pytest.mark.slow
 def save_session(ws: Any) -> dict | None:
     """Ask the live session on ``ws`` to save its recording; the "saved" message (None if none came
@@ -115,19 +130,11 @@ def save_session(ws: Any) -> dict | None:
 
 
 def test_websocket_streams_status_and_saves(server: Any, frames: list) -> None:
-    import simple_websocket
-
     from microlens.web import runtime
 
     app, port = server
-    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/live")
     jpegs = [cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes() for _, img in frames]
-    ws.send(jpegs[0])  # the first frame loads the face tracker: wait for it before measuring
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        msg = ws.receive(timeout=1.0)
-        if msg and json.loads(msg)["type"] == "ack":
-            break
+    ws = open_live(port, jpegs[0])
     statuses: list[tuple[float, dict]] = []
     acks = 1
     start = time.monotonic()
@@ -222,14 +229,12 @@ def test_an_expression_re_spotted_with_other_bounds_is_reported_once(model: Any)
 def test_live_talking_switch_reaches_the_saved_analysis(server: Any, frames: list) -> None:
     """/ws/live?talking_abstain=0 turns the talking rule off for the session and for the analysis
     of its saved recording."""
-    import simple_websocket
-
     from microlens.web import runtime
 
     app, port = server
-    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/live?talking_abstain=0")
     jpegs = [cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes() for _, img in frames]
-    acks, deadline = 0, time.time() + 120
+    ws = open_live(port, jpegs[0], "?talking_abstain=0")
+    acks, deadline = 1, time.time() + 120
     while acks < 10 and time.time() < deadline:
         ws.send(jpegs[acks % len(jpegs)])
         while time.time() < deadline:
