@@ -24,6 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
+
+from microlens.metrics import margin_interval, uf1_interval  # noqa: E402
 from microlens.train.card import save_metrics, save_model  # noqa: E402
 from microlens.train.loop import LoopOptions  # noqa: E402
 from microlens.train.run import TrainOptions, train  # noqa: E402
@@ -85,6 +88,22 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def intervals(pred: dict) -> dict[str, dict[str, dict]]:
+    """95 % intervals by resampling the test subjects (microlens.metrics): per stream and per
+    "all" / dataset, the UF1's, and the ensemble's margin over STSTNet ("margin_vs_ststnet")."""
+    y, ds, groups = pred["y"], np.asarray(pred["dataset"]), np.asarray(pred["subject"])
+    k = pred["probs"]["ensemble"].shape[1]
+    parts = {"all": np.ones(len(y), bool), **{d: ds == d for d in sorted(set(ds))}}
+    out: dict[str, dict[str, dict]] = {}
+    for stream in ("ensemble", "flow", "ststnet"):
+        p = pred["probs"][stream].argmax(1)  # (N,)
+        out[stream] = {part: uf1_interval(y[m], p[m], groups[m], k) for part, m in parts.items()}
+    ens, base = pred["probs"]["ensemble"].argmax(1), pred["probs"]["ststnet"].argmax(1)
+    out["margin_vs_ststnet"] = {part: margin_interval(y[m], ens[m], base[m], groups[m], k)
+                                for part, m in parts.items()}
+    return out
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and its finished workers (user + system)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -139,6 +158,8 @@ def main() -> None:
             # temperature scaling and abstention, each fold fitted on its training subjects only
             "abstention": m.get("abstention"),
             "loso": rows_of(m),
+            # how sure each figure is: 95 % intervals, test subjects resampled 2,000 times
+            "loso_intervals": intervals(res["predictions"]),
             "loso_confusion": m["confusion"],
             "random_split": rows_of(rnd),
             "seconds": {

@@ -106,6 +106,11 @@ def _anchor_rows(results: dict) -> list[list[str]]:
     ]
 
 
+def _with_interval(value: float, interval: dict | None) -> str:
+    """A UF1 and, when measured, its 95 % interval: '0.857 (0.79–0.91)'."""
+    return f3(value) + (f" ({interval['low']:.2f}–{interval['high']:.2f})" if interval else "")
+
+
 @table("glance_recognition")
 def glance_recognition() -> str:
     """README: LOSO UF1 of the shipped models' ensemble, flow stream and our STSTNet, plus published."""
@@ -115,12 +120,13 @@ def glance_recognition() -> str:
     rows = []
     for model in _models(results):
         loso = results["models"][model]["loso"]
+        ci = results["models"][model].get("loso_intervals", {})
         for stream, title in names.items():
-            keys = _columns(loso)
-            rows.append([f"`{model}` {title}",
-                         *(f3(loso[stream][k]["uf1"]) if k else DASH for k in keys)])
+            keys, bounds = _columns(loso), ci.get(stream, {})
+            rows.append([f"`{model}` {title}", *(_with_interval(loso[stream][k]["uf1"], bounds.get(k))
+                                                 if k else DASH for k in keys)])
     rows += _anchor_rows(results)
-    return md_table(["LOSO UF1", *COLUMN_TITLES], rows)
+    return md_table(["LOSO UF1 (95 % interval, test subjects resampled)", *COLUMN_TITLES], rows)
 
 
 @table("loso")
@@ -140,6 +146,25 @@ def loso() -> str:
                 for k in keys)])
     rows += [[name, DASH, *cells] for name, *cells in _anchor_rows(results)]
     return md_table(["model", "stream", "both (composite)", "CASME II", "SMIC"], rows)
+
+
+@table("loso_margins")
+def loso_margins() -> str:
+    """docs/science.md: how sure the LOSO margins over STSTNet are (loso.json, loso_intervals)."""
+    results = load("loso")
+    rows = []
+    for model in _models(results):
+        m = results["models"][model]
+        ci = m.get("loso_intervals")
+        if not ci:
+            continue
+        for k in (k for k in _columns(m["loso"]) if k):
+            b = ci["margin_vs_ststnet"][k]
+            rows.append([f"`{model}`", COLUMN_TITLES[_columns(m["loso"]).index(k)],
+                         f"{b['margin']:+.3f}", f"{b['low']:+.3f} to {b['high']:+.3f}",
+                         f"{b['p_below_zero']:.0%}"])
+    return md_table(["model", "test part", "ensemble UF1 − STSTNet UF1", "95 % interval",
+                     "resamples where STSTNet is level or ahead"], rows)
 
 
 @table("random_split")

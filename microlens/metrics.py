@@ -48,19 +48,43 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> dict:
     }
 
 
+def _subject_resamples(groups: np.ndarray, resamples: int, seed: int) -> list[np.ndarray]:
+    """``resamples`` index arrays, each the samples of len(groups) subjects drawn with replacement."""
+    names, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))])
+            for _ in range(resamples)]
+
+
+def uf1_interval(y_true: np.ndarray, preds: np.ndarray, groups: np.ndarray, k: int,
+                 resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """A 95 % interval for the UF1 of (R, N) int predictions of R runs (or (N,) of one) by a
+    bootstrap over the test ``groups`` (subjects, the unit the samples are not independent within):
+    ``{"uf1", "low", "high"}``, the mean over runs on the full test set and the 2.5 and 97.5
+    percentiles of the resampled means."""
+    y, p = np.asarray(y_true), np.atleast_2d(preds)  # (N,), (R, N)
+
+    def score(idx: np.ndarray) -> float:
+        return float(np.mean([uf1(y[idx], run[idx], k) for run in p]))
+
+    draws = np.array([score(idx) for idx in _subject_resamples(groups, resamples, seed)])
+    return {"uf1": round(score(np.arange(len(y))), 4), "low": round(float(np.percentile(draws, 2.5)), 4),
+            "high": round(float(np.percentile(draws, 97.5)), 4)}
+
+
 def margin_interval(y_true: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray, groups: np.ndarray,
                     k: int, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
     """How sure the UF1 margin of system A over system B is: a paired bootstrap over the test
-    ``groups`` (subjects, the unit the samples are not independent within). ``preds_a`` and
-    ``preds_b`` are (R, N) int predictions of R runs (seeds) on the same N samples; each resample
-    draws subjects with replacement and scores the mean over runs of UF1(A) - UF1(B).
+    ``groups`` (subjects). ``preds_a`` and ``preds_b`` are (R, N) int predictions of R runs (seeds)
+    on the same N samples; each resample draws subjects with replacement and scores the mean over
+    runs of UF1(A) - UF1(B).
 
     Returns ``{"margin", "low", "high", "p_below_zero"}``: the margin on the full test set, the
     2.5 and 97.5 percentiles of the resampled margins, and the share of resamples where A is not
     above B."""
     y = np.asarray(y_true)
     a, b = np.atleast_2d(preds_a), np.atleast_2d(preds_b)  # (R, N) each
-
     if a.shape != b.shape or a.shape[1] != len(y):
         raise ValueError(f"predictions {a.shape} and {b.shape} must both be (runs, {len(y)})")
 
@@ -68,11 +92,7 @@ def margin_interval(y_true: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray
         runs = zip(a[:, idx], b[:, idx], strict=True)
         return float(np.mean([uf1(y[idx], pa, k) - uf1(y[idx], pb, k) for pa, pb in runs]))
 
-    names, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
-    rng = np.random.default_rng(seed)
-    draws = np.array([margin(np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))]))
-                      for _ in range(resamples)])  # (resamples,)
+    draws = np.array([margin(idx) for idx in _subject_resamples(groups, resamples, seed)])
     return {"margin": round(margin(np.arange(len(y))), 4), "low": round(float(np.percentile(draws, 2.5)), 4),
             "high": round(float(np.percentile(draws, 97.5)), 4),
             "p_below_zero": round(float(np.mean(draws <= 0)), 4)}

@@ -53,3 +53,19 @@ def test_margin_interval_is_a_paired_subject_bootstrap():
     assert margin_interval(y, good, good, groups, 3, resamples=50)["margin"] == 0.0
     with pytest.raises(ValueError, match="runs"):
         margin_interval(y, good, poor[:2], groups, 3)
+
+
+def test_uf1_interval_brackets_the_score_and_narrows_with_more_subjects():
+    from microlens.metrics import uf1_interval
+
+    rng = np.random.default_rng(1)
+
+    def run(subjects: int) -> dict:
+        y = np.tile([0, 1, 2], 2 * subjects)  # 6 samples per subject
+        pred = np.where(rng.random(len(y)) < 0.8, y, (y + 1) % 3)
+        return uf1_interval(y, pred, np.repeat(np.arange(subjects), 6), 3, resamples=400)
+
+    few, many = run(10), run(80)
+    for r in (few, many):
+        assert r["low"] < r["uf1"] < r["high"] and 0.6 < r["uf1"] < 0.95
+    assert many["high"] - many["low"] < few["high"] - few["low"]
