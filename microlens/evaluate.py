@@ -58,7 +58,7 @@ def evaluate(opts: EvaluateOptions, progress: Any = None) -> dict[str, Any]:
         pred = model.predict(ds.apex[sl], ds.flow[sl])
         probs["ensemble"][sl], probs["apex"][sl], probs["flow"][sl] = pred.probs, pred.apex, pred.flow
         progress("predict", min(1.0, (start + opts.batch_size) / len(ds)))
-    out = report(sel.targets, probs, model.labels, ds.datasets, skipped=skipped)
+    out = report(sel.targets, probs, model.labels, ds.datasets, skipped=skipped, subjects=ds.subjects)
     out["model"] = model.name
     out["dropped"] = sel.dropped
     return out

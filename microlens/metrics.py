@@ -151,25 +151,37 @@ def report(
     labels: tuple[str, ...],
     datasets: tuple[str, ...] | list[str],
     skipped: int = 0,
+    subjects: tuple[str, ...] | list[str] | None = None,
 ) -> dict:
     """The metrics JSON: ensemble figures at the top level, each stream under "streams".
 
     ``probs`` maps stream name ('ensemble', 'apex', 'flow', 'ststnet') -> (N, K) probabilities.
+    With the (N,) ``subjects`` every UF1, overall and per dataset, also gets its 95 % interval by
+    resampling the subjects (``uf1_interval``: [low, high], see :func:`uf1_interval`).
     """
     k = len(labels)
     ds = np.asarray(datasets)
+    groups = None if subjects is None else np.asarray(subjects)
+
+    def with_interval(out: dict, pred: np.ndarray, keep: np.ndarray) -> dict:
+        if groups is not None and keep.any():
+            b = uf1_interval(y_true[keep], pred[keep], groups[keep], k)
+            out["uf1_interval"] = [b["low"], b["high"]]
+        return out
 
     def block(p: np.ndarray) -> dict:
         pred = p.argmax(1) if len(p) else np.zeros(0, np.int64)
-        out = scores(y_true, pred, k)
+        out = with_interval(scores(y_true, pred, k), pred, np.ones(len(pred), bool))
         out["confusion"] = confusion(y_true, pred, k).tolist()
-        out["per_dataset"] = {str(d): scores(y_true[ds == d], pred[ds == d], k) for d in sorted(set(ds))}
+        out["per_dataset"] = {str(d): with_interval(scores(y_true[ds == d], pred[ds == d], k), pred, ds == d)
+                              for d in sorted(set(ds))}
         return out
 
     top = block(probs["ensemble"])
     result = {
         "accuracy": top["accuracy"],
         "uf1": top["uf1"],
+        **({"uf1_interval": top["uf1_interval"]} if "uf1_interval" in top else {}),
         "uar": top["uar"],
         "n": top["n"],
         "skipped": int(skipped),

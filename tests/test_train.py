@@ -65,8 +65,11 @@ def check_schema(m: dict, streams: set[str]) -> None:
     assert set(m["streams"]) == streams
     for s in m["streams"].values():
         assert {"accuracy", "uf1", "uar", "n", "confusion", "per_dataset"} <= set(s)
+    for d in [m, *m["per_dataset"].values(), *m["streams"].values()]:
+        low, high = d["uf1_interval"]  # 95 %, test subjects resampled
+        assert low <= d["uf1"] + 1e-9 and d["uf1"] <= high + 1e-9
     for d in m["per_dataset"].values():
-        assert set(d) == {"accuracy", "uf1", "uar", "n"}
+        assert set(d) == {"accuracy", "uf1", "uar", "n", "uf1_interval"}
 
 
 def test_train_loso_learns_and_writes_everything(trained):
@@ -79,6 +82,9 @@ def test_train_loso_learns_and_writes_everything(trained):
     assert m["uf1"] > 0.6  # the classes are encoded in both images: unseen subjects are recognised
     for name in ("confusion_ensemble.png", "confusion_apex.png", "confusion_flow.png", "syn.md"):
         assert (out / name).is_file()
+    card = (out / "syn.md").read_text()
+    low, high = m["uf1_interval"]
+    assert f"{m['uf1']:.3f} ({low:.2f}-{high:.2f})" in card and "95 % intervals" in card
     # every held-out prediction, and the scores recomputed from it match metrics.json
     with (out / "predictions.csv").open() as f:
         rows = list(csv.DictReader(f))

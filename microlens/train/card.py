@@ -30,10 +30,15 @@ FER_NOTE = (
 
 HEAD_NOTE = " (ExpressionNet: linear head solved to convergence)"
 
+def _interval(m: dict) -> str:
+    """' (0.71-0.94)': the UF1's 95 % interval where the metrics have one (older checkpoints do not)."""
+    return f" ({m['uf1_interval'][0]:.2f}-{m['uf1_interval'][1]:.2f})" if "uf1_interval" in m else ""
+
+
 def _fmt_row(name: str, m: dict) -> str:
     per = m.get("per_dataset", {})
-    cells = [f"{m['accuracy']:.3f} / {m['uf1']:.3f} / {m['uar']:.3f}"]
-    cells += [f"{per[d]['uf1']:.3f}" for d in sorted(per)]
+    cells = [f"{m['accuracy']:.3f} / {m['uf1']:.3f}{_interval(m)} / {m['uar']:.3f}"]
+    cells += [f"{per[d]['uf1']:.3f}{_interval(per[d])}" for d in sorted(per)]
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
@@ -99,7 +104,9 @@ def model_card(ckpt: dict[str, Any]) -> str:
             *rows,
             "",
             "The shipped weights are the final fit on all these samples; the figures above estimate how "
-            "it does on unseen people.",
+            "it does on unseen people"
+            + ("; in brackets, 95 % intervals of UF1 from resampling the test subjects."
+               if "uf1_interval" in m else "."),
             "",
             *_calibration_lines(ckpt),
             "## Licence and intended use",

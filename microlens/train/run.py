@@ -374,7 +374,8 @@ def train(
     probs, weights, cal = cross_validate(folds, len(ds), opts.workers, lambda s, f: progress(s, f * frac_cv))
     cv_seconds = time.time() - t0
     y_test = sel.targets[tested]
-    metrics = report(y_test, probs, sel.labels, [ds.datasets[i] for i in tested])
+    metrics = report(y_test, probs, sel.labels, [ds.datasets[i] for i in tested],
+                     subjects=[ds.subjects[i] for i in tested])
     metrics["protocol"] = opts.protocol
     metrics["folds"] = len(folds)
     metrics["ensemble_weights"] = {"apex_mean": round(float(np.mean(weights)), 3), "mode": opts.weights}
