@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("microlens: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout closed it (`microlens models | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush stays quiet
+        return 0
     except Exception as e:  # noqa: BLE001 - the user gets one line; MICROLENS_DEBUG=1 shows the traceback
         if os.environ.get("MICROLENS_DEBUG") == "1":
             raise

@@ -369,6 +369,7 @@ def run(args: argparse.Namespace) -> int:
                 "protocol": m.get("protocol"),
                 "accuracy": m.get("accuracy"),
                 "uf1": m.get("uf1"),
+                "uf1_interval": m.get("uf1_interval"),  # 95 %, test subjects resampled; None in older ones
                 "uar": m.get("uar"),
                 "per_dataset": {d: v["uf1"] for d, v in m.get("per_dataset", {}).items()},
                 "samples": ckpt.get("provenance", {}).get("samples"),
@@ -383,9 +384,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         per = ", ".join(f"{d} {v:.3f}" for d, v in r["per_dataset"].items())
+        ci = r["uf1_interval"]
         print(f"{r['name']}{' (default)' if r['default'] else ''}: {', '.join(r['labels'])}")
         print(
-            f"  {str(r['protocol']).upper()} acc {r['accuracy']:.3f}  UF1 {r['uf1']:.3f}  UAR {r['uar']:.3f}"
+            f"  {str(r['protocol']).upper()} acc {r['accuracy']:.3f}  UF1 {r['uf1']:.3f}"
+            + (f" (95 % interval {ci[0]:.2f}-{ci[1]:.2f})" if ci else "") + f"  UAR {r['uar']:.3f}"
             f"  (UF1 per dataset: {per}); {r['samples']} training samples; research use only"
         )
     return 0

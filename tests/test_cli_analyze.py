@@ -285,3 +285,15 @@ def test_every_help_reads_as_plain_text(capsys) -> None:
         assert exit_.value.code == 0
         text = capsys.readouterr().out
         assert "usage: microlens" in text and "``" not in text, (command, text)
+
+
+def test_a_closed_stdout_is_not_an_error() -> None:
+    """`microlens models | head -1`: the reader closing the pipe ends the command quietly, exit 0."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom microlens import cli, recognize\n"
+            "def closed(args):\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+            "recognize.run = closed\nsys.exit(cli.main(['models']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
