@@ -91,6 +91,22 @@ def test_korean_by_browser_language_and_switch(client: Any) -> None:
     assert client.get("/lang/xx").status_code == 404
 
 
+def test_every_page_string_has_a_korean_translation() -> None:
+    """Each string the templates and the web code mark for translation has a Korean msgstr (a new
+    string without one would show in English on a Korean page)."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    web = Path(__file__).resolve().parents[1] / "microlens" / "web"
+    methods = [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
+    marked = {m[2] if isinstance(m[2], str) else m[2][0] for m in extract_from_dir(str(web), methods)}
+    with (web / "translations" / "ko" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        ko = {m.id: m.string for m in read_po(f, locale="ko") if m.id}
+    assert len(marked) > 50
+    assert not sorted(marked - set(ko)), "not in the Korean catalogue"
+    assert not [m for m in marked if not ko[m]], "empty Korean translation"
+
+
 def test_static_assets_are_local(client: Any) -> None:
     html = client.get("/webcam").data.decode()
     assert "http://" not in html.replace("http://localhost", "") and "https://" not in html

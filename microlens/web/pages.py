@@ -72,7 +72,7 @@ def _strings() -> dict[str, Any]:
         "connecting": gettext("Connecting…"), "live": gettext("Live"), "stopped": gettext("Stopped"),
         "saving": gettext("Saving the recording…"), "saved": gettext("Saved as an analysis"),
         "spotted": gettext("micro-expression spotted"), "confidence": gettext("confidence"),
-        "closest": gettext("closest"), "calm": gettext("no facial movement in the last second"),
+        "calm": gettext("no facial movement in the last second"),
         "read_on_face": gettext("read on the face"), "micro_model": gettext("micro model"),
         "current": gettext("Current emotion"), "time": gettext("time"), "duration": gettext("duration"),
         "connection_lost": gettext("Connection lost"), "fps": gettext("fps"),

@@ -85,11 +85,14 @@
     $("cam-badge-label").textContent = ML.label(d.state);
     if (!d.face || !d.label) $("current-conf").textContent = "—";
     else if (d.active) $("current-conf").textContent = S.confidence + " " + Math.round(100 * d.confidence) + "%";
-    else $("current-conf").textContent = S.calm + (d.source === "appearance" ? "; " + S.read_on_face : "")
-      + " (" + S.micro_model + ", " + S.closest + ": " + ML.label(d.label) + " " + Math.round(100 * d.confidence) + "%)";
+    else $("current-conf").textContent = S.calm + (d.source === "appearance" ? "; " + S.read_on_face : "");
     if (d.talking) $("current-conf").textContent += " · " + ML.label("talking");
     $("motion-bar").style.width = (100 * d.motion).toFixed(0) + "%";
     ML.bars($("live-probs"), Object.fromEntries(Object.entries(d.probs).map(([k, v]) => [k, Math.round(100 * v)])), 100);
+    // the micro model reads every window, but at rest there is no expression for it to read: its
+    // bars are then shown faded, so that they are not taken for the emotion above
+    $("live-probs").classList.toggle("at-rest", !d.active);
+    $("probs-label").classList.toggle("at-rest", !d.active);
     $("cam-frames").textContent = d.frames;
     $("cam-updated").textContent = new Date().toLocaleTimeString();
     const st = d.stats;
