@@ -106,9 +106,10 @@ def _anchor_rows(results: dict) -> list[list[str]]:
     ]
 
 
-def _with_interval(value: float, interval: dict | None) -> str:
-    """A UF1 and, when measured, its 95 % interval: '0.857 (0.79–0.91)'."""
-    return f3(value) + (f" ({interval['low']:.2f}–{interval['high']:.2f})" if interval else "")
+def _with_interval(row: dict) -> str:
+    """A loso.json row's UF1 and, when measured, its 95 % interval: '0.857 (0.79–0.91)'."""
+    low_high = row.get("uf1_interval")
+    return f3(row["uf1"]) + (f" ({low_high[0]:.2f}–{low_high[1]:.2f})" if low_high else "")
 
 
 @table("glance_recognition")
@@ -120,11 +121,9 @@ def glance_recognition() -> str:
     rows = []
     for model in _models(results):
         loso = results["models"][model]["loso"]
-        ci = results["models"][model].get("loso_intervals", {})
         for stream, title in names.items():
-            keys, bounds = _columns(loso), ci.get(stream, {})
-            rows.append([f"`{model}` {title}", *(_with_interval(loso[stream][k]["uf1"], bounds.get(k))
-                                                 if k else DASH for k in keys)])
+            rows.append([f"`{model}` {title}", *(_with_interval(loso[stream][k]) if k else DASH
+                                                 for k in _columns(loso))])
     rows += _anchor_rows(results)
     return md_table(["LOSO UF1 (95 % interval, test subjects resampled)", *COLUMN_TITLES], rows)
 
@@ -150,16 +149,15 @@ def loso() -> str:
 
 @table("loso_margins")
 def loso_margins() -> str:
-    """docs/science.md: how sure the LOSO margins over STSTNet are (loso.json, loso_intervals)."""
+    """docs/science.md: how sure the LOSO margins over STSTNet are (loso.json, margins_vs_ststnet)."""
     results = load("loso")
     rows = []
     for model in _models(results):
         m = results["models"][model]
-        ci = m.get("loso_intervals")
-        if not ci:
+        if "margins_vs_ststnet" not in m:
             continue
         for k in (k for k in _columns(m["loso"]) if k):
-            b = ci["margin_vs_ststnet"][k]
+            b = m["margins_vs_ststnet"][k]
             rows.append([f"`{model}`", COLUMN_TITLES[_columns(m["loso"]).index(k)],
                          f"{b['margin']:+.3f}", f"{b['low']:+.3f} to {b['high']:+.3f}",
                          f"{b['p_below_zero']:.0%}"])
