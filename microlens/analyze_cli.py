@@ -34,8 +34,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", default="casme2",
                    help="shipped model name or checkpoint path (default: casme2)")
     p.add_argument("--format", default="json",
-                   help="report format: json, csv, vtt or html; a comma list (json,html) writes several "
-                        "files when -o is a folder (default: json)")
+                   help=f"report format: {', '.join(WRITERS)} (timeline: one CSV row per second); a comma "
+                        "list (json,html) writes several files when -o is a folder (default: json)")
     p.add_argument("-o", "--output", default=None,
                    help="output file (one video) or folder (several videos; required then)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes in batch mode (default: 1)")

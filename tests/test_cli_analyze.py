@@ -297,3 +297,14 @@ def test_a_closed_stdout_is_not_an_error() -> None:
             "recognize.run = closed\nsys.exit(cli.main(['models']))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_format_help_names_every_writer(capsys: pytest.CaptureFixture[str]) -> None:
+    """`microlens analyze --help` lists every report format, timeline included (issue 19)."""
+    from microlens.report import WRITERS
+
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    line = text[text.index("--format FORMAT report format:"):][:200]
+    assert all(fmt in line for fmt in WRITERS) and "timeline" in line, line
