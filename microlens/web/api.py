@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file,
 from microlens.errors import MicrolensError, VideoError
 from microlens.report import EXTENSIONS
 from microlens.web.errors import ApiError
-from microlens.web.storage import Analysis, new_id, valid_id
+from microlens.web.storage import Analysis, QueueFull, new_id, valid_id
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -122,9 +122,8 @@ def list_analyses() -> Any:
 def create_analysis() -> Any:
     """Upload a video (multipart field ``file``, optional ``model``) and queue its analysis."""
     rt = _rt()
-    if rt.store.count_active() >= rt.settings.max_queue:
-        raise ApiError(429, f"the queue is full ({rt.settings.max_queue} analyses waiting or running); "
-                       "try again later", {"Retry-After": "30"})
+    if rt.store.count_active() >= rt.settings.max_queue:  # cheap check before the body is read
+        raise _queue_full(rt.settings.max_queue)
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise ApiError(400, "send the video as multipart/form-data in the field 'file'")
     upload = request.files.get("file")
@@ -155,6 +154,9 @@ def analysis_options(text: str) -> dict[str, Any]:
         given = json.loads(text)
     except ValueError:
         raise ApiError(400, "the field 'options' is not valid JSON") from None
+    except RecursionError:  # e.g. 30,000 nested arrays: the decoder's recursion limit
+        raise ApiError(400, "the field 'options' is nested too deeply; it must be a flat JSON object "
+                       "of option names and values") from None
     if not isinstance(given, dict):
         raise ApiError(400, "the field 'options' must be a JSON object of option names and values")
     try:
@@ -189,10 +191,22 @@ def accept_video(analysis_id: str, upload: Any, filename: str, *, model: str, ki
         part.unlink(missing_ok=True)
         raise
     display = os.path.basename(filename.replace("\\", "/"))[:200] or "video"
-    a = rt.store.create(analysis_id, filename=display, size=size, duration_s=float(clip.duration_s),
-                        model=model, source=kind, options=options)
+    try:  # the final queue check and the insert are one transaction
+        a = rt.store.create(analysis_id, filename=display, size=size, duration_s=float(clip.duration_s),
+                            model=model, source=kind, options=options, max_active=rt.settings.max_queue)
+    except BaseException as e:
+        dest.unlink(missing_ok=True)
+        if isinstance(e, QueueFull):
+            raise _queue_full(e.max_active) from None
+        raise
     rt.queue.enqueue(analysis_id)
     return a
+
+
+def _queue_full(max_queue: int) -> ApiError:
+    """The 429 answer of a full queue."""
+    return ApiError(429, f"the queue is full ({max_queue} analyses waiting or running); try again later",
+                    {"Retry-After": "30"})
 
 
 def _probe(path: str) -> Any:

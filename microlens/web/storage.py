@@ -111,6 +111,20 @@ def _json_object(text: str) -> dict[str, Any]:
 _COLUMNS = tuple(f.name for f in fields(Analysis))
 
 
+class QueueFull(Exception):
+    """Raised by :meth:`Store.create` when the queue already holds ``max_active`` analyses."""
+
+    def __init__(self, max_active: int) -> None:
+        super().__init__(f"the queue is full ({max_active} analyses waiting or running)")
+        self.max_active = max_active
+
+
+def _active(db: sqlite3.Connection) -> int:
+    """Analyses queued or running, counted on ``db``."""
+    return int(db.execute("SELECT COUNT(*) FROM analyses WHERE status IN ('queued', 'running')"
+                          ).fetchone()[0])
+
+
 class Store:
     """Analyses database plus the data directory's layout."""
 
@@ -153,15 +167,28 @@ class Store:
 
     # rows --------------------------------------------------------------------------------------
     def create(self, analysis_id: str, *, filename: str, size: int, duration_s: float, model: str,
-               source: str = "upload", options: dict[str, Any] | None = None) -> Analysis:
-        """Insert a queued analysis (``options``: analysis options, checked by the caller)."""
+               source: str = "upload", options: dict[str, Any] | None = None,
+               max_active: int | None = None) -> Analysis:
+        """Insert a queued analysis (``options``: analysis options, checked by the caller).
+
+        With ``max_active``, the count of queued and running analyses and the insert happen in one
+        write transaction (BEGIN IMMEDIATE), so parallel uploads cannot overfill the queue; raises
+        :class:`QueueFull` when ``max_active`` analyses are already active."""
         now = time.time()
         with self._connect() as db:
-            db.execute(
-                "INSERT INTO analyses (id, status, stage, filename, size, duration_s, model, source, "
-                "created, updated, options) VALUES (?, 'queued', 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (analysis_id, filename[:255], size, duration_s, model, source, now, now,
-                 json.dumps(options or {})))
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if max_active is not None and _active(db) >= max_active:
+                    raise QueueFull(max_active)
+                db.execute(
+                    "INSERT INTO analyses (id, status, stage, filename, size, duration_s, model, source, "
+                    "created, updated, options) VALUES (?, 'queued', 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (analysis_id, filename[:255], size, duration_s, model, source, now, now,
+                     json.dumps(options or {})))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         got = self.get(analysis_id)
         assert got is not None
         return got
@@ -185,8 +212,7 @@ class Store:
     def count_active(self) -> int:
         """Analyses queued or running."""
         with self._connect() as db:
-            return int(db.execute("SELECT COUNT(*) FROM analyses WHERE status IN ('queued', 'running')"
-                                  ).fetchone()[0])
+            return _active(db)
 
     def update(self, analysis_id: str, **values: Any) -> None:
         """Set columns of one analysis (and ``updated``)."""
