@@ -64,7 +64,8 @@ def main() -> None:
     uf1s: dict[str, dict[str, dict[str, list[float]]]] = {}
     for name in MODELS:
         for seed in args.seeds:
-            opts = loso_options(name, args.data, final=False, workers=args.workers, seed=seed)
+            opts = loso_options(name, args.data, final=False, workers=args.workers, seed=seed,
+                                weights="equal")
             m = train(opts, loop)["metrics"]
             for stream, v in [("ensemble", m), *m["streams"].items()]:
                 per = uf1s.setdefault(name, {}).setdefault(stream, {})

@@ -287,3 +287,15 @@ def test_loso_with_two_workers_is_reproducible(tmp_path):
     assert first["streams"]["flow"]["confusion"] == second["streams"]["flow"]["confusion"]
     assert first["ensemble_weights"] == second["ensemble_weights"]
     assert first["abstention"] == second["abstention"]
+
+
+def test_train_defaults_to_the_shipped_inner_cv_weights() -> None:
+    """`microlens train` without --weights uses the shipped recipe's inner-CV ensemble weights (issue 19)."""
+    from microlens.options import options_from_args
+    from microlens.train.run import TrainOptions
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--data", "d", "--labels", "megc3", "--protocol", "loso"])
+    assert args.weights == "inner"
+    assert options_from_args(TrainOptions, args).weights == "inner"
+    assert parser.parse_args(["train", "--data", "d", "--weights", "equal"]).weights == "equal"

@@ -2,8 +2,9 @@
 under a protocol, then fit the final model on all samples and save a self-describing checkpoint.
 
 Honest protocol: every fold trains for a fixed number of epochs and is scored once at the end;
-nothing (epoch, threshold, ensemble weight) is chosen on the test subject. Optional ensemble
-weights come from an inner cross-validation on the training subjects of the fold.
+nothing (epoch, threshold, ensemble weight) is chosen on the test subject. The ensemble weights
+come from an inner cross-validation on the training subjects of the fold (``--weights inner``, the
+default and the shipped recipe; ``--weights equal`` averages the streams).
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ class TrainOptions:
     baseline: bool = option(False, "also train the STSTNet baseline (Liong et al., 2019)")
     # seeds averaged per stream
     seeds: int = option(1, "models per stream with different seeds, probabilities averaged")
-    # ensemble weights
+    # ensemble weights: inner CV (the shipped models' recipe) or equal
     weights: str = option(
-        "equal", "ensemble weights: equal, or inner CV on training subjects (one-standard-error rule)",
+        "inner", "ensemble weights: inner CV on training subjects (one-standard-error rule; the shipped "
+        "recipe), or equal",
         choices=("equal", "inner")
     )
     # test-time mirroring of every flow-input stream (the STSTNet baseline too)
