@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import tempfile
 from typing import IO, Any
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Request, current_app, g, redirect, request
 from werkzeug.exceptions import Unauthorized
@@ -36,6 +37,14 @@ def _given_token() -> str:
             or request.cookies.get(TOKEN_COOKIE) or "")
 
 
+def _without_token() -> str:
+    """This request's path and query without ``token``, re-encoded: the other parameters keep every
+    value (repeated ones too) and their CR/LF, '&', '#' or non-ASCII characters stay escaped."""
+    query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+    path = quote(request.script_root + request.path)
+    return path + (f"?{query}" if query else "")
+
+
 def init(app: Flask) -> None:
     """Register the token check and the security headers."""
     from microlens.web import runtime
@@ -53,10 +62,7 @@ def init(app: Flask) -> None:
                                "once in the browser)")
         if request.args.get("token") and request.method == "GET" and not request.path.startswith("/api/"):
             # a page opened with ?token=: remember it in a cookie and drop it from the address bar
-            args = request.args.to_dict()
-            args.pop("token", None)
-            query = "&".join(f"{k}={v}" for k, v in args.items())
-            resp = redirect(request.path + (f"?{query}" if query else ""))
+            resp = redirect(_without_token())
             resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
             return resp
         return None
