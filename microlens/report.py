@@ -434,11 +434,27 @@ EXTENSIONS: dict[str, str] = {"json": ".json", "csv": ".csv", "timeline": ".time
                               "html": ".html"}
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system says it (/proc on Linux:
+    changing it, even briefly, would race with other threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def save_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+    The file gets the mode an ordinary new file gets (0666 less the umask), not mkstemp's 0600."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, p)

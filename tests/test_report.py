@@ -213,6 +213,20 @@ def test_save_is_atomic(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "r.json"]  # no partial file
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_saved_files_honour_the_umask(tmp_path, umask: int, mode: int) -> None:
+    """A report gets the mode any new file gets (0666 less the umask), not mkstemp's 0600 (issue 19)."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        save(make_report(), tmp_path / "r.json", "json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == mode
+
+
 def test_events_while_talking_are_counted_and_written() -> None:
     """An event's talking flag reaches the JSON, the CSV, the statistics and the HTML page."""
     from microlens.page import render
