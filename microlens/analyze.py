@@ -36,7 +36,7 @@ import numpy as np
 
 from microlens.errors import MicrolensError, NoFaceError, UsageError
 from microlens.face import FaceOptions
-from microlens.options import option
+from microlens.options import check_numbers, option
 from microlens.report import FaceSummary, Filmstrip, Images, ModelInfo, Reading, Report
 from microlens.spotting import SpotOptions
 
@@ -101,6 +101,7 @@ class AnalyzeOptions:
         "expression filling most of a short clip is still spotted")
 
     def __post_init__(self) -> None:
+        check_numbers(self)
         if self.max_side < 64:
             raise UsageError(f"max_side must be at least 64, got {self.max_side}")
         if not 0 <= self.crf <= 51:

@@ -30,6 +30,7 @@ from microlens.align import (
     similarity,
     transform,
 )
+from microlens.errors import UsageError
 from microlens.facemesh import (
     MAX_FACES,
     N_LANDMARKS,
@@ -47,7 +48,7 @@ from microlens.facemesh import (
     roi_face,
     still_models,
 )
-from microlens.options import option
+from microlens.options import check_numbers, option
 from microlens.video import Frame
 
 __all__ = ["ASPECT", "CROP_SIZE", "MAX_FACES", "N_LANDMARKS", "PICKERS", "REGIONS", "TEMPLATE",
@@ -62,9 +63,17 @@ class FaceOptions:
     # which face to analyse when several are present: largest, central, or an index by size order
     face: str = option("largest", "face to analyse: largest, central, or 0,1,2... by size")
     # minimum detector confidence for a face to count
-    min_confidence: float = option(0.5, "minimum face detector confidence")
+    min_confidence: float = option(0.5, "minimum face detector confidence (0..1)")
     # extra border around the landmark box, as a fraction of its size
-    margin: float = option(0.15, "border around the face box, fraction of its size")
+    margin: float = option(0.15, "border around the face box, fraction of its size (0..1)")
+
+    def __post_init__(self) -> None:
+        check_numbers(self)
+        picker(self.face)  # UsageError unless largest, central or a number
+        if not 0 <= self.min_confidence <= 1:
+            raise UsageError(f"min_confidence (--min-confidence) must be in 0..1, got {self.min_confidence}")
+        if not 0 <= self.margin <= 1:
+            raise UsageError(f"margin (--margin) must be in 0..1, got {self.margin}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -47,6 +48,23 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, 
             base = str
         group.add_argument(_flag(f.name), dest=f.name, type=base, default=default, choices=choices,
                            help=f"{helptext} (default: {default})")
+
+
+def check_numbers(obj: Any) -> None:
+    """Raise UsageError unless every int or float field of the option dataclass ``obj`` holds a
+    finite number of its type (an int field an int; a float field an int or float; never a bool,
+    NaN or infinity). Ranges are the dataclass's own business."""
+    from microlens.errors import UsageError
+
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        kind, value = hints[f.name], getattr(obj, f.name)
+        if kind not in (int, float):
+            continue
+        ok = isinstance(value, int if kind is int else (int, float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value):
+            raise UsageError(f"option {f.name} ({_flag(f.name)}) must be a finite "
+                             f"{'whole number' if kind is int else 'number'}, got {value!r}")
 
 
 def options_from_args(cls: type[T], ns: argparse.Namespace) -> T:

@@ -81,6 +81,16 @@ def test_split_options() -> None:
         split_options(**{spot_field.name: -1.0})
 
 
+@pytest.mark.parametrize("bad", [{"max_side": float("nan")}, {"crf": 14.5}, {"min_coverage": float("inf")},
+                                 {"thumb_size": True}, {"min_confidence": float("nan")}, {"margin": 1.5},
+                                 {"min_confidence": -0.1}])
+def test_every_numeric_option_is_checked(bad: dict) -> None:
+    """NaN, infinity, a bool or a fraction for a whole number, and face options out of range are
+    usage errors at the Python API too (issue 19)."""
+    with pytest.raises(UsageError, match=next(iter(bad))):
+        split_options(**bad)
+
+
 def test_face_spans() -> None:
     t = np.arange(10) / 10.0
     valid = np.array([1, 1, 1, 0, 0, 1, 1, 1, 1, 1], bool)

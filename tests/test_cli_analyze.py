@@ -308,3 +308,15 @@ def test_format_help_names_every_writer(capsys: pytest.CaptureFixture[str]) -> N
     text = " ".join(capsys.readouterr().out.split())
     line = text[text.index("--format FORMAT report format:"):][:200]
     assert all(fmt in line for fmt in WRITERS) and "timeline" in line, line
+
+
+@pytest.mark.parametrize("flags", [["--min-confidence", "nan"], ["--min-confidence", "2"], ["--margin", "-5"],
+                                   ["--margin", "inf"], ["--face", "biggest"]])
+def test_bad_face_and_analysis_options_are_usage_errors(flags: list[str], good: Path, tmp_path: Path,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    """Face options out of range, NaN or infinite stop before any work with exit 2 (issue 19)."""
+    code, out, err = run_cli([str(good), *flags, "-o", str(tmp_path / "r.json")], capfd)
+    assert code == 2, err
+    name = flags[0].lstrip("-").replace("-", "_")
+    assert name in err or flags[0] in err, err
+    assert "Traceback" not in err and out == "" and list(tmp_path.iterdir()) == []

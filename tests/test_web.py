@@ -340,7 +340,10 @@ def test_upload_options_reach_the_analysis(tmp_path: Path, clip: Path) -> None: 
                      ('{"abstain": "no"}', "option 'abstain' takes a boolean, got string"),
                      ('{"peak_z": true}', "option 'peak_z' takes a number, got boolean"),
                      ('{"macro_recognizer": "gpt"}', "must be one of fer2013, micro"),
-                     ('{"crf": 99}', "crf must be in 0..51")]:
+                     ('{"crf": 99}', "crf must be in 0..51"),
+                     ('{"min_confidence": 2}', "min_confidence (--min-confidence) must be in 0..1"),
+                     ('{"margin": -5}', "margin (--margin) must be in 0..1"),
+                     ('{"face": "biggest"}', "--face must be largest, central or a number")]:
         r = upload(c, clip, options=bad)
         err = r.get_json()["error"]
         assert r.status_code == 400 and why in err and "\n" not in err, (bad, err)
