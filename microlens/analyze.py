@@ -310,6 +310,20 @@ def _warnings(clip: Any, p1: _Pass1, fps: float, opts: AnalyzeOptions, duration:
                   "onset frame (no onset-to-apex motion to classify)" for iv in flat]
 
 
+def _no_face(name: str, n: int, choice: str, seen: int) -> MicrolensError:
+    """Why no face was analysed: none in the video (NoFaceError), or the face number ``choice``
+    asked for does not exist while ``seen`` faces were (UsageError, naming the valid numbers)."""
+    from microlens.face import MAX_FACES
+
+    if choice.strip().isdigit() and seen > 0:
+        count = f"at least {seen} faces were" if seen >= MAX_FACES else (
+            "1 face was" if seen == 1 else f"{seen} faces were")
+        valid = "0" if seen == 1 else f"0 to {seen - 1}"
+        return UsageError(f"{name}: there is no face {int(choice)}: {count} found in one frame "
+                          f"(numbered by size, 0 = largest); use --face {valid}, largest or central")
+    return NoFaceError(f"{name}: no face found in any of the {n} frames")
+
+
 def _zoom(crop: np.ndarray | None) -> np.ndarray | None:
     """The representative face, zoomed: the central 85% of the aligned crop at twice its size."""
     if crop is None:
@@ -370,7 +384,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         n = len(p1.times)
         valid = np.all(np.isfinite(p1.motion), axis=1) if n else np.zeros(0, bool)  # (T,) face seen
         if p1.track.frames_with_face == 0 or not valid.any():
-            raise NoFaceError(f"{path}: no face found in any of the {n} frames")
+            raise _no_face(path, n, face_opts.face, p1.track.max_faces)
         fps = effective_fps(p1.times)
         dt = float(np.median(np.diff(p1.times))) if n > 1 else (
             1.0 / clip.nominal_fps if clip.nominal_fps > 0 else 0.0)
