@@ -325,8 +325,8 @@ def test_bad_face_and_analysis_options_are_usage_errors(flags: list[str], good: 
 def test_a_face_number_that_does_not_exist(good: Path, model_name: str, tmp_path: Path,
                                            capfd: pytest.CaptureFixture[str]) -> None:
     """--face 99 on a one-face video: a usage error naming the valid numbers, not 'no face' (issue 19)."""
-    code, out, err = run_cli([str(good), "--model", model_name, "--face", "99", "-o", str(tmp_path / "r.json")],
-                             capfd)
+    argv = [str(good), "--model", model_name, "--face", "99", "-o", str(tmp_path / "r.json")]
+    code, out, err = run_cli(argv, capfd)
     assert code == 2, err
     assert "no face 99" in err and "1 face was found" in err and "--face 0" in err, err
     assert "Traceback" not in err and out == "" and list(tmp_path.iterdir()) == []
