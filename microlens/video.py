@@ -110,9 +110,21 @@ def _open_container(path: str) -> Any:
         raise VideoError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
+# FFmpeg demuxers and decoders that render text files (ANSI art, .txt, .nfo, binary text) as
+# pictures: FFmpeg accepts a plain text file as a "video", which is never what a user means
+TEXT_FORMATS = frozenset({"tty", "bin", "adf", "idf", "xbin"})
+TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+
+
 def _video_stream(container: Any, path: str) -> Any:
-    """The first real video stream (cover art in music files does not count)."""
+    """The first real video stream (cover art in music files does not count); text files that FFmpeg
+    would draw as a picture (its tty demuxer, ansi codec) are not videos."""
     av = _av()
+    fmt = str(getattr(container.format, "name", ""))
+    text = {c.codec_context.name for c in container.streams.video} & TEXT_CODECS
+    if fmt in TEXT_FORMATS or text:
+        raise VideoError(f"{path}: not a video file: it is text (FFmpeg would draw it as a picture "
+                         f"with its {fmt} reader{', codec ' + ', '.join(sorted(text)) if text else ''})")
     cover = av.stream.Disposition.attached_pic
     videos = [s for s in container.streams.video if not (s.disposition & cover)]
     if not videos:

@@ -330,3 +330,18 @@ def test_a_face_number_that_does_not_exist(good: Path, model_name: str, tmp_path
     assert code == 2, err
     assert "no face 99" in err and "1 face was found" in err and "--face 0" in err, err
     assert "Traceback" not in err and out == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "notes.mp4", "art.nfo"])
+def test_a_text_file_is_not_a_video(name: str, model_name: str, tmp_path: Path,
+                                    capfd: pytest.CaptureFixture[str]) -> None:
+    """FFmpeg's tty demuxer draws a .txt file as a video: it is 'not a video' (exit 3), not 'no face'
+    (exit 4) (issue 19)."""
+    path = tmp_path / "in" / name
+    path.parent.mkdir()
+    path.write_text("Interview notes\nThe subject smiled at 1:02 and frowned at 2:10.\n" * 40,
+                    encoding="utf-8")
+    code, out, err = run_cli([str(path), "--model", model_name, "-o", str(tmp_path / "r.json")], capfd)
+    assert code == 3, err
+    assert "not a video" in err and name in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
