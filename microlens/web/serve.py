@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    cfg: dict[str, Any] = {}
+    cfg: dict[str, Any] = {"BIND_HOST": args.host}  # the Host check accepts its name
     if args.data_dir:
         cfg["DATA_DIR"] = args.data_dir
     if args.workers:

@@ -14,6 +14,8 @@ MICROLENS_MAX_DURATION_S       MAX_DURATION_S         1800
 MICROLENS_MAX_QUEUE            MAX_QUEUE              50 (queued + running analyses)
 MICROLENS_MODEL                MODEL                  casme2
 MICROLENS_WORKERS              WORKERS                1 (embedded queue worker threads)
+MICROLENS_ALLOWED_HOSTS        ALLOWED_HOSTS          none (local names, bound address); a,b or *
+MICROLENS_BIND_HOST            BIND_HOST              set by ``microlens serve --host``
 =============================  =====================  ==========================================
 """
 
@@ -39,6 +41,8 @@ class Settings:
     max_queue: int  # queued + running analyses before 429
     model: str  # default model name or checkpoint path
     workers: int  # embedded consumer threads
+    allowed_hosts: str  # comma-separated Host names accepted besides the local ones; "*": any
+    bind_host: str  # the address the server is bound to ("" when unknown); its name is accepted too
 
     @property
     def retention_s(self) -> float:
@@ -56,6 +60,8 @@ _ENV: dict[str, tuple[str, Any]] = {  # config key -> (environment variable, def
     "MAX_QUEUE": ("MICROLENS_MAX_QUEUE", 50),
     "MODEL": ("MICROLENS_MODEL", "casme2"),
     "WORKERS": ("MICROLENS_WORKERS", 1),
+    "ALLOWED_HOSTS": ("MICROLENS_ALLOWED_HOSTS", ""),
+    "BIND_HOST": ("MICROLENS_BIND_HOST", ""),
 }
 
 
@@ -85,6 +91,8 @@ def load_settings(config: Mapping[str, Any] | None = None, environ: Mapping[str,
         max_queue=max(1, get("MAX_QUEUE")),
         model=get("MODEL"),
         workers=max(1, get("WORKERS")),
+        allowed_hosts=get("ALLOWED_HOSTS"),
+        bind_host=get("BIND_HOST"),
     )
 
 
@@ -100,4 +108,6 @@ def to_environ(settings: Settings) -> dict[str, str]:
         "MICROLENS_MAX_QUEUE": str(settings.max_queue),
         "MICROLENS_MODEL": settings.model,
         "MICROLENS_WORKERS": str(settings.workers),
+        "MICROLENS_ALLOWED_HOSTS": settings.allowed_hosts,
+        "MICROLENS_BIND_HOST": settings.bind_host,
     }
