@@ -1,6 +1,12 @@
-"""Load test of the web app (loopback only, bounded): N concurrent uploads of a short face clip to a
-real ``microlens serve`` (gunicorn + embedded Huey worker, real pipeline), then wait for every result;
-then a second wave of M more, to see whether the server's memory creeps up with the number of jobs.
+"""Load test of the web app (loopback only, bounded): N concurrent uploads of real clips of mixed sizes
+to a real ``microlens serve`` (gunicorn + embedded Huey worker, real pipeline), then wait for every
+result; then a second wave of M more, to see whether the server's memory creeps up with the number of
+jobs.
+
+The clips (``--clips real``, the default): every real clip the project has (``make clips`` into
+.cache/clips, and $MICROLENS_SHARED/videos and /realclips where present) plus a generated multi-MB
+clip (tests/media.py make_large_face), each uploaded at least once, cycled to fill the waves.
+``--clips synthetic`` uploads one generated 2 s face clip (``--seconds``) instead.
 
 Records: all accepted, none lost, upload latency, time to result (p50/p95/max) of the first wave, the
 server's RSS (master + worker, sampled every 0.25 s), its settled RSS when idle, after N and after N+M
@@ -8,7 +14,7 @@ jobs and the growth between the last two (acceptance: under --max-growth-mb), an
 average (the machine is shared) -> benchmarks/results/load.json. Exit 1 when a job failed or was lost
 or the memory grew too much. All traffic goes to 127.0.0.1; at most 600 uploads and --timeout seconds.
 
-    .venv/bin/python benchmarks/load.py [--uploads 20] [--more 40] [--seconds 2] [--workers 1] [--timeout 900]
+    .venv/bin/python benchmarks/load.py [--clips real|synthetic] [--uploads 20] [--more 40] [--workers 1]
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def free_port() -> int:
@@ -100,12 +107,30 @@ def settled_rss_mb(pid: int, seconds: float = 2.0) -> float:
     return percentile(xs, 0.5)
 
 
+def pick_clips(kind: str, work: Path, seconds: float) -> list[Path]:
+    """The clips to upload (see the module docstring), smallest first."""
+    from media import make_large_face
+    from test_web_clips import face_clip
+
+    if kind == "synthetic":
+        return [face_clip(work / "clip.mp4", seconds=seconds, fps=30.0, size=(320, 240), micro_at=(0.8,))]
+    from realclips import CACHE
+
+    shared = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data"))
+    videos = (".mp4", ".mov", ".avi", ".webm", ".mkv")
+    found = [p for folder in (CACHE, shared / "videos", shared / "realclips") if folder.is_dir()
+             for p in sorted(folder.iterdir()) if p.suffix.lower() in videos]
+    return sorted([*found, make_large_face(work)], key=lambda p: p.stat().st_size)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--uploads", type=int, default=20, help="first wave: concurrent uploads")
     ap.add_argument("--more", type=int, default=40,
                     help="second wave, sent once the first is done: the RSS after it shows creep")
-    ap.add_argument("--seconds", type=float, default=2.0, help="clip length")
+    ap.add_argument("--clips", choices=("real", "synthetic"), default="real",
+                    help="real: every real clip found plus a generated multi-MB one; synthetic: one 2 s clip")
+    ap.add_argument("--seconds", type=float, default=2.0, help="synthetic clip length")
     ap.add_argument("--workers", type=int, default=1, help="embedded queue worker threads")
     ap.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     ap.add_argument("--max-growth-mb", type=float, default=50.0,
@@ -115,12 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.uploads <= 200 and 0 <= args.more <= 400):
         raise SystemExit("--uploads must be in 1..200 and --more in 0..400")
 
-    from test_web_clips import face_clip
-
     load_before = os.getloadavg()[0]  # other work on the machine slows the jobs: recorded
     work = Path(tempfile.mkdtemp(prefix="microlens-load-"))
-    clip_path = face_clip(work / "clip.mp4", seconds=args.seconds, fps=30.0, size=(320, 240), micro_at=(0.8,))
-    clip = clip_path.read_bytes()
+    clips = pick_clips(args.clips, work, args.seconds)
+    if args.clips == "real":
+        args.uploads = max(args.uploads, len(clips))  # every real clip at least once
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     total = args.uploads + args.more
@@ -134,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     end = time.monotonic() + args.timeout  # one budget for both waves
     finished: dict[str, tuple[str, float]] = {}
+    names: dict[str, str] = {}  # analysis id -> uploaded file name
     rss_by_done: dict[int, float] = {}  # jobs finished -> server RSS then: flat means bounded
 
     def wave(first: int, n: int) -> tuple[dict[str, float], list[float], list[Any]]:
@@ -144,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def one(i: int) -> None:
             a = time.monotonic()
-            status, body = upload(base, clip, f"load-{i}.mp4")
+            path = clips[i % len(clips)]
+            status, body = upload(base, path.read_bytes(), f"{i}-{path.name}")
             upload_s.append(time.monotonic() - a)
             if status == 202:
                 sent[body["id"]] = a
@@ -160,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 _, s = request(f"{base}/api/analyses/{aid}")
                 if s.get("status") in ("done", "failed", "cancelled"):
                     finished[aid] = (s["status"], time.monotonic() - sent[aid])
+                    names[aid] = s.get("filename", "")
                     if len(finished) % 5 == 0 or len(finished) == 1:
                         rss_by_done[len(finished)] = round(tree_rss_mb(server.pid), 1)
             time.sleep(0.5)
@@ -214,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     growth = round(after_second - after_first, 1) if after_second is not None else None
     result = {
         "uploads": args.uploads,
-        "clip": {"seconds": args.seconds, "size": [320, 240], "fps": 30, "bytes": len(clip)},
+        "clips": [{"name": p.name, "bytes": p.stat().st_size} for p in clips],
+        "clips_over_1_mb": sum(p.stat().st_size > 2**20 for p in clips),
         "queue_workers": args.workers,
         "accepted": len(sent),
         "rejected": len(rejected),
@@ -245,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  "max": round(max(loads), 2)} if loads else None,
                     "load_average_1min_after": round(os.getloadavg()[0], 2)},
         "errors": [b.get("error") for _, b in rejected + rejected2][:5] +
-                  [f"{aid}: {st}" for aid, (st, _) in finished.items() if st != "done"][:5],
+                  [f"{names.get(aid, aid)}: {st}" for aid, (st, _) in finished.items() if st != "done"][:5],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -263,3 +263,28 @@ def test_webcam_live_page_updates_and_saves(site: Any, pw: Any, tmp_path: Path) 
         assert not errors, errors
     finally:
         b.close()
+
+
+def test_page_uploads_a_multi_mb_clip_to_the_real_server(browser: Any, tmp_path: Path) -> None:
+    """The upload page, on ``microlens serve`` (gunicorn, as users run it), takes a multi-MB clip full
+    of CR/LF bytes (413 before the fix of issue 19) and shows its finished analysis."""
+    import signal
+
+    from media import LARGE_MB, make_large_face
+    from test_restart import free_port, start_server
+
+    clip = make_large_face(tmp_path / "media")
+    assert clip.stat().st_size >= LARGE_MB * 1e6
+    port = free_port()
+    proc = start_server(tmp_path / "data", port, tmp_path / "server.log")
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="en-US")
+        page.goto(f"http://127.0.0.1:{port}/video")
+        page.set_input_files("#file-input", str(clip))
+        page.click("#upload-button")
+        page.wait_for_url(re.compile(r".*/analyses/[0-9a-f]{24}$"), timeout=120_000)
+        page.wait_for_selector("#analysis[data-ready='1']", timeout=300_000)
+        assert "large_face.mp4" in page.content()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
