@@ -10,12 +10,13 @@ import argparse
 import dataclasses
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from microlens.analyze import OPTION_CLASSES, analyze, set_quiet_native_logs, split_options
 from microlens.batch import expand_inputs, run_batch
-from microlens.errors import UsageError
+from microlens.errors import OutputError, UsageError
 from microlens.options import add_options, options_from_args
 from microlens.report import EXTENSIONS, WRITERS, save_text
 
@@ -27,7 +28,9 @@ def register(subparsers: Any) -> None:
         description="Analyse videos: when did a micro- or macro-expression happen and which emotion was it. "
                     "One video: the report goes to stdout (or -o FILE). Several videos or a folder: one "
                     "report per video into -o DIR plus summary.csv. Exit codes: 0 done (even with no "
-                    "events), 1 internal error, 2 bad usage, 3 not a readable video, 4 no face found; "
+                    "events), 1 internal error, 2 bad usage (also an -o or --face-video that cannot be "
+                    "written, found before any work), 3 not a readable video, 4 no face found, 5 an "
+                    "output could not be written; "
                     "in batch mode 0 when every video succeeded, else the exit code of the first video "
                     "(in input order) that failed.")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of videos")
@@ -74,8 +77,38 @@ def run_cli(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+    writable(out, "the reports")
     return run_batch(videos, out, fmts, args.model, options, jobs=args.jobs)
+
+
+def writable(folder: Path, what: str) -> None:
+    """UsageError unless ``folder`` is an existing folder where a file can be created (checked by
+    creating and removing one, which also works where permissions do not bind, as for root)."""
+    if not folder.exists():
+        raise UsageError(f"{folder}: the folder for {what} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: is not a folder, {what} cannot be written there")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".microlens-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"{folder}: {what} cannot be written there ({e.strerror or e})") from None
+
+
+def _check_outputs(out: Path | None, to_dir: bool, face_video: str | None) -> None:
+    """Before any work: -o (a file or a folder) and --face-video can be written."""
+    if out is not None:
+        writable(out if to_dir else out.parent, "the report")
+    if face_video:
+        fv = Path(face_video)
+        if fv.is_dir():
+            raise UsageError(f"{fv}: --face-video is a folder; give a file name such as face.mp4")
+        writable(fv.parent, "the face video")
 
 
 def _run_single(video: str, args: argparse.Namespace, fmts: list[str], options: dict[str, Any]) -> int:
@@ -85,17 +118,26 @@ def _run_single(video: str, args: argparse.Namespace, fmts: list[str], options: 
     to_dir = out is not None and out.is_dir()
     if len(fmts) > 1 and not to_dir:
         raise UsageError("several formats need an output folder: -o DIR")
-    if out is not None and not to_dir and not out.parent.exists():
-        raise UsageError(f"{out.parent}: output folder does not exist")
+    _check_outputs(out, to_dir, args.face_video)
     with progress_bar(f"analyze {Path(video).name}") as bar:
         report = analyze(video, model=args.model, progress=bar, face_video=args.face_video, **options)
     for fmt in fmts:
         text = WRITERS[fmt](report)
         if out is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            _to_stdout(text)
         elif to_dir:
             save_text(out / (Path(video).stem + EXTENSIONS[fmt]), text)
         else:
             save_text(out, text)
     return 0
+
+
+def _to_stdout(text: str) -> None:
+    """Write the report to stdout; a failing stdout (a full disk behind a redirect) is an OutputError."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write the report to standard output ({e.strerror or e})") from None

@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 1 internal, 2 usage, 3 bad video, 4 no face)."""
+    """Run the CLI; return the exit code (0 ok, 1 internal, 2 usage, 3 bad video, 4 no face, 5 an
+    output could not be written)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

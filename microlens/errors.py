@@ -34,3 +34,11 @@ class NoFaceError(MicrolensError):
 
     exit_code = 4
     http_status = 422
+
+
+class OutputError(MicrolensError):
+    """A report, face video or summary could not be written (disk full, no permission, a file where
+    a folder should be): exit 5, HTTP 500 (the server's own storage failed)."""
+
+    exit_code = 5
+    http_status = 500

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from microlens.errors import OutputError
 from microlens.labels import TALKING, UNCERTAIN, UNCERTAIN_REASONS, emoji, reason_words
 
 SCHEMA_VERSION = 5  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
@@ -450,16 +451,22 @@ def _umask() -> int:
 
 def save_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename.
-    The file gets the mode an ordinary new file gets (0666 less the umask), not mkstemp's 0600."""
+    The file gets the mode an ordinary new file gets (0666 less the umask), not mkstemp's 0600.
+    Raises OutputError (exit 5) when it cannot be written (no such folder, no permission, disk full)."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+    except OSError as e:
+        raise OutputError(f"{p}: cannot write the file ({e.strerror or e})") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OutputError(f"{p}: cannot write the file ({e.strerror or e})") from None
         raise
 
 

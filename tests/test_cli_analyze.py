@@ -345,3 +345,54 @@ def test_a_text_file_is_not_a_video(name: str, model_name: str, tmp_path: Path,
     assert code == 3, err
     assert "not a video" in err and name in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def _no_analysis(*args: object, **kw: object) -> None:
+    raise AssertionError("the analysis must not start when an output cannot be written")
+
+
+def test_unwritable_outputs_are_usage_errors_before_any_work(good: Path, tmp_path: Path, monkeypatch,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """-o under a regular file (fails for root too), a batch folder that cannot be made, --face-video
+    in a missing folder or naming a folder: exit 2 with the reason before the analysis (issue 19)."""
+    import microlens.analyze_cli as acli
+    import microlens.batch as batch
+
+    monkeypatch.setattr(acli, "analyze", _no_analysis)
+    monkeypatch.setattr(batch, "analyze", _no_analysis)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [([str(good), "-o", str(afile / "r.json")], "is not a folder"),
+             ([str(good), "-o", str(tmp_path / "missing" / "r.json")], "does not exist"),
+             ([str(good), str(good), "-o", str(afile / "reports")], "cannot create the output folder"),
+             ([str(good), "--face-video", str(tmp_path / "missing" / "f.mp4")], "does not exist"),
+             ([str(good), "--face-video", str(afile / "f.mp4")], "is not a folder"),
+             ([str(good), "--face-video", str(tmp_path)], "--face-video is a folder")]
+    for argv, words in cases:
+        code, out, err = run_cli(argv, capfd)
+        assert code == 2 and words in err and "Traceback" not in err and out == "", (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_write_failure_after_the_analysis_is_an_output_error(good: Path, tmp_path: Path, monkeypatch,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """The output folder turns into a file while the video is analysed: one line and exit 5 (an
+    OutputError), not 'internal error' (issue 19)."""
+    from test_report import make_report
+
+    import microlens.analyze_cli as acli
+    from microlens.errors import OutputError
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def analyze(*args: object, **kw: object) -> object:
+        out.rmdir()
+        out.write_text("now a file")
+        return make_report(source=str(good))
+
+    monkeypatch.setattr(acli, "analyze", analyze)
+    code, stdout, err = run_cli([str(good), "-o", str(out / "r.json")], capfd)
+    assert code == OutputError.exit_code == 5, err
+    assert "cannot write" in err and "r.json" in err and "Traceback" not in err
+    assert out.read_text() == "now a file"
