@@ -147,19 +147,21 @@ def resolve_model(model: str | Recognizer) -> Recognizer:
 
 
 def analyze(path: str, model: str | Recognizer = "casme2", progress: Progress | None = None,
-            cancel: Cancel | None = None, face_video: str | None = None, **options: Any) -> Report:
+            cancel: Cancel | None = None, face_video: str | None = None, work_dir: str | None = None,
+            **options: Any) -> Report:
     """Analyse one video: track the face, spot micro- and macro-expressions, classify each.
 
     ``model``: a shipped model name, a checkpoint path or a loaded Recognizer. ``progress(stage,
     fraction)`` receives the overall fraction done (0..1); ``cancel()`` returning True stops the
     work with :class:`Cancelled`; ``face_video`` is a path where the H.264 video of the aligned face
-    crops (synchronised with the source: same frame times, gray frames where no face) is kept.
+    crops (synchronised with the source: same frame times, gray frames where no face) is kept;
+    ``work_dir`` is where the temporary work folder goes (default: the system temp folder).
     ``options`` are fields of AnalyzeOptions, FaceOptions or SpotOptions. Raises VideoError (not a
     readable video), NoFaceError (no face in any frame) and UsageError (bad options).
     """
     opts, face_opts, spot_opts = split_options(**options)
     return run(path, model, opts, face_opts, spot_opts, progress=progress, cancel=cancel,
-               face_video=face_video)
+               face_video=face_video, work_dir=work_dir)
 
 
 @dataclass
@@ -358,7 +360,7 @@ def lossless_apex_size(rec: Recognizer) -> int:
 
 def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: FaceOptions,
         spot_opts: SpotOptions, *, progress: Progress | None = None, cancel: Cancel | None = None,
-        face_video: str | None = None) -> Report:
+        face_video: str | None = None, work_dir: str | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built."""
     from microlens.appearance import expressive, neutral_probability, read_seconds
     from microlens.classify import recognise
@@ -373,7 +375,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     clip = open_clip(path)
     rec = resolve_model(model)
     timer.lap("setup")
-    scratch = Scratch(face_video, clip.nominal_fps or 30.0, opts.crf, lossless_apex_size(rec))
+    scratch = Scratch(face_video, clip.nominal_fps or 30.0, opts.crf, lossless_apex_size(rec), work_dir)
     ok = False
     try:
         # track: decode, face, motion; the face crops go to the scratch storage

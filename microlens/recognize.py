@@ -143,17 +143,16 @@ class Recognizer:
         use_ort = backend in ("auto", "onnxruntime") and all(p.is_file() for p in onnx_paths.values())
         if use_ort:
             try:
-                import onnxruntime as ort
+                from microlens.ortsession import import_onnxruntime, session
+
+                import_onnxruntime()
             except ImportError:
                 use_ort = False
         if backend == "onnxruntime" and not use_ort:
             raise UsageError(f"onnxruntime or the ONNX files beside {path} are missing")
         if use_ort:
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = 1
-            so.inter_op_num_threads = 1
             for s, p in onnx_paths.items():
-                sess = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+                sess = session(str(p))  # one thread, no telemetry
                 self._run[s] = lambda x, sess=sess: sess.run(None, {"x": x})[0]
             self.backend = "onnxruntime"
         else:

@@ -8,7 +8,8 @@ PNG-compressed. The recognisers so read exactly the inputs they would get from t
 not an H.264 copy (whose bytes, with the bundled libx264, can even differ between runs).
 :class:`Scratch` owns the temporary work folder these live in (``microlens-work-<pid>-*`` in the
 system temp folder) and removes it when the analysis ends; folders left by a process that was
-killed are swept by the next analysis.
+killed are swept by the next analysis. A caller can put the work folder elsewhere (``work_dir``:
+the web app keeps everything inside its data directory).
 """
 
 from __future__ import annotations
@@ -157,9 +158,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_work() -> None:
-    """Remove temporary folders left by analyses whose process died (killed mid-analysis)."""
-    for d in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+def sweep_stale_work(parent: str | None = None) -> None:
+    """Remove temporary folders left in ``parent`` (default: the system temp folder) by analyses
+    whose process died (killed mid-analysis)."""
+    for d in Path(parent or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
         pid = d.name[len(WORK_PREFIX):].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(d, ignore_errors=True)
@@ -168,12 +170,14 @@ def sweep_stale_work() -> None:
 class Scratch:
     """One analysis's scratch storage: sweeps stale work folders, then makes its own work folder, the
     face video writer (``face_video`` when the caller keeps it, else a file in the work folder) and
-    the crop store (keeping apex inputs of side ``apex_size`` when > 0). :meth:`close` removes
+    the crop store (keeping apex inputs of side ``apex_size`` when > 0). The work folder goes in
+    ``work_dir`` (the web app: DATA_DIR/tmp), else in the system temp folder. :meth:`close` removes
     everything but a kept face video of a finished analysis."""
 
-    def __init__(self, face_video: str | None, fps: float, crf: int, apex_size: int = 0) -> None:
-        sweep_stale_work()
-        self.folder = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-")
+    def __init__(self, face_video: str | None, fps: float, crf: int, apex_size: int = 0,
+                 work_dir: str | None = None) -> None:
+        sweep_stale_work(work_dir)
+        self.folder = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=work_dir)
         self.kept_video = face_video
         self.face_path = face_video or os.path.join(self.folder, "face.mp4")
         self.writer = _face_writer(self.face_path, fps, crf)

@@ -315,7 +315,8 @@ def test_upload_options_reach_the_analysis(tmp_path: Path, clip: Path) -> None: 
     inner = quick_analyzer()
 
     def analyzer(path: str, **kw: Any) -> Any:
-        seen.append({k: v for k, v in kw.items() if k not in ("model", "progress", "cancel", "face_video")})
+        seen.append({k: v for k, v in kw.items()
+                     if k not in ("model", "progress", "cancel", "face_video", "work_dir")})
         return inner(path, **kw)
 
     app = make_app(tmp_path, ANALYZER=analyzer)

@@ -18,7 +18,7 @@ from microlens.web.forms import FIELD_LIMIT
 from microlens.web.jobs import Analyzer
 from microlens.web.queue import Queue
 from microlens.web.settings import Settings, load_settings
-from microlens.web.storage import Store
+from microlens.web.storage import Store, keep_caches_inside
 
 LANGUAGES = ("en", "ko")
 
@@ -60,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["JSON_SORT_KEYS"] = False
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 20, "max_message_size": 4 * 1024 * 1024})
     store = Store(settings.data_dir)
+    keep_caches_inside(store.root)  # nothing is written outside DATA_DIR
     analyzer: Analyzer | None = config.get("ANALYZER")
     queue = Queue(settings, store, analyzer, config.get("MODEL_LOADER"))
     app.extensions["microlens"] = Runtime(settings, store, queue)

@@ -82,7 +82,8 @@ def run_analysis(store: Store, analysis_id: str, *, analyzer: Analyzer | None = 
         model = (loader or get_model)(row.model)
         progress("loading", 0.0)
         report = analyzer(str(store.upload_path(analysis_id)), model=model, progress=progress,
-                          cancel=cancel, face_video=str(out / "face.mp4"), **row.options_dict())
+                          cancel=cancel, face_video=str(out / "face.mp4"), work_dir=str(store.work_dir()),
+                          **row.options_dict())
         if cancel() or stopping.is_set():
             raise Cancelled()
         progress("writing reports", 0.97)

@@ -155,9 +155,10 @@ def run_worker(cfg: dict[str, Any]) -> int:
 
     from microlens.web.queue import Queue
     from microlens.web.settings import load_settings
-    from microlens.web.storage import Store
+    from microlens.web.storage import Store, keep_caches_inside
 
     settings = load_settings(cfg)
+    keep_caches_inside(settings.data_dir)
     queue = Queue(settings, Store(settings.data_dir))
     queue.recover()
     print(f"microlens: queue worker on {settings.queue_url or 'sqlite'}  data: {settings.data_dir}  "

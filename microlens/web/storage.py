@@ -6,7 +6,10 @@ Layout of ``MICROLENS_DATA_DIR``::
     queue.db               the Huey queue (SQLite storage, see queue.py)
     uploads/<id>.video     the uploaded video, named by a generated id, never by the client's name
     results/<id>/          report.json|csv|vtt|html, face.mp4, face.jpg, micro-<n>.jpg
-    tmp/                   request bodies being received and webcam recordings being written
+    tmp/                   request bodies being received and webcam recordings being written;
+                           tmp/work-<host>/: work folders of that host's analyses in progress
+    cache/                 caches libraries would otherwise write under the home folder
+                           (matplotlib's font cache, see :func:`keep_caches_inside`)
 
 Every path is built from a generated id that :func:`valid_id` checks, so a client value never
 reaches the filesystem.
@@ -15,9 +18,11 @@ reaches the filesystem.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -30,6 +35,7 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")
 _ID = re.compile(r"^[0-9a-f]{24}$")
+_WORK = "work-"  # + host name: tmp/ folder of the host's analyses in progress (Store.work_dir)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS analyses (
@@ -56,6 +62,14 @@ CREATE TABLE IF NOT EXISTS analyses (
 CREATE INDEX IF NOT EXISTS analyses_status ON analyses(status);
 CREATE INDEX IF NOT EXISTS analyses_created ON analyses(created);
 """
+
+
+def keep_caches_inside(root: Path) -> None:
+    """Point the caches libraries write under the home folder into ``root``/cache, so that the web
+    app writes nothing outside its data directory: matplotlib's font cache and config folder
+    (mediapipe imports matplotlib). A MPLCONFIGDIR the environment already sets is kept; onnxruntime's
+    telemetry files are switched off where it is imported (microlens.ortsession)."""
+    os.environ.setdefault("MPLCONFIGDIR", str(root / "cache" / "matplotlib"))
 
 
 def new_id() -> str:
@@ -164,6 +178,15 @@ class Store:
     def tmp_dir(self) -> Path:
         """Scratch space inside the data directory (request bodies, recordings)."""
         return self.root / "tmp"
+
+    def work_dir(self) -> Path:
+        """This host's folder for the work folders of analyses in progress (tmp/work-<host>; one per
+        host, as several hosts may share the data directory and a work folder is swept when the
+        process that made it has died, which only its own host can tell)."""
+        host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())[:64] or "host"
+        folder = self.tmp_dir() / f"{_WORK}{host}"
+        folder.mkdir(exist_ok=True)
+        return folder
 
     # rows --------------------------------------------------------------------------------------
     def create(self, analysis_id: str, *, filename: str, size: int, duration_s: float, model: str,
@@ -275,8 +298,13 @@ class Store:
         ids = self.expired(retention_s)
         for i in ids:
             self.delete(i)
+        from microlens.scratch import sweep_stale_work
+
+        sweep_stale_work(str(self.work_dir()))  # work folders of this host's analyses that died
         cutoff = time.time() - max(retention_s, 3600.0)
         for p in self.tmp_dir().iterdir():
+            if p.name.startswith(_WORK):  # analyses' work folders, however old: swept above
+                continue
             try:
                 if p.stat().st_mtime < cutoff:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
