@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from microlens.errors import VideoError
+from microlens.frametimes import FrameClock
 from microlens.videowriter import VideoWriter as VideoWriter  # re-exported: the writing side
 
 log = logging.getLogger(__name__)
@@ -237,20 +238,13 @@ class FrameStream:
             dw, dh = scaled_size(clip.width, clip.height, self.max_side)
             if clip.rotation in (90, 270):
                 dw, dh = dh, dw
-            t0: float | None = None
-            last_t = -1.0
-            step = 1.0 / clip.nominal_fps if 0 < clip.nominal_fps < 1000 else 1.0 / 30
+            usable = 0 < clip.nominal_fps < 1000
+            step = 1.0 / clip.nominal_fps if usable else 1.0 / 30
+            clock = FrameClock(step, usable)  # repeated or backward timestamps are repaired, counted
+            last_t = 0.0
             try:
                 for frame in container.decode(stream):
-                    if frame.time is not None:
-                        if t0 is None:
-                            t0 = float(frame.time)
-                        t = float(frame.time) - t0
-                    else:  # no timestamp at all: step on from the last frame
-                        t = last_t + step if last_t >= 0 else 0.0
-                    if t <= last_t:  # duplicate or out-of-order pts: keep times increasing
-                        t = last_t + 1e-3
-                    last_t = t
+                    t = last_t = clock(None if frame.time is None else float(frame.time))
                     if (frame.width, frame.height) == (dw, dh):
                         img = frame.to_ndarray(format="rgb24")
                     else:
@@ -280,6 +274,7 @@ class FrameStream:
                        "the file is probably truncated")
                 log.warning("%s: %s", clip.source, msg)
                 self.warnings.append(msg)
+            self.warnings += clock.warnings()
         finally:
             container.close()
 
@@ -290,7 +285,8 @@ def frames(clip: Clip, max_side: int | None = None) -> FrameStream:
     ``max_side`` downsizes frames whose longer side exceeds it (keeps aspect). Raises VideoError if
     the stream breaks before any frame; a truncated tail ends the iteration with what was decoded
     (and a message in the returned stream's ``warnings``). Times come from the decoded timestamps,
-    start at 0 and strictly increase.
+    start at 0 and strictly increase: repeated timestamps and backward jumps (joined recordings) are
+    repaired with the header's frame rate and named in ``warnings`` (:mod:`microlens.frametimes`).
     """
     return FrameStream(clip, max_side)
 

@@ -396,3 +396,19 @@ def test_a_write_failure_after_the_analysis_is_an_output_error(good: Path, tmp_p
     assert code == OutputError.exit_code == 5, err
     assert "cannot write" in err and "r.json" in err and "Traceback" not in err
     assert out.read_text() == "now a file"
+
+
+def test_joined_recordings_are_timed_and_warned_in_the_report(model_name: str, tmp_path: Path,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """Two MPEG-TS files joined: every frame analysed over the whole duration, the report warns
+    about the backward jump of the timestamps (issue 19)."""
+    from test_video import _packets
+
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(_packets(30, 30, "mpegts", tmp_path / "part.ts").read_bytes() * 2)
+    out = tmp_path / "r.json"
+    code, _, err = run_cli([str(joined), "--model", model_name, "-o", str(out)], capfd)
+    assert code == 0, err
+    d = json.loads(out.read_text(encoding="utf-8"))
+    assert d["frames"] == 60 and d["duration_s"] == pytest.approx(2.0, abs=0.01)
+    assert any("jump back" in w for w in d["warnings"]), d["warnings"]

@@ -216,3 +216,76 @@ def test_video_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
             w.write(np.zeros((64, 64, 3), np.uint8))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+# broken timestamps (issue 19) --------------------------------------------------------------------
+def _packets(n: int, fps: int, fmt: str, path: Path, pts: list[int] | None = None) -> Path:
+    """Encode ``n`` face frames (H.264, no B-frames) into ``fmt``; ``pts`` overrides each packet's
+    pts and dts (in frames) as written."""
+    images = talking_frames(n)
+    out = av.open(str(path), "w", format=fmt)
+    s = out.add_stream("libx264", rate=fps)
+    s.width, s.height, s.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+    s.options = {"bf": "0"}
+    packets = []
+    for i, img in enumerate(images):
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frame.pts = i
+        packets += list(s.encode(frame))
+    packets += list(s.encode())
+    for i, p in enumerate(packets):
+        if pts is not None:
+            p.pts = p.dts = pts[i]
+        out.mux(p)
+    out.close()
+    return path
+
+
+def _times(path: Path) -> tuple[np.ndarray, list[str]]:
+    stream = video.frames(video.open_clip(str(path)))
+    times = np.array([f.time_s for f in stream])  # (n,)
+    return times, stream.warnings
+
+
+@pytest.mark.parametrize("fmt", ["matroska", "mp4"])
+def test_all_equal_timestamps_fall_back_to_the_nominal_rate(tmp_path: Path, fmt: str) -> None:
+    """Every frame at the same time: all frames kept, 1/fps apart, and a warning (issue 19)."""
+    n, fps = 40, 25
+    path = _packets(n, fps, fmt, tmp_path / f"equal.{fmt}", pts=[0] * n)
+    times, warnings = _times(path)
+    assert len(times) == n
+    step = 1 / fps if fmt == "matroska" else 1 / 30  # the mp4 header's rate is unusable here: 30 fps
+    assert np.allclose(np.diff(times), step)
+    assert times[-1] + step == pytest.approx(n * step)
+    assert any("timestamps are unusable" in w for w in warnings), warnings
+    assert not any("truncated" in w for w in warnings)
+
+
+def test_joined_mpegts_continues_after_the_backward_jump(tmp_path: Path) -> None:
+    """Two MPEG-TS recordings joined byte for byte (both clocks start again): the second half keeps
+    its spacing after the first instead of being squeezed into milliseconds, with a warning."""
+    n, fps = 30, 30
+    a = _packets(n, fps, "mpegts", tmp_path / "a.ts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(a.read_bytes() * 2)
+    times, warnings = _times(joined)
+    assert len(times) == 2 * n
+    assert np.allclose(np.diff(times), 1 / fps, atol=1e-3)  # no squeeze, no gap
+    assert times[-1] + 1 / fps == pytest.approx(2 * n / fps, abs=1e-3)
+    assert any("jump back" in w and f"frame {n}" in w for w in warnings), warnings
+
+
+def test_frame_clock_keeps_real_times_and_repairs_repeats() -> None:
+    """Sound timestamps are kept as they are (variable rate too); a repeated one is placed one frame
+    period on; a frame without a timestamp too."""
+    from microlens.frametimes import FrameClock
+
+    clock = FrameClock(0.04)
+    got = [clock(t) for t in (10.0, 10.04, 10.1, 10.1, 10.2, None, 10.3)]
+    assert got == pytest.approx([0.0, 0.04, 0.1, 0.14, 0.2, 0.24, 0.3])
+    assert clock.repeated == 2 and clock.jumps == []
+    assert clock.warnings() == ["2 of 7 frames repeat the previous frame's timestamp (or have none): each "
+                                "was placed one frame (1/25.00 s) after the previous one"]
+    sound = FrameClock(1 / 30)
+    assert [sound(t) for t in (0.0, 0.03, 0.07, 0.2)] == pytest.approx([0.0, 0.03, 0.07, 0.2])
+    assert sound.warnings() == []
