@@ -1,0 +1,189 @@
+"""The derived views of a :class:`~microlens.report.Report`: the per-second timeline, the
+emotion-change log and the statistics, pure functions of the report's fields (so every writer and
+``Report.to_dict()`` agree). :mod:`microlens.report` re-exports them."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import TYPE_CHECKING, Any
+
+from microlens.labels import UNCERTAIN, emoji
+
+if TYPE_CHECKING:
+    from microlens.report import Event, Reading, Report
+
+NEUTRAL = "neutral"  # timeline/log state of a visible face without an event when nothing was read
+NO_FACE = "no_face"  # timeline/log state while no face is visible
+
+
+def json_round(x: float, nd: int = 3) -> float:
+    """Round for JSON; non-finite numbers become 0.0 (JSON has no NaN)."""
+    x = float(x)
+    return round(x, nd) if math.isfinite(x) else 0.0
+
+
+_r = json_round
+
+
+def _strength(e: Event) -> tuple[float, float]:
+    """Order of precedence when events overlap: spotting strength, then confidence."""
+    return (e.score, e.confidence)
+
+
+def _covered(spans: tuple[tuple[float, float], ...], a: float, b: float) -> float:
+    """Fraction of [a, b) covered by ``spans`` (sorted, not overlapping): the face's, or talking."""
+    if b <= a or not spans:
+        return 0.0
+    i = max(0, bisect.bisect_right(spans, (a, math.inf)) - 1)  # the last span starting at or before a
+    got = 0.0
+    while i < len(spans) and spans[i][0] < b:
+        s0, s1 = spans[i]
+        got += max(0.0, min(b, s1) - max(a, s0))
+        i += 1
+    return min(1.0, got / (b - a))
+
+
+def _n_seconds(report: Report) -> int:
+    return max(1, math.ceil(report.duration_s - 1e-9)) if report.frames > 0 else 0
+
+
+def _readings(report: Report) -> dict[int, Reading]:
+    return {r.second: r for r in report.appearance}
+
+
+def _face_in_second(report: Report, k: int) -> float:
+    """Fraction of second ``[k, k+1)`` (cut at the end of the video) with the face visible."""
+    return _covered(report.face.spans, float(k), min(k + 1.0, max(report.duration_s, k + 1e-6)))
+
+
+def timeline(report: Report) -> list[dict[str, Any]]:
+    """One row per second ``[k, k+1)`` of the video. ``state`` is the label of the strongest event
+    overlapping that second (``source`` "event"); else, with the face visible, what the expression
+    prior reads on it in that second (``source`` "appearance": a class, ``neutral`` or
+    ``uncertain``), or ``neutral`` when nothing was read (``source`` "face"); else ``no_face``.
+    ``appearance`` / ``appearance_confidence`` give the prior's reading of the second whatever the
+    events (null without one); ``micro_count`` counts micro-expressions whose apex falls in that
+    second; ``face`` is the fraction of the second with the face visible, ``talking`` the fraction
+    in which the person talks."""
+    readings = _readings(report)
+    rows = []
+    for k in range(_n_seconds(report)):
+        a, b = float(k), float(k + 1)
+        over = [e for e in report.events if e.start_s < b and e.end_s >= a]
+        face = _face_in_second(report, k)
+        read = readings.get(k)
+        if over:
+            state, source = max(over, key=_strength).label, "event"
+        elif face <= 0:
+            state, source = NO_FACE, NO_FACE
+        elif read is not None:
+            state, source = read.label, "appearance"
+        else:
+            state, source = NEUTRAL, "face"
+        micro = sum(1 for e in report.events if e.kind == "micro" and a <= e.apex_s < b)
+        talk = _covered(report.talking, a, b)
+        rows.append({"second": k, "state": state, "source": source,
+                     "appearance": None if read is None else read.label,
+                     "appearance_confidence": None if read is None else _r(read.confidence, 4),
+                     "micro_count": micro, "face": round(face, 2), "talking": round(talk, 2)})
+    return rows
+
+
+def change_log(report: Report) -> list[dict[str, Any]]:
+    """The emotion-change log: consecutive spans of one state over the whole video, at the events'
+    own precision and, between events, at the one-second precision of the expression prior's
+    readings. States are event labels (the strongest event wins where events overlap; ``source``
+    "event"), between events what the prior reads on the face (``source`` "appearance"; ``neutral``
+    with ``source`` "face" when nothing was read) and ``no_face`` where no face is visible.
+    Adjacent spans of the same state and source are merged. Each row: label, emoji, kind
+    (micro/macro for an event, else null), source, start_s, end_s, duration_s."""
+    end = max(report.duration_s, max((e.end_s for e in report.events), default=0.0))
+    if end <= 0:
+        return []
+    readings = _readings(report)
+    cuts = {0.0, end}
+    if readings:
+        cuts.update(float(k) for k in range(1, math.ceil(end)))
+    for s0, s1 in report.face.spans:
+        cuts.update((min(max(s0, 0.0), end), min(max(s1, 0.0), end)))
+    for e in report.events:
+        cuts.update((min(max(e.start_s, 0.0), end), min(max(e.end_s, 0.0), end)))
+    points = sorted(cuts)
+    rows: list[dict[str, Any]] = []
+    for a, b in zip(points[:-1], points[1:], strict=True):
+        if b - a < 1e-6:
+            continue
+        mid = (a + b) / 2
+        over = [e for e in report.events if e.start_s <= mid < e.end_s]
+        kind = None
+        if over:
+            best = max(over, key=_strength)
+            label, kind, source = best.label, best.kind, "event"
+        elif _covered(report.face.spans, a, b) < 0.5:
+            label, source = NO_FACE, NO_FACE
+        elif (read := readings.get(math.floor(mid))) is not None:
+            label, source = read.label, "appearance"
+        else:
+            label, source = NEUTRAL, "face"
+        if rows and rows[-1]["label"] == label and rows[-1]["source"] == source:
+            rows[-1]["end_s"] = b
+            continue
+        rows.append({"label": label, "emoji": emoji(label) if label != NO_FACE else "",
+                     "kind": kind, "source": source, "start_s": a, "end_s": b})
+    for r in rows:
+        r["duration_s"] = _r(r["end_s"] - r["start_s"])
+        r["start_s"], r["end_s"] = _r(r["start_s"]), _r(r["end_s"])
+    return rows
+
+
+def stats(report: Report) -> dict[str, Any]:
+    """Counts over the whole video.
+
+    * ``emotion_changes``: label changes between consecutive entries of the emotion-change log,
+      ignoring spans without a face (neutral -> happiness -> neutral is 2 changes; a happiness event
+      followed by a face the prior still reads as happiness is none);
+    * ``micro_count`` / ``macro_count``: events of each kind;
+    * ``micro_ratio_percent``: micro events / all events * 100 (0 when there are no events);
+    * ``uncertain_count``: events no recogniser was confident about (label ``uncertain``), also
+      counted in ``micro_count`` / ``macro_count`` and listed under ``per_label``;
+    * ``talking_count``: events spotted while the person talked (``Event.talking``);
+    * ``talking_seconds``: seconds in which the person talks (``Report.talking``);
+    * ``per_recognizer``: events labelled by each recogniser;
+    * ``per_label``: for every label of the model (and any other label seen), the micro and macro
+      counts, their total and the summed event duration in seconds;
+    * ``appearance_seconds``: seconds with the face visible, per label the expression prior read.
+    """
+    seen = [r["label"] for r in change_log(report) if r["label"] != NO_FACE]
+    changes = sum(1 for p, q in zip(seen[:-1], seen[1:], strict=True) if p != q)
+    micro = sum(1 for e in report.events if e.kind == "micro")
+    macro = len(report.events) - micro
+    per: dict[str, dict[str, Any]] = {}
+    for lab in list(report.model.labels) + [e.label for e in report.events]:
+        per.setdefault(lab, {"micro": 0, "macro": 0, "total": 0, "duration_s": 0.0})
+    for e in report.events:
+        p = per[e.label]
+        p["micro" if e.kind == "micro" else "macro"] += 1
+        p["total"] += 1
+        p["duration_s"] = _r(p["duration_s"] + e.duration_s)
+    total = micro + macro
+    by_rec: dict[str, int] = {}
+    for e in report.events:
+        by_rec[e.recognizer] = by_rec.get(e.recognizer, 0) + 1
+    return {"emotion_changes": changes, "micro_count": micro, "macro_count": macro,
+            "micro_ratio_percent": _r(100.0 * micro / total, 1) if total else 0.0,
+            "events": total, "uncertain_count": sum(1 for e in report.events if e.label == UNCERTAIN),
+            "talking_count": sum(1 for e in report.events if e.talking),
+            "talking_seconds": _r(sum(b - a for a, b in report.talking), 2), "per_recognizer": by_rec,
+            "per_label": per, "appearance_seconds": _count_readings(report)}
+
+
+def _count_readings(report: Report) -> dict[str, int]:
+    """Label -> seconds with the face visible that the prior read as that label."""
+    out: dict[str, int] = {}
+    for r in report.appearance:
+        if r.second < _n_seconds(report) and round(_face_in_second(report, r.second), 2) > 0:
+            out[r.label] = out.get(r.label, 0) + 1
+    return out
+
+
