@@ -35,6 +35,7 @@ class Dataset:
     megc_classes: tuple[str, ...]  # MEGC class ('' where unknown)
     apex: np.ndarray  # (N, 224, 224, 3) uint8 RGB
     flow: np.ndarray  # (N, 28, 28, 3) uint8 (u, v, strain)
+    action_units: tuple[str, ...] = ()  # FACS code per sample as written, e.g. '4+L10' ('' unknown)
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -55,6 +56,7 @@ class Dataset:
             megc_classes=pick(self.megc_classes),
             apex=self.apex[idx],
             flow=self.flow[idx],
+            action_units=pick(self.action_units) if self.action_units else (),
         )
 
     def only(self, dataset: str) -> Dataset:
@@ -127,4 +129,5 @@ def load_dataset(root: str | Path, *, datasets: tuple[str, ...] = ()) -> Dataset
         megc_classes=tuple((r.get("megc_class") or "").strip().lower() for r in rows),
         apex=apex,
         flow=flow,
+        action_units=tuple((r.get("action_units") or "").strip() for r in rows),
     )

@@ -73,6 +73,53 @@ def uf1_interval(y_true: np.ndarray, preds: np.ndarray, groups: np.ndarray, k: i
             "high": round(float(np.percentile(draws, 97.5)), 4)}
 
 
+def f1_columns(y_true: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """Multi-label F1 of the positive class: (N, A) 0/1 truth and (N, A) or (R, N, A) 0/1
+    predictions of R runs (or random draws) -> (A,) per column 2TP / (2TP + FP + FN), the mean
+    over runs; NaN for a column with no positive truth and no positive prediction."""
+    y = np.asarray(y_true, bool)
+    p = np.asarray(preds, bool).reshape(-1, *y.shape)  # (R, N, A)
+    tp, fp, fn = (p & y).sum(1), (p & ~y).sum(1), (~p & y).sum(1)  # (R, A) each
+    return _f1_of(tp[None], fp[None], fn[None])[0]
+
+
+def _f1_of(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """(B, R, A) counts -> (B, A) F1 averaged over R runs (NaN where 2TP + FP + FN is 0)."""
+    denom = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
+    return f1.mean(1)
+
+
+def f1_resampled(y_true: np.ndarray, preds: np.ndarray, groups: np.ndarray, resamples: int = 2000,
+                 seed: int = 0) -> np.ndarray:
+    """The per-column F1 of :func:`f1_columns` on ``resamples`` bootstrap resamples of the test
+    ``groups`` (subjects, drawn with replacement, as :func:`uf1_interval`) -> (B, A); the same
+    ``seed`` draws the same subjects, so two systems' draws pair up for a margin."""
+    y = np.asarray(y_true, bool)
+    p = np.asarray(preds, bool).reshape(-1, *y.shape)  # (R, N, A)
+    names, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    g, (r, _, a) = len(names), p.shape
+    # per subject (G, R*A) counts; a resample's counts are the subjects' counts times how often drawn
+    onehot = np.eye(g)[inverse]  # (N, G)
+    counts = [np.einsum("ng,rna->gra", onehot, c).reshape(g, r * a) for c in (p & y, p & ~y, ~p & y)]
+    rng = np.random.default_rng(seed)
+    drawn = np.stack([np.bincount(rng.integers(0, g, g), minlength=g)
+                      for _ in range(resamples)]).astype(float)  # (B, G) multiplicities
+    tp, fp, fn = ((drawn @ c).reshape(resamples, r, a) for c in counts)  # (B, R, A) each
+    return _f1_of(tp, fp, fn)
+
+
+def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
+    """The 2.5 and 97.5 percentiles of bootstrap ``draws`` (NaN draws, where a figure was
+    undefined in a resample, are left out)."""
+    d = np.asarray(draws, float)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return float("nan"), float("nan")
+    return round(float(np.percentile(d, 2.5)), 4), round(float(np.percentile(d, 97.5)), 4)
+
+
 def margin_interval(y_true: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray, groups: np.ndarray,
                     k: int, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
     """How sure the UF1 margin of system A over system B is: a paired bootstrap over the test
