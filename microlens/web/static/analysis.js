@@ -158,7 +158,10 @@
     ML.bars(document.getElementById("per-label"), stats.per_label || {});
     const body = document.querySelector("#log-table tbody");
     body.textContent = "";
-    (R.log || []).forEach((row) => {
+    // a row that would read 0.0 s is a one-frame leftover of the cuts (reports made before the
+    // server folded them into a neighbour): not listed
+    const rows = (R.log || []).filter((row) => row.duration_s >= 0.05);
+    rows.forEach((row) => {
       const tr = ML.el("tr");
       const cell = ML.el("td", {}, (row.emoji || ML.emoji(row.label)) + " " + ML.label(row.label));
       // where the state comes from: a spotted event (micro / macro) or the face read between events
@@ -170,7 +173,7 @@
       tr.addEventListener("click", () => seek(row.start_s));
       body.appendChild(tr);
     });
-    if (!(R.log || []).length) {
+    if (!rows.length) {
       const tr = ML.el("tr"); tr.appendChild(ML.el("td", { colspan: "3", class: "muted" }, S.no_events)); body.appendChild(tr);
     }
     const micros = (R.events || []).filter((e) => e.kind === "micro");
