@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -39,6 +40,27 @@ STAGE_NAMES = {  # pipeline stages reported by microlens.analyze and the job run
     "done": lazy_gettext("done"), "queued (resumed after restart)": lazy_gettext("resumed after a restart"),
     "queued (server restarting)": lazy_gettext("waiting for the server to restart"),
 }
+
+
+# microlens.facemesh.describe_choice's English phrases (the report's face.chosen) -> the page's words;
+# the results page matches them in the page script (S.face_choices), tests check every phrase.
+FACE_CHOICES = (
+    (re.compile(r"^the only face$"), lazy_gettext("the only face")),
+    (re.compile(r"^no face found$"), lazy_gettext("no face found")),
+    (re.compile(r"^largest of (?P<n>\S+) faces$"), lazy_gettext("largest of %(n)s faces")),
+    (re.compile(r"^most central of (?P<n>\S+) faces$"), lazy_gettext("most central of %(n)s faces")),
+    (re.compile(r"^face #(?P<k>\d+) by size \(0 = largest\) of (?P<n>\S+) faces$"),
+     lazy_gettext("face #%(k)s by size (0 = largest) of %(n)s faces")),
+)
+
+
+def face_choice(text: str) -> str:
+    """The report's ``face.chosen`` phrase in the page's language (an unknown phrase as it is)."""
+    for pattern, words in FACE_CHOICES:
+        m = pattern.match(text)
+        if m:
+            return str(words) % m.groupdict()
+    return text
 
 
 def select_locale() -> str:
@@ -82,6 +104,8 @@ def _strings() -> dict[str, Any]:
         "face_found": gettext("Face found"), "frame_rate": gettext("Frame rate"),
         "frames": gettext("frames"), "face_chosen": gettext("Face analysed"),
         "resolution": gettext("Video"),
+        # [JavaScript pattern, translated words with %(name)s for its groups], see FACE_CHOICES
+        "face_choices": [[p.pattern.replace("(?P<", "(?<"), str(w)] for p, w in FACE_CHOICES],
     }
 
 

@@ -150,6 +150,15 @@
   }
   window.addEventListener("resize", draw);
 
+  // the report's face.chosen ("largest of 2 faces") in the page's language (pages.FACE_CHOICES)
+  function faceChoice(text) {
+    for (const [pattern, words] of S.face_choices || []) {
+      const m = new RegExp(pattern).exec(text);
+      if (m) return words.replace(/%\((\w+)\)s/g, (_, k) => (m.groups || {})[k] || "");
+    }
+    return text;
+  }
+
   // why an uncertain event is uncertain (low confidence, neutral face, talking), in brackets
   function why(e) { return e.uncertain_reason ? " (" + ML.label(e.uncertain_reason) + ")" : ""; }
 
@@ -203,7 +212,7 @@
     const facts = document.getElementById("facts");
     const face = R.face || {}, vid = R.video || {};
     [[S.face_found, Math.round(100 * (face.coverage || 0)) + "%"],
-     [S.face_chosen, face.chosen || "—"],
+     [S.face_chosen, face.chosen ? faceChoice(face.chosen) : "—"],
      [S.frame_rate, (R.fps || 0).toFixed(1) + " " + S.fps],
      [S.resolution, (vid.width || 0) + "×" + (vid.height || 0) + " · " + (R.frames || 0) + " " + S.frames]].forEach(([k, v]) => {
       facts.appendChild(ML.el("dt", {}, k)); facts.appendChild(ML.el("dd", {}, v));
