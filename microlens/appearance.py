@@ -76,6 +76,16 @@ def expressive(probs: np.ndarray, labels: tuple[str, ...], min_prob: float = MAC
     return out
 
 
+def cues(probs: np.ndarray) -> np.ndarray:
+    """(T, K) the columns of (T, 7) AppearanceMeter probabilities (FER2013 order, whatever the
+    vocabulary calls them) whose readings start a spotted interval
+    (:data:`microlens.priorspot.CUE_CLASSES`)."""
+    from microlens.expression import FER_CLASSES
+    from microlens.priorspot import CUE_CLASSES
+
+    return probs[:, [FER_CLASSES.index(c) for c in CUE_CLASSES]]
+
+
 def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
                  min_prob: float = MACRO_MIN_PROB) -> dict[int, tuple[str, float]]:
     """Second k -> (label, probability) that the prior reads in [k, k+1) from the mean of its
@@ -102,4 +112,4 @@ def read_mean(probs: np.ndarray, labels: tuple[str, ...],
     return (labels[i] if mean[i] >= min_prob else UNCERTAIN, float(mean[i]))
 
 
-__all__ = ["AppearanceMeter", "expressive", "neutral_probability", "read_mean", "read_seconds"]
+__all__ = ["AppearanceMeter", "cues", "expressive", "neutral_probability", "read_mean", "read_seconds"]

@@ -137,7 +137,8 @@ def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.n
         events.append(Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
                             label=label, confidence=d.confidence, probs=d.probs, score=float(iv.score),
                             onset_frame=iv.onset, apex_frame=iv.apex, offset_frame=iv.offset,
-                            recognizer=d.recognizer, talking=iv.talking, reason=reason))
+                            recognizer=d.recognizer, talking=iv.talking, reason=reason,
+                            leaning=d.best if label == UNCERTAIN else ""))
     return events
 
 

@@ -93,36 +93,23 @@ class LiveStatus:
 
 
 class _StateLog:
-    """The emotion-change log: one entry per run of the same state (label, emoji, start, end, duration).
-
-    A state that lasted less than ``MIN_S`` (it changed again before the stream time moved on, as
-    when no frame came between two status ticks) is dropped and its time goes to the entry before
-    it, so the log lists no rows of 0.0 s; :meth:`listed` leaves out the entry just opened, which
-    has not lasted yet either."""
-
-    MIN_S = 0.05  # shorter than this shows as 0.0 s on the page
+    """The emotion-change log: one entry per run of the same state (label, emoji, start, end, duration)."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
     def add(self, state: str, t: float) -> None:
         """The state at stream time ``t``: extends the latest entry or closes it and opens a new one."""
-        t = round(t, 2)
-        last = self.entries[-1] if self.entries else None
-        if last is not None and last["label"] != state and t - last["start_s"] < self.MIN_S:
-            self.entries.pop()  # it never lasted: the entry before it runs on
-        if self.entries:
+        if self.entries and self.entries[-1]["label"] == state:
             e = self.entries[-1]
-            e["end_s"] = t
+            e["end_s"] = round(t, 2)
             e["duration_s"] = round(t - e["start_s"], 2)
-            if e["label"] == state:
-                return
-        self.entries.append({"label": state, "emoji": _emoji(state), "start_s": t, "end_s": t,
-                             "duration_s": 0.0})
-
-    def listed(self, n: int) -> tuple[dict[str, Any], ...]:
-        """Copies of the last ``n`` entries that have lasted at least ``MIN_S``."""
-        return tuple(dict(e) for e in self.entries[-n:] if e["duration_s"] >= self.MIN_S)
+            return
+        if self.entries:
+            self.entries[-1]["end_s"] = round(t, 2)
+            self.entries[-1]["duration_s"] = round(t - self.entries[-1]["start_s"], 2)
+        self.entries.append({"label": state, "emoji": _emoji(state), "start_s": round(t, 2),
+                             "end_s": round(t, 2), "duration_s": 0.0})
 
     def changes(self) -> int:
         """Emotion changes so far (warming up does not count)."""
@@ -200,15 +187,17 @@ class LiveAnalyzer:
             return
         reading = self._read(times, crops)
         self._read_faces = {t: v for t, v in self._read_faces.items() if t >= times[0]}
-        neutral = shown = None
-        if self.options.neutral_baseline and self._prior is not None:  # (T,) each, NaN: face not read
-            from microlens.appearance import expressive, neutral_probability
+        neutral = shown = cue = None
+        if self._prior is not None:  # (T,) each, NaN: face not read; the readings start intervals too
+            from microlens.appearance import cues, expressive, neutral_probability
 
             unread = np.full(len(self._prior.classes), np.nan)
             probs = np.stack([self._read_faces.get(float(t), unread) for t in times])  # (T, 7)
-            neutral = neutral_probability(probs, self._prior.classes)
-            shown = expressive(probs, self._prior.classes)
-        look = self._spotter.look(times, motion, crops, neutral, shown)
+            cue = cues(probs)  # (T, K)
+            if self.options.neutral_baseline:
+                neutral = neutral_probability(probs, self._prior.classes)
+                shown = expressive(probs, self._prior.classes)
+        look = self._spotter.look(times, motion, crops, neutral, shown, cue)
         with self._state_lock:
             self._view = look.view
             self._reading = reading
@@ -255,7 +244,7 @@ class LiveAnalyzer:
                 confidence=round(v.confidence, 3) if face else 0.0,
                 probs={k: round(float(p), 3) for k, p in probs.items()}, motion=round(v.motion, 3),
                 talking=bool(v.talking and face),
-                new_events=new, log=self._log.listed(n),
+                new_events=new, log=tuple(dict(e) for e in self._log.entries[-n:]),
                 events=tuple(events[-n:]), stats=stats)
 
     def _read(self, times: np.ndarray, crops: list[Any]) -> tuple[str, float] | None:

@@ -35,6 +35,7 @@ class LiveEvent:
     recognizer: str = ""  # "micro:MODEL" or "macro:fer2013"
     talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
     reason: str = ""  # why the label is "uncertain" (labels.UNCERTAIN_REASONS), "" when labelled
+    leaning: str = ""  # the class the recogniser leaned towards when the label is "uncertain"
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,15 @@ class LiveSpotter:
         self._peak = 1e-6
 
     def look(self, times: np.ndarray, motion: np.ndarray, crops: list[AlignedCrop | None],
-             neutral: np.ndarray | None = None, expressive: np.ndarray | None = None) -> Look:
+             neutral: np.ndarray | None = None, expressive: np.ndarray | None = None,
+             cues: np.ndarray | None = None) -> Look:
         """Analyse the history: times (T,) seconds (T >= 1), motion (T, R), the T face crops and,
         optionally, each face's neutral probability and whether it shows an expression (T,) each
         (NaN: not read), which put the spotting baseline on the faces at rest where expressions
-        fill the window (:func:`microlens.spotting.spot`)."""
+        fill the window (:func:`microlens.spotting.spot`), and the expression prior's readings
+        (T, K) that start intervals as in ``analyze`` (:func:`microlens.appearance.cues`)."""
         t = float(times[-1])
-        intervals, talking = self._spot(times, motion, neutral, expressive)
+        intervals, talking = self._spot(times, motion, neutral, expressive, cues)
         win = times >= t - self.window_s  # (T,) bool
         warm = bool(t - times[0] >= self.warmup_s)
         recent = [iv for iv in intervals if iv.offset_s >= t - self.window_s]
@@ -125,12 +128,13 @@ class LiveSpotter:
         return Look(view, intervals, warm)
 
     def _spot(self, times: np.ndarray, motion: np.ndarray, neutral: np.ndarray | None,
-              expressive: np.ndarray | None) -> tuple[list[Any], tuple[tuple[float, float], ...]]:
+              expressive: np.ndarray | None, cues: np.ndarray | None = None
+              ) -> tuple[list[Any], tuple[tuple[float, float], ...]]:
         """The intervals spotted in the history and the spans in which the person talks."""
         from microlens.spotting import spot_talking
 
         try:
-            intervals, talking = spot_talking(times, motion, self._spot_options, neutral, expressive)
+            intervals, talking = spot_talking(times, motion, self._spot_options, neutral, expressive, cues)
         except (ValueError, IndexError):
             return [], ()
         return list(intervals), talking
@@ -182,7 +186,8 @@ class EventCollector:
                            end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
                            emoji=emoji(lab), confidence=round(d.confidence, 3), recognizer=d.recognizer,
                            talking=bool(iv.talking),
-                           reason=uncertain_reason(lab, d, bool(iv.talking), self.talking_abstain))
+                           reason=uncertain_reason(lab, d, bool(iv.talking), self.talking_abstain),
+                           leaning=d.best if lab == "uncertain" else "")
             self.events.append(ev)
             self._new.append(ev)
             self.per_label[lab] = self.per_label.get(lab, 0) + 1

@@ -56,6 +56,7 @@ class Event:
     recognizer: str = ""  # which recogniser labelled it: "micro:MODEL" or "macro:fer2013"
     talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
     reason: str = ""  # why the label is "uncertain": one of labels.UNCERTAIN_REASONS; "" when labelled
+    leaning: str = ""  # the class the recogniser leaned towards when the label is "uncertain", else ""
 
     def __post_init__(self) -> None:
         if self.reason and (self.reason not in UNCERTAIN_REASONS or self.label != UNCERTAIN):
@@ -192,6 +193,7 @@ def _event_dict(e: Event) -> dict[str, Any]:
             "emoji": emoji(e.label), "confidence": _r(e.confidence, 4),
             "probs": {k: _r(v, 4) for k, v in e.probs.items()}, "score": _r(e.score, 2),
             "recognizer": e.recognizer, "talking": e.talking, "uncertain_reason": e.reason or None,
+            "leaning": e.leaning or None,
             "frames": {"onset": e.onset_frame, "apex": e.apex_frame, "offset": e.offset_frame}}
 
 

@@ -101,7 +101,13 @@ class SpotOptions:
     # shortest interval kept
     min_duration_s: float = option(0.08, "shortest interval kept, seconds")
     # longest interval kept (longer ones are drifts, not expressions)
-    max_duration_s: float = option(6.0, "longest interval kept, seconds")
+    max_duration_s: float = option(6.0, "longest motion interval kept, seconds")
+    # the expression prior's readings (microlens.priorspot): a class this probable on prior_count
+    # readings in a row starts an interval, which lasts while the class stays at least prior_low
+    prior_high: float = option(0.8, "expression-prior probability that starts an interval")
+    prior_low: float = option(0.5, "expression-prior probability that an interval keeps")
+    prior_count: int = option(2, "readings in a row at prior_high that start an interval (0: the "
+                              "prior's readings start none)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -109,7 +115,8 @@ class SpotOptions:
             if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
                 raise UsageError(f"spotting option {f.name} must be a finite number, got {v!r}")
             if v < 0 or (v == 0 and f.name not in ("smooth_s", "blink_pad_s", "talk_pad_s", "merge_gap_s",
-                                                   "min_duration_s", "noise_floor_px", "rest_expressive")):
+                                                   "min_duration_s", "noise_floor_px", "rest_expressive",
+                                                   "prior_count")):
                 raise UsageError(f"spotting option {f.name} must be positive, got {v!r}")
         if not 0 < self.rest_prob <= 1:
             raise UsageError(f"rest_prob must be in (0, 1], got {self.rest_prob}")
@@ -121,6 +128,8 @@ class SpotOptions:
             raise UsageError("min_duration_s must be smaller than max_duration_s")
         if self.edge_z >= self.peak_z:
             raise UsageError("edge_z must be smaller than peak_z")
+        if not 0 < self.prior_low < self.prior_high <= 1 or self.prior_count != int(self.prior_count):
+            raise UsageError("need 0 < prior_low < prior_high <= 1 and a whole prior_count")
 
 
 def _running_median(x: np.ndarray, n: int) -> np.ndarray:
@@ -337,16 +346,21 @@ def spot(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = No
 
 
 def spot_talking(times: np.ndarray, motion: np.ndarray, options: SpotOptions | None = None,
-                 neutral: np.ndarray | None = None, expressive: np.ndarray | None = None
-                 ) -> tuple[list[Interval], tuple[tuple[float, float], ...]]:
+                 neutral: np.ndarray | None = None, expressive: np.ndarray | None = None,
+                 cues: np.ndarray | None = None) -> tuple[list[Interval], tuple[tuple[float, float], ...]]:
     """:func:`spot`, and the time spans (start_s, end_s) in which the person talks (the jaw swings
     of SpotOptions ``talk_px``, ``talk_swings``, ``talk_gap_s``, widened by ``talk_pad_s``), from
-    the same pass."""
+    the same pass. ``cues`` (T, K), optional: the expression prior's probabilities of the classes
+    that start an interval (NaN rows: not read; :func:`microlens.priorspot.combine`)."""
+    from microlens.priorspot import combine
+
     o = options or SpotOptions()
     times, motion = check_series(times, motion, N_FEATURES)
     for name, arr in (("neutral", neutral), ("expressive", expressive)):
         if arr is not None and np.shape(arr) != times.shape:
             raise UsageError(f"{name} must have one value per frame {times.shape}, got {np.shape(arr)}")
+    if cues is not None and (np.ndim(cues) != 2 or len(cues) != len(times)):
+        raise UsageError(f"cues must be (T, K) with T = {len(times)} frames, got {np.shape(cues)}")
     neutral = None if neutral is None else np.asarray(neutral, np.float64)
     expressive = None if expressive is None else np.asarray(expressive, np.float64)
     out: list[Interval] = []
@@ -359,7 +373,11 @@ def spot_talking(times: np.ndarray, motion: np.ndarray, options: SpotOptions | N
                       None if expressive is None else expressive[lo:hi])  # (G, 3)
         spans = _cut(gs[:, 0], gs[:, 1], o.peak_z, o.edge_fraction, o.edge_z, o.merge_gap_s)
         talk = gs[:, 2] > 0.5  # (G,)
-        out.extend(_intervals(t, lo, spans, o, gs[:, 0], talk))
+        found = _intervals(t, lo, spans, o, gs[:, 0], talk)
+        if cues is not None and o.prior_count > 0:
+            found = combine(found, t, lo, np.asarray(cues[lo:hi], np.float64), gs, o.talk_gap_s,
+                            o.prior_high, o.prior_low, int(o.prior_count))
+        out.extend(found)
         talking.extend((float(gs[a, 0]), float(gs[b - 1, 0]) + 1.0 / GRID_RATE) for a, b in segments(talk))
     return out, tuple(talking)
 

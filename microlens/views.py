@@ -131,50 +131,37 @@ def change_log(report: Report) -> list[dict[str, Any]]:
             continue
         rows.append({"label": label, "emoji": emoji(label) if label != NO_FACE else "",
                      "kind": kind, "source": source, "start_s": a, "end_s": b})
-    rows = _fold_slivers(rows, max(0.05, 1.5 / report.fps if report.fps > 0 else 0.0), report.events)
     for r in rows:
         r["duration_s"] = _r(r["end_s"] - r["start_s"])
         r["start_s"], r["end_s"] = _r(r["start_s"]), _r(r["end_s"])
     return rows
 
 
-def _fold_slivers(rows: list[dict[str, Any]], min_s: float, events: tuple[Event, ...]
-                  ) -> list[dict[str, Any]]:
-    """Fold log spans shorter than ``min_s`` (about a frame) into a neighbour. Where a second of
-    the prior's readings, a face span and an event begin or end a frame apart, the cuts leave
-    one-frame spans that the pages would list as rows of 0.0 s. A neighbour that is not an event
-    takes the span first (event rows keep their own bounds), then one with the same label, then the
-    earlier one; a whole event is never folded, however short. Rows stay contiguous, and
-    neighbours of the same state that meet are merged."""
-    def whole_event(r: dict[str, Any]) -> bool:
-        return r["source"] == "event" and any(
-            abs(e.start_s - r["start_s"]) < 1e-6 and abs(e.end_s - r["end_s"]) < 1e-6 for e in events)
+FLICKER_S = 1.0  # between events, a state the log shows for less than this is flicker, not a change
 
-    out: list[dict[str, Any]] = []
-    for k, r in enumerate(rows):
-        nxt = rows[k + 1] if k + 1 < len(rows) else None
-        prev = out[-1] if out else None
-        if r["end_s"] - r["start_s"] < min_s and (prev or nxt) and not whole_event(r):
-            near = [n for n in (prev, nxt) if n is not None]
-            to = max(near, key=lambda n: (n["source"] != "event", n["label"] == r["label"], n is prev))
-            if to is prev:
-                to["end_s"] = r["end_s"]
-            else:
-                to["start_s"] = r["start_s"]
+
+def emotion_changes(log: list[dict[str, Any]]) -> int:
+    """Changes of state along the emotion-change ``log`` (:func:`change_log` rows) as a viewer would
+    count them: spans without a face and ``uncertain`` spans are skipped (an abstention is no
+    state), so are states shown between events for less than FLICKER_S (a reading that flickers),
+    and consecutive spans of one state are one."""
+    seen: list[str] = []
+    for r in log:
+        if r["label"] in (NO_FACE, UNCERTAIN):
             continue
-        if prev and prev["label"] == r["label"] and prev["source"] == r["source"]:
-            prev["end_s"] = r["end_s"]
+        if r["source"] != "event" and r["end_s"] - r["start_s"] < FLICKER_S - 1e-6:
             continue
-        out.append(r)
-    return out
+        if not seen or seen[-1] != r["label"]:
+            seen.append(r["label"])
+    return max(len(seen) - 1, 0)
 
 
 def stats(report: Report) -> dict[str, Any]:
     """Counts over the whole video.
 
-    * ``emotion_changes``: label changes between consecutive entries of the emotion-change log,
-      ignoring spans without a face (neutral -> happiness -> neutral is 2 changes; a happiness event
-      followed by a face the prior still reads as happiness is none);
+    * ``emotion_changes``: changes of state along the emotion-change log as a viewer counts them
+      (:func:`emotion_changes`: neutral -> happiness -> neutral is 2 changes; a happiness event
+      followed by a face the prior still reads as happiness is none; ``uncertain`` and flicker are none);
     * ``micro_count`` / ``macro_count``: events of each kind;
     * ``micro_ratio_percent``: micro events / all events * 100 (0 when there are no events);
     * ``uncertain_count``: events no recogniser was confident about (label ``uncertain``), also
@@ -186,8 +173,7 @@ def stats(report: Report) -> dict[str, Any]:
       counts, their total and the summed event duration in seconds;
     * ``appearance_seconds``: seconds with the face visible, per label the expression prior read.
     """
-    seen = [r["label"] for r in change_log(report) if r["label"] != NO_FACE]
-    changes = sum(1 for p, q in zip(seen[:-1], seen[1:], strict=True) if p != q)
+    changes = emotion_changes(change_log(report))
     micro = sum(1 for e in report.events if e.kind == "micro")
     macro = len(report.events) - micro
     per: dict[str, dict[str, Any]] = {}
