@@ -37,7 +37,7 @@ import numpy as np
 from microlens.errors import MicrolensError, NoFaceError, UsageError
 from microlens.face import FaceOptions
 from microlens.options import check_numbers, option
-from microlens.report import FaceSummary, Filmstrip, Images, ModelInfo, Reading, Report
+from microlens.report import FaceSummary, Filmstrip, Images, Reading, Report
 from microlens.spotting import SpotOptions
 
 if TYPE_CHECKING:
@@ -148,20 +148,27 @@ def resolve_model(model: str | Recognizer) -> Recognizer:
 
 def analyze(path: str, model: str | Recognizer = "casme2", progress: Progress | None = None,
             cancel: Cancel | None = None, face_video: str | None = None, work_dir: str | None = None,
-            **options: Any) -> Report:
+            source_name: str | None = None, **options: Any) -> Report:
     """Analyse one video: track the face, spot micro- and macro-expressions, classify each.
 
     ``model``: a shipped model name, a checkpoint path or a loaded Recognizer. ``progress(stage,
     fraction)`` receives the overall fraction done (0..1); ``cancel()`` returning True stops the
     work with :class:`Cancelled`; ``face_video`` is a path where the H.264 video of the aligned face
     crops (synchronised with the source: same frame times, gray frames where no face) is kept;
-    ``work_dir`` is where the temporary work folder goes (default: the system temp folder).
+    ``work_dir`` is where the temporary work folder goes (default: the system temp folder);
+    ``source_name`` is the name to show for the video (the report's ``source``, the HTML title,
+    error messages) instead of ``path`` (the web app's uploads live under server paths).
     ``options`` are fields of AnalyzeOptions, FaceOptions or SpotOptions. Raises VideoError (not a
     readable video), NoFaceError (no face in any frame) and UsageError (bad options).
     """
     opts, face_opts, spot_opts = split_options(**options)
-    return run(path, model, opts, face_opts, spot_opts, progress=progress, cancel=cancel,
-               face_video=face_video, work_dir=work_dir)
+    try:
+        return run(path, model, opts, face_opts, spot_opts, progress=progress, cancel=cancel,
+                   face_video=face_video, work_dir=work_dir, source_name=source_name)
+    except MicrolensError as e:
+        if not source_name or str(path) not in str(e):
+            raise
+        raise type(e)(str(e).replace(str(path), source_name)) from None
 
 
 @dataclass
@@ -360,16 +367,19 @@ def lossless_apex_size(rec: Recognizer) -> int:
 
 def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: FaceOptions,
         spot_opts: SpotOptions, *, progress: Progress | None = None, cancel: Cancel | None = None,
-        face_video: str | None = None, work_dir: str | None = None) -> Report:
+        face_video: str | None = None, work_dir: str | None = None,
+        source_name: str | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built."""
-    from microlens.appearance import cues, expressive, neutral_probability, read_seconds
+    from microlens import __version__
+    from microlens.appearance import expressive, neutral_probability, read_seconds
     from microlens.classify import recognise
+    from microlens.provenance import model_info, settings, utc_now
     from microlens.scratch import Scratch
     from microlens.spotting import spot_talking
     from microlens.video import effective_fps, open_clip
 
     report_progress: Progress = progress or (lambda stage, frac: None)
-    timer = _Timer()
+    timer, created = _Timer(), utc_now()
     report_progress("opening", 0.0)
     path = str(path)
     clip = open_clip(path)
@@ -398,9 +408,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         if opts.neutral_baseline:  # (T,) each: the prior's neutral probability, an expression read or not
             neutral = neutral_probability(p1.appearance, p1.appearance_labels)
             shown = expressive(p1.appearance, p1.appearance_labels)
-        # the expression prior's readings start intervals too (microlens.priorspot)
-        intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown,
-                                           cues(p1.appearance)) if n > 1 else ([], ()))
+        intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown) if n > 1
+                              else ([], ()))
         flat = [iv for iv in intervals if iv.apex == iv.onset]
         intervals = [iv for iv in intervals if iv.apex != iv.onset]
         timer.lap("spot")
@@ -423,19 +432,18 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         # report
         tr = p1.track
         report = Report(
-            source=path, duration_s=duration, fps=fps, frames=n, events=tuple(found.events),
+            source=source_name or path, duration_s=duration, fps=fps, frames=n, events=tuple(found.events),
             warnings=tuple(_warnings(clip, p1, fps, opts, duration, flat)),
             face=FaceSummary(frames_with_face=int(tr.frames_with_face), coverage=float(tr.coverage),
                              max_faces=int(tr.max_faces), chosen=str(tr.chosen),
                              spans=_face_spans(p1.times, valid, dt)),
-            model=ModelInfo(name=str(getattr(rec, "name", "")), labels=tuple(rec.labels),
-                            macro=opts.macro_recognizer, abstain=opts.abstain, appearance="fer2013",
-                            talking_abstain=opts.talking_abstain),
+            model=model_info(rec, opts),
             appearance=tuple(Reading(k, lab, p) for k, (lab, p) in sorted(
                 read_seconds(p1.times, p1.appearance, p1.appearance_labels).items())),
             images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,
             height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps,
-            talking=talking)
+            talking=talking, version=__version__, created=created,
+            settings=settings(opts, face_opts, spot_opts))
         timer.lap("report")
         report = dataclasses.replace(report, timings_s=dict(timer.s))
         report_progress("done", 1.0)

@@ -217,5 +217,24 @@ def render(report: Report) -> str:
                             ("offset", fs.offset, ev.end_s)):
             out.append(f"<figure>{_img(im, what)}<figcaption>{what} {t:.3f} s</figcaption></figure>")
         out.append("</div>")
+    out += provenance_html(report)
     out.append(f'<p class="note">microlens report, schema version {SCHEMA_VERSION}.</p></body></html>')
     return "\n".join(out) + "\n"
+
+
+def provenance_html(report: Report) -> list[str]:
+    """The page's 'How this report was made' section: microlens version, analysis time (UTC), the
+    model's identity and every option as resolved, one table row each."""
+    e_ = html.escape
+    m = report.model
+    made = [("microlens version", report.version or "unknown"),
+            ("analysed (UTC)", report.created or "unknown"), ("model", m.name or "-"),
+            ("checkpoint", m.checkpoint or "-"), ("checkpoint SHA-256", m.sha256 or "-"),
+            ("backend", m.backend or "-")]
+    out = ['<h2>How this report was made</h2><table id="settings"><tbody>']
+    out += [f"<tr><th>{e_(k)}</th><td><code>{e_(str(v))}</code></td></tr>" for k, v in made]
+    for group, values in report.settings.items():
+        for k, v in values.items():
+            out.append(f"<tr><th>{e_(group)}: {e_(k)}</th><td><code>{e_(str(v))}</code></td></tr>")
+    out.append("</tbody></table>")
+    return out

@@ -32,10 +32,12 @@ from microlens.views import NO_FACE as NO_FACE
 from microlens.views import change_log, stats, timeline
 from microlens.views import json_round as _r
 
-SCHEMA_VERSION = 5  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
+SCHEMA_VERSION = 6  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
 # events is what the expression prior reads on the face ("source": "appearance"), not always neutral;
 # 4: events say whether the person was talking ("talking"; a micro-model label is then "uncertain");
-# 5: an uncertain event says why ("uncertain_reason": low_confidence, neutral_face or talking)
+# 5: an uncertain event says why ("uncertain_reason": low_confidence, neutral_face or talking);
+# 6: what produced the report: "microlens_version", "created_utc", every option ("settings"), the
+# model's "checkpoint", "checkpoint_sha256", "backend" and "outputs"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,6 @@ class Event:
     recognizer: str = ""  # which recogniser labelled it: "micro:MODEL" or "macro:fer2013"
     talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
     reason: str = ""  # why the label is "uncertain": one of labels.UNCERTAIN_REASONS; "" when labelled
-    leaning: str = ""  # the class the recogniser leaned towards when the label is "uncertain", else ""
 
     def __post_init__(self) -> None:
         if self.reason and (self.reason not in UNCERTAIN_REASONS or self.label != UNCERTAIN):
@@ -90,6 +91,11 @@ class ModelInfo:
     abstain: bool = True  # whether low-confidence events are labelled "uncertain"
     appearance: str = ""  # who read the face between events ("fer2013"); "" when nothing was read
     talking_abstain: bool = True  # whether micro-model labels of events while talking are "uncertain"
+    # every label the analysis can give a probability for (micro model, then the macro prior's)
+    outputs: tuple[str, ...] = ()
+    checkpoint: str = ""  # the checkpoint's file name
+    sha256: str = ""  # SHA-256 of the checkpoint file (its identity)
+    backend: str = ""  # inference backend: onnxruntime or torch
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,10 @@ class Report:
     appearance: tuple[Reading, ...] = ()  # per-second readings of the face, seconds with a scored face
     # (start_s, end_s) spans in which the person talks (the spotter's jaw swings), sorted
     talking: tuple[tuple[float, float], ...] = ()
+    version: str = ""  # the microlens version that made the report
+    created: str = ""  # when the analysis started, UTC ISO 8601 (2025-01-31T14:03:27Z)
+    # every option as resolved: "analysis", "face", "spotting" -> field -> value
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def timeline(self) -> list[dict[str, Any]]:
         """Per-second states, see :func:`timeline`."""
@@ -158,10 +168,12 @@ class Report:
         return stats(self)
 
     def to_dict(self) -> dict:
-        """The JSON report, schema_version 5 (plain JSON types only)."""
+        """The JSON report, schema_version 6 (plain JSON types only)."""
         img = self.images
         return {
             "schema_version": SCHEMA_VERSION,
+            "microlens_version": self.version,
+            "created_utc": self.created,
             "source": self.source,
             "duration_s": _r(self.duration_s),
             "fps": _r(self.fps, 2),
@@ -174,7 +186,10 @@ class Report:
             "model": {"name": self.model.name, "labels": list(self.model.labels),
                       "macro_recognizer": self.model.macro, "abstain": self.model.abstain,
                       "talking_abstain": self.model.talking_abstain,
-                      "appearance_recognizer": self.model.appearance},
+                      "appearance_recognizer": self.model.appearance, "outputs": list(output_labels(self)),
+                      "checkpoint": self.model.checkpoint, "checkpoint_sha256": self.model.sha256,
+                      "backend": self.model.backend},
+            "settings": {k: dict(v) for k, v in self.settings.items()},
             "events": [_event_dict(e) for e in self.events],
             "talking": [[_r(a), _r(b)] for a, b in self.talking],
             "timeline": self.timeline(),
@@ -193,7 +208,6 @@ def _event_dict(e: Event) -> dict[str, Any]:
             "emoji": emoji(e.label), "confidence": _r(e.confidence, 4),
             "probs": {k: _r(v, 4) for k, v in e.probs.items()}, "score": _r(e.score, 2),
             "recognizer": e.recognizer, "talking": e.talking, "uncertain_reason": e.reason or None,
-            "leaning": e.leaning or None,
             "frames": {"onset": e.onset_frame, "apex": e.apex_frame, "offset": e.offset_frame}}
 
 
@@ -203,18 +217,32 @@ def to_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
 
 
+def output_labels(report: Report) -> tuple[str, ...]:
+    """Every label the report's analysis can give a probability for (``ModelInfo.outputs``: the same
+    for every video analysed with one model and macro recogniser), then any other label an event
+    has a probability for (reports built without ``outputs``)."""
+    seen = [*report.model.outputs, *report.model.labels, *(k for e in report.events for k in e.probs)]
+    return tuple(dict.fromkeys(seen))
+
+
+CSV_COLUMNS = ("event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
+               "onset_frame", "apex_frame", "offset_frame", "score", "recognizer", "talking",
+               "uncertain_reason")  # then p_<label> for every label of output_labels()
+
+
 def to_csv(report: Report) -> str:
-    """One row per event: times, kind, label, confidence and one probability column per label."""
-    # the model's classes, then any other class a recogniser gave probabilities for (the macro prior)
-    labels = list(dict.fromkeys([*report.model.labels, *(k for e in report.events for k in e.probs)]))
+    """One row per event: times, frame indices (0-based, in decode order), kind, label, confidence
+    and one probability column per label the analysis can output, so that the columns are the same
+    for every video analysed with the same model and macro recogniser (0 where the event's
+    recogniser gives that label no probability)."""
+    labels = output_labels(report)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
-                "score", "recognizer", "talking", "uncertain_reason"] + [f"p_{lab}" for lab in labels])
+    w.writerow([*CSV_COLUMNS, *(f"p_{lab}" for lab in labels)])
     for i, e in enumerate(report.events):
         w.writerow([i, e.kind, e.label, f"{e.confidence:.4f}", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
-                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", f"{e.score:.2f}", e.recognizer,
-                    int(e.talking), e.reason]
+                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", e.onset_frame, e.apex_frame, e.offset_frame,
+                    f"{e.score:.2f}", e.recognizer, int(e.talking), e.reason]
                    + [f"{e.probs.get(lab, 0.0):.4f}" for lab in labels])
     return buf.getvalue()
 

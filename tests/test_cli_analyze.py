@@ -17,6 +17,7 @@ import pytest
 
 from microlens import synthetic as sy
 from microlens.cli import main
+from microlens.report import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,8 @@ def test_json_to_stdout(good: Path, model_name: str, capfd: pytest.CaptureFixtur
     code, out, err = run_cli([str(good), "--model", model_name], capfd)
     assert code == 0, err
     d = json.loads(out)
-    assert d["schema_version"] == 5 and d["source"] == str(good) and d["face"]["coverage"] >= 0.95
+    assert d["schema_version"] == SCHEMA_VERSION and d["source"] == str(good)
+    assert d["face"]["coverage"] >= 0.95
     assert "Traceback" not in err
 
 
@@ -412,3 +414,69 @@ def test_joined_recordings_are_timed_and_warned_in_the_report(model_name: str, t
     d = json.loads(out.read_text(encoding="utf-8"))
     assert d["frames"] == 60 and d["duration_s"] == pytest.approx(2.0, abs=0.01)
     assert any("jump back" in w for w in d["warnings"]), d["warnings"]
+
+
+@pytest.fixture(scope="module")
+def two_reports(good: Path, model_name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A batch of two different videos (a still face; a face with a micro-expression) written as csv,
+    json and html with two options off their defaults."""
+    from test_web_clips import face_clip as micro_clip
+
+    root = tmp_path_factory.mktemp("two")
+    videos = [str(good), str(micro_clip(root / "micro.mp4", seconds=2.5, micro_at=(1.2,)))]
+    out = root / "out"
+    code = main(["analyze", *videos, "--model", model_name, "-o", str(out), "--format", "csv,json,html",
+                 "--peak-z", "5.5", "--margin", "0.2"])
+    assert code == 0
+    return out
+
+
+def test_event_csvs_of_different_videos_stack(two_reports: Path) -> None:
+    """The events CSV has the same columns whatever the video (every label the analysis can output),
+    and its frame columns are the decoded frame indices of the event times (issue 19)."""
+    reports = {n: json.loads((two_reports / f"{n}.json").read_text(encoding="utf-8"))
+               for n in ("good <clip> & co", "micro")}
+    headers = [(two_reports / f"{n}.csv").read_text(encoding="utf-8").splitlines()[0] for n in reports]
+    assert headers[0] == headers[1]
+    outputs = reports["micro"]["model"]["outputs"]
+    assert headers[0].split(",")[-len(outputs):] == [f"p_{lab}" for lab in outputs]
+    assert set(reports["micro"]["model"]["labels"]) < set(outputs)  # the macro prior's labels too
+    rows = list(csv.DictReader((two_reports / "micro.csv").open(encoding="utf-8")))
+    assert rows, "the micro-expression clip has an event"
+    fps = reports["micro"]["fps"]
+    assert fps == pytest.approx(30.0)
+    for row in rows:
+        for frame, time in (("onset_frame", "start_s"), ("apex_frame", "apex_s"), ("offset_frame", "end_s")):
+            assert int(row[frame]) == round(float(row[time]) * fps), row
+
+
+def test_reports_say_what_produced_them(two_reports: Path, model_name: str) -> None:
+    """JSON and HTML state the microlens version, when the analysis ran (UTC), the checkpoint and its
+    SHA-256, and every option as resolved (issue 19)."""
+    import dataclasses
+    import datetime
+    import hashlib
+
+    import microlens
+    from microlens.analyze import AnalyzeOptions
+    from microlens.face import FaceOptions
+    from microlens.recognize import model_path
+    from microlens.spotting import SpotOptions
+
+    d = json.loads((two_reports / "micro.json").read_text(encoding="utf-8"))
+    assert d["schema_version"] == SCHEMA_VERSION and d["microlens_version"] == microlens.__version__
+    made = datetime.datetime.strptime(d["created_utc"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    assert abs((datetime.datetime.now(datetime.UTC) - made).total_seconds()) < 3600
+    ckpt = model_path(model_name)
+    assert d["model"]["checkpoint"] == ckpt.name
+    assert d["model"]["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert d["model"]["backend"] in ("onnxruntime", "torch")
+    settings = d["settings"]
+    for group, cls in (("analysis", AnalyzeOptions), ("face", FaceOptions), ("spotting", SpotOptions)):
+        assert set(settings[group]) == {f.name for f in dataclasses.fields(cls)}, group
+    assert settings["spotting"]["peak_z"] == 5.5 and settings["face"]["margin"] == 0.2
+    assert settings["spotting"]["baseline_s"] == SpotOptions().baseline_s  # defaults too
+    page = (two_reports / "micro.html").read_text(encoding="utf-8")
+    assert "How this report was made" in page and d["model"]["checkpoint_sha256"] in page
+    assert microlens.__version__ in page and d["created_utc"] in page
+    assert "spotting: peak_z</th><td><code>5.5</code>" in page

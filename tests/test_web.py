@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from test_web_clips import clip, face_clip, quick_analyzer  # noqa: F401  (clip is a fixture)
 
+from microlens.report import SCHEMA_VERSION
 from microlens.web import create_app, runtime
 
 
@@ -139,7 +141,7 @@ def test_upload_job_results_reports_delete(app: Any, client: Any, clip: Path) ->
     assert drain(app) == 1
     s = client.get(body["status_url"]).get_json()
     assert s["status"] == "done", s
-    assert s["progress"] == 1 and s["result"]["schema_version"] == 5
+    assert s["progress"] == 1 and s["result"]["schema_version"] == SCHEMA_VERSION
     assert s["summary"]["micro_count"] == 1
     for fmt, ctype in (("json", "application/json"), ("csv", "text/csv"), ("vtt", "text/vtt"),
                        ("html", "text/html")):
@@ -200,6 +202,47 @@ def test_failed_job_reports_reason(tmp_path: Path, clip: Path) -> None:  # noqa:
     assert s["status"] == "failed" and s["error"] == "no face was found in the video"
     assert "no face was found" in c.get(f"/analyses/{aid}").data.decode()
     assert c.get(f"/api/analyses/{aid}/report.json").status_code == 409
+
+
+def test_reports_and_errors_show_the_uploaded_name_not_server_paths(tmp_path: Path,
+                                                                    clip: Path) -> None:  # noqa: F811
+    """The real analysis of an upload: report.json's source, the HTML title and a failed job's error
+    name the uploaded file, never DATA_DIR/uploads/<id>.video (issue 19)."""
+    from microlens import synthetic
+    from microlens.analyze import analyze
+
+    app = make_app(tmp_path, ANALYZER=analyze)
+    c = app.test_client()
+    data_dir = str(runtime(app).store.root)
+    aid = upload(c, clip, name="my interview.mp4").get_json()["id"]
+    blank = tmp_path / "blank.mp4"
+    synthetic.write_video(str(blank), [np.full((120, 160, 3), 90, np.uint8)] * 15, 15)
+    bad = upload(c, blank, name="empty room.mp4").get_json()["id"]
+    drain(app)
+    report = c.get(f"/api/analyses/{aid}/report.json")
+    assert report.status_code == 200, c.get(f"/api/analyses/{aid}").get_json()
+    assert report.get_json()["source"] == "my interview.mp4"
+    page = c.get(f"/api/analyses/{aid}/report.html").data.decode()
+    assert "<title>microlens report: my interview.mp4</title>" in page
+    for text in (report.data.decode(), page):
+        assert data_dir not in text and ".video" not in text
+    failed = c.get(f"/api/analyses/{bad}").get_json()
+    assert failed["status"] == "failed" and failed["error"].startswith("empty room.mp4: no face found")
+    assert data_dir not in failed["error"] and "uploads" not in failed["error"]
+
+
+def test_a_job_error_never_shows_server_paths(tmp_path: Path, clip: Path) -> None:  # noqa: F811
+    """Whatever fails in a job, its message names the uploaded file, not the upload's path, and
+    shows no other DATA_DIR path."""
+    def analyzer(path: str, **kw: Any) -> Any:
+        raise OSError(f"{path}: cannot read; scratch in {Path(path).parent.parent / 'tmp'} is full")
+
+    app = make_app(tmp_path, ANALYZER=analyzer)
+    c = app.test_client()
+    aid = upload(c, clip, name="talk.mp4").get_json()["id"]
+    drain(app)
+    error = c.get(f"/api/analyses/{aid}").get_json()["error"]
+    assert error == "internal error: OSError: talk.mp4: cannot read; scratch in DATA_DIR/tmp is full"
 
 
 # errors ------------------------------------------------------------------------------------------
@@ -316,7 +359,7 @@ def test_upload_options_reach_the_analysis(tmp_path: Path, clip: Path) -> None: 
 
     def analyzer(path: str, **kw: Any) -> Any:
         seen.append({k: v for k, v in kw.items()
-                     if k not in ("model", "progress", "cancel", "face_video", "work_dir")})
+                     if k not in ("model", "progress", "cancel", "face_video", "work_dir", "source_name")})
         return inner(path, **kw)
 
     app = make_app(tmp_path, ANALYZER=analyzer)

@@ -83,7 +83,7 @@ def run_analysis(store: Store, analysis_id: str, *, analyzer: Analyzer | None = 
         progress("loading", 0.0)
         report = analyzer(str(store.upload_path(analysis_id)), model=model, progress=progress,
                           cancel=cancel, face_video=str(out / "face.mp4"), work_dir=str(store.work_dir()),
-                          **row.options_dict())
+                          source_name=row.filename, **row.options_dict())
         if cancel() or stopping.is_set():
             raise Cancelled()
         progress("writing reports", 0.97)
@@ -105,7 +105,10 @@ def run_analysis(store: Store, analysis_id: str, *, analyzer: Analyzer | None = 
             store.update(analysis_id, status="cancelled", stage="cancelled", finished=time.time())
             _clear(out)
             return "cancelled"
-        store.update(analysis_id, status="failed", stage="failed", error=_reason(e), finished=time.time())
+        # the user sees their file's name, never the server's paths
+        shown = {str(store.upload_path(analysis_id)): row.filename, str(store.root): "DATA_DIR"}
+        store.update(analysis_id, status="failed", stage="failed", error=_reason(e, shown),
+                     finished=time.time())
         if not isinstance(e, Exception):
             raise
         log.warning("analysis %s failed: %s", analysis_id, _reason(e))
@@ -118,15 +121,20 @@ class _TooLong(Exception):
     pass
 
 
-def _reason(e: BaseException) -> str:
-    """A one-line reason for the user: our own errors as they are, others with their type."""
+def _reason(e: BaseException, shown: dict[str, str] | None = None) -> str:
+    """A one-line reason for the user: our own errors as they are, others with their type; each
+    key of ``shown`` (a server path) in it is replaced by its value (the upload's file name)."""
     from microlens.errors import MicrolensError
 
     if isinstance(e, MicrolensError | _TooLong):
-        return str(e) or type(e).__name__
-    if isinstance(e, NotImplementedError):
-        return "the analysis pipeline is not available in this installation"
-    return f"internal error: {type(e).__name__}: {e}"[:500]
+        text = str(e) or type(e).__name__
+    elif isinstance(e, NotImplementedError):
+        text = "the analysis pipeline is not available in this installation"
+    else:
+        text = f"internal error: {type(e).__name__}: {e}"
+    for path, name in (shown or {}).items():
+        text = text.replace(path, name)
+    return text[:500]
 
 
 def _clear(folder: Path) -> None:
