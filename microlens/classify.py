@@ -125,20 +125,24 @@ def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.n
     by the micro model, macro-expressions by the full-expression prior (``macro``, see
     :func:`microlens.recognize.label_events`); a label is ``uncertain`` below the recogniser's
     calibrated threshold (when ``abstain``), and so is a micro-model label of an interval spotted
-    while the person talks (when ``talking_abstain``, see :func:`talking_label`)."""
+    while the person talks (when ``talking_abstain``, see :func:`talking_label`). Every event also
+    gets the action units the AU detector reads on the same flow image (:mod:`microlens.aus`)."""
+    from microlens.aus import load_aus
     from microlens.recognize import label_events
 
+    flows = np.stack([f for _, _, f in batch])  # (N, 28, 28, 3) uint8
     decisions = label_events(rec, [iv.kind for iv, _, _ in batch], np.stack([a for _, a, _ in batch]),
-                             np.stack([f for _, _, f in batch]), macro=macro, abstain=abstain)
+                             flows, macro=macro, abstain=abstain)
+    units = load_aus().read(flows)  # per event its action units, most probable first
     events = []
-    for (iv, _, _), d in zip(batch, decisions, strict=True):
+    for (iv, _, _), d, aus in zip(batch, decisions, units, strict=True):
         label = talking_label(d.label, d.recognizer, iv.talking, talking_abstain)
         reason = uncertain_reason(label, d, iv.talking, talking_abstain)
         events.append(Event(start_s=iv.onset_s, apex_s=iv.apex_s, end_s=iv.offset_s, kind=iv.kind,
                             label=label, confidence=d.confidence, probs=d.probs, score=float(iv.score),
                             onset_frame=iv.onset, apex_frame=iv.apex, offset_frame=iv.offset,
                             recognizer=d.recognizer, talking=iv.talking, reason=reason,
-                            leaning=d.best if label == UNCERTAIN else ""))
+                            leaning=d.best if label == UNCERTAIN else "", aus=aus))
     return events
 
 

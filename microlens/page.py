@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from microlens.aus import aus_text
 from microlens.labels import UNCERTAIN, emoji, reason_words
 from microlens.report import NEUTRAL, NO_FACE, SCHEMA_VERSION, Report
 
@@ -195,15 +196,18 @@ def render(report: Report) -> str:
     if report.events:
         out.append("<table><thead><tr><th>#</th><th>kind</th><th>label</th><th>confidence</th>"
                    "<th>onset</th><th>apex</th><th>offset</th><th>duration</th><th>recogniser</th>"
-                   "</tr></thead><tbody>")
+                   "<th>action units</th></tr></thead><tbody>")
         for i, ev in enumerate(report.events):
             why = f" ({e_(reason_words(ev.reason))})" if ev.reason else ""
             out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}{why}"
                        f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
                        f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
                        f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}"
-                       f"{' (talking)' if ev.talking else ''}</td></tr>")
+                       f"{' (talking)' if ev.talking else ''}</td><td>{e_(aus_text(ev.aus))}</td></tr>")
         out.append("</tbody></table>")
+        out.append('<p class="note">Action units: those the AU detector reads on the onset-to-apex flow '
+                   "(FACS codes, probability at or above the detector's threshold; where none is, the "
+                   "most likely in brackets). See the detector's card for its measured F1 per AU.</p>")
     else:
         out.append("<p>No expression was spotted.</p>")
     out.append("<h2>Micro-expression filmstrips</h2>")

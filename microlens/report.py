@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from microlens.aus import ActionUnit
 from microlens.errors import OutputError
 from microlens.labels import TALKING, UNCERTAIN, UNCERTAIN_REASONS, emoji, reason_words
 from microlens.views import NEUTRAL as NEUTRAL  # re-exported: the states of the derived views
@@ -58,6 +59,8 @@ class Event:
     recognizer: str = ""  # which recogniser labelled it: "micro:MODEL" or "macro:fer2013"
     talking: bool = False  # spotted while the person talked (a micro label is then "uncertain")
     reason: str = ""  # why the label is "uncertain": one of labels.UNCERTAIN_REASONS; "" when labelled
+    leaning: str = ""  # the class the recogniser leaned towards when the label is "uncertain", else ""
+    aus: tuple[ActionUnit, ...] = ()  # action units read on the onset->apex flow, most probable first
 
     def __post_init__(self) -> None:
         if self.reason and (self.reason not in UNCERTAIN_REASONS or self.label != UNCERTAIN):
@@ -208,6 +211,8 @@ def _event_dict(e: Event) -> dict[str, Any]:
             "emoji": emoji(e.label), "confidence": _r(e.confidence, 4),
             "probs": {k: _r(v, 4) for k, v in e.probs.items()}, "score": _r(e.score, 2),
             "recognizer": e.recognizer, "talking": e.talking, "uncertain_reason": e.reason or None,
+            "leaning": e.leaning or None,
+            "aus": [a.to_dict() for a in e.aus],
             "frames": {"onset": e.onset_frame, "apex": e.apex_frame, "offset": e.offset_frame}}
 
 

@@ -139,7 +139,7 @@
     const i = hit(x, y);
     if (i < 0) { tip.classList.add("hidden"); return; }
     const e = R.events[i];
-    tip.textContent = ML.emoji(e.label) + " " + ML.label(e.label) + why(e) + " · " + ML.label(e.kind) + " · " + e.start_s.toFixed(2) + "–" + e.end_s.toFixed(2) + " s · " + Math.round(100 * e.confidence) + "%" + (e.recognizer ? " · " + e.recognizer : "") + (e.talking ? " · " + ML.label("talking") : "");
+    tip.textContent = ML.emoji(e.label) + " " + ML.label(e.label) + why(e) + " · " + ML.label(e.kind) + " · " + e.start_s.toFixed(2) + "–" + e.end_s.toFixed(2) + " s · " + Math.round(100 * e.confidence) + "%" + (e.recognizer ? " · " + e.recognizer : "") + (e.talking ? " · " + ML.label("talking") : "") + aus(e);
     tip.style.left = x + "px";
     tip.classList.remove("hidden");
   });
@@ -161,6 +161,11 @@
 
   // why an uncertain event is uncertain (low confidence, neutral face, talking), in brackets
   function why(e) { return e.uncertain_reason ? " (" + ML.label(e.uncertain_reason) + ")" : ""; }
+  // the action units the AU detector reads as present on the event's onset->apex flow (FACS codes)
+  function aus(e) {
+    const present = (e.aus || []).filter((u) => u.present);
+    return present.length ? " · " + present.map((u) => u.au + " " + u.name + " " + Math.round(100 * u.p) + "%").join(", ") : "";
+  }
 
   function fill() {
     const stats = R.stats || {};
@@ -190,7 +195,7 @@
       const e = micros[parseInt(b.dataset.index, 10)];
       if (!e) return;
       document.getElementById("strip-caption-" + b.dataset.index).textContent =
-        ML.emoji(e.label) + " " + ML.label(e.label) + why(e) + " · " + ML.fmt(e.apex_s) + " · " + Math.round(100 * e.confidence) + "%";
+        ML.emoji(e.label) + " " + ML.label(e.label) + why(e) + " · " + ML.fmt(e.apex_s) + " · " + Math.round(100 * e.confidence) + "%" + aus(e);
       b.addEventListener("click", () => { seek(e.start_s); video && video.scrollIntoView({ behavior: "smooth", block: "center" }); });
     });
     const legend = document.getElementById("legend");
