@@ -492,6 +492,40 @@ def _label_counts(labels: dict | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(labels.items(), key=lambda kv: -kv[1]))
 
 
+# ---- what a viewer sees: expression spans found / missed (issue 20) ------------------------------
+
+def _rate_cell(r: dict) -> str:
+    """'0.62 (18/29)' from a recall.json rate, '–' without a denominator."""
+    return f"{r['rate']:.2f} ({r['n']}/{r['of']})" if r.get("of") else DASH
+
+
+def _recall_row(name: str, t: dict) -> list[str]:
+    return [name, str(t["clips"]), f"{t['found']} / {t['spans'] - t['found']}", _rate_cell(t["recall"]),
+            f"{t['covered_right']} / {t['covered_wrong']} / {t['covered_uncertain']} / {t['covered_missed']}",
+            _rate_cell(t["named_right"]), _rate_cell(t["labelled_where_none_share"]),
+            _rate_cell(t["second_agreement"]),
+            f"{t['changes']} vs {t['viewer_changes']} ({t['changes_abs_diff']})"]
+
+
+@table("recall")
+def recall() -> str:
+    """README and docs/science.md: the viewer's expression spans found and named, development and
+    test parts, before and after issue 20 (recall.json, recall_before.json)."""
+    now = load("recall")["totals"]
+    rows = []
+    try:
+        before = load("recall_before")["totals"]
+    except (OSError, ValueError):
+        before = {}
+    for part, title in (("dev", "development (tuned)"), ("test", "test (declared, not tuned)")):
+        if part in before:
+            rows.append(_recall_row(f"{title}, before", before[part]))
+        rows.append(_recall_row(f"{title}, now" if part in before else title, now[part]))
+    return md_table(["part", "clips", "spans found / missed", "recall", "covered spans: right / wrong / "
+                     "uncertain / missed", "named right", "labelled events where the viewer sees none",
+                     "per-second agreement", "emotion changes vs viewer's (total abs. difference)"], rows)
+
+
 @table("realvideo")
 def realvideo() -> str:
     """README and docs/science.md: labels the shipped models give on real clips (realvideo.json)."""
