@@ -371,7 +371,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         source_name: str | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built."""
     from microlens import __version__
-    from microlens.appearance import expressive, neutral_probability, read_seconds
+    from microlens.appearance import cues, expressive, neutral_probability, read_seconds
     from microlens.classify import recognise
     from microlens.provenance import model_info, settings, utc_now
     from microlens.scratch import Scratch
@@ -408,8 +408,9 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         if opts.neutral_baseline:  # (T,) each: the prior's neutral probability, an expression read or not
             neutral = neutral_probability(p1.appearance, p1.appearance_labels)
             shown = expressive(p1.appearance, p1.appearance_labels)
-        intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown) if n > 1
-                              else ([], ()))
+        # the expression prior's readings start intervals too (microlens.priorspot)
+        intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown,
+                                           cues(p1.appearance)) if n > 1 else ([], ()))
         flat = [iv for iv in intervals if iv.apex == iv.onset]
         intervals = [iv for iv in intervals if iv.apex != iv.onset]
         timer.lap("spot")
