@@ -142,8 +142,9 @@ def test_state_between_events_is_what_the_prior_reads() -> None:
     assert (log[1]["start_s"], log[1]["end_s"]) == (1.0, 1.2) and log[3]["end_s"] == 3.0
     assert sum(row["duration_s"] for row in log) == pytest.approx(8.5, abs=1e-3)
     st = r.stats()
-    # neutral > happiness (read, event, read) > surprise > neutral (5.5-6 s, not read) > sadness
-    assert st["emotion_changes"] == 4
+    # neutral > happiness (read, event, read) > surprise > sadness: the neutral face between them
+    # (5.5-6 s, not read) is shown for under a second, flicker rather than a change (issue 20)
+    assert st["emotion_changes"] == 3
     assert st["appearance_seconds"] == {"neutral": 1, "happiness": 2, "surprise": 1, "sadness": 1}
     assert st["micro_count"] == base.stats()["micro_count"]  # events are counted as before
 
@@ -290,3 +291,18 @@ def test_schema_doc_names_the_current_version_and_every_reason() -> None:
     assert f"| `schema_version` | {SCHEMA_VERSION} (" in usage
     row = next(line for line in usage.splitlines() if line.startswith("| `events[]` |"))
     assert all(f"`{why}`" in row for why in UNCERTAIN_REASONS)
+
+
+def test_emotion_changes_skip_abstention_and_flicker() -> None:
+    """Issue 20: an ``uncertain`` span is no state and a state shown between events for under a
+    second is flicker; events count however short."""
+    from microlens.views import emotion_changes
+
+    def row(label: str, a: float, b: float, source: str = "appearance") -> dict:
+        return {"label": label, "source": source, "start_s": a, "end_s": b}
+
+    log = [row(NEUTRAL, 0, 2), row("uncertain", 2, 3), row(NEUTRAL, 3, 4), row("sadness", 4, 4.5),
+           row(NEUTRAL, 4.5, 6), row("happiness", 6, 6.3, "event"), row(NEUTRAL, 6.3, 8), row(NO_FACE, 8, 9),
+           row(NEUTRAL, 9, 10)]
+    assert emotion_changes(log) == 2  # neutral > happiness > neutral
+    assert emotion_changes([]) == 0
