@@ -74,3 +74,48 @@ def test_deeply_nested_options_get_400(tmp_path: Path, clip: Path) -> None:  # n
         assert "options" in err and "nested" in err, err
     assert files_under(runtime(app).store.root / "uploads") == set()
     assert json.loads(c.get("/api/analyses").data)["count"] == 0
+
+
+def test_a_still_image_is_not_a_video(tmp_path: Path) -> None:
+    """FFmpeg opens a PNG, a JPEG or a GIF of one frame as a clip; the upload gets 415 (the API
+    fuzzing found a 1x1 PNG and a 1x1 GIF queued as analyses)."""
+    import cv2
+    import numpy as np
+
+    app = make_app(tmp_path)
+    c = app.test_client()
+    gif = (b"GIF87a\x01\x00\x01\x00\x81\x00\x00" + b"\x00" * 12  # the fuzzer's 1x1 GIF of one frame
+           + b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x08\x04\x00\x01\x04\x04\x00;")
+    pictures = {".gif": gif}
+    for ext in (".png", ".jpg"):
+        ok, data = cv2.imencode(ext, np.zeros((64, 64, 3), np.uint8))
+        assert ok
+        pictures[ext] = data.tobytes()
+    for ext, data in pictures.items():
+        r = c.post("/api/analyses", data={"file": (io.BytesIO(data), f"face{ext}")},
+                   content_type="multipart/form-data")
+        assert r.status_code == 415, (ext, r.get_json())
+        assert "still image" in r.get_json()["error"]
+    assert files_under(runtime(app).store.root / "uploads") == set()
+
+
+def test_an_animated_gif_is_a_video(tmp_path: Path) -> None:
+    """A GIF of several frames stays an upload the server takes (a clip without a face fails in
+    the job, with its reason)."""
+    import av
+    import numpy as np
+
+    path = tmp_path / "moving.gif"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("gif", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "rgb8"
+        for k in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * k, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    r = make_app(tmp_path).test_client().post(
+        "/api/analyses", data={"file": (io.BytesIO(path.read_bytes()), "moving.gif")},
+        content_type="multipart/form-data")
+    assert r.status_code == 202, r.get_json()

@@ -146,3 +146,8 @@ def test_serve_passes_its_bound_address_to_the_host_check(tmp_path: Path) -> Non
     c = make_app(tmp_path, **cfg).test_client()
     assert c.get("/api/health", headers={"Host": "192.168.1.20:5000"}).status_code == 200
     assert c.get("/api/health", headers={"Host": "192.168.1.21:5000"}).status_code == 400
+
+
+def test_a_plain_get_of_the_websocket_is_a_clear_400(tmp_path: Path) -> None:
+    r = make_app(tmp_path).test_client().get("/ws/live")
+    assert r.status_code == 400 and "WebSocket" in r.get_json()["error"]

@@ -183,6 +183,8 @@ def accept_video(analysis_id: str, upload: Any, filename: str, *, model: str, ki
         if size == 0:
             raise ApiError(400, "the file is empty")
         clip = _probe(str(part))
+        if _is_picture(clip):
+            raise ApiError(415, f"not a video: the upload is a still image ({clip.codec})")
         limit = rt.settings.max_duration_s
         if limit and clip.duration_s > limit:
             raise ApiError(422, f"the video lasts {clip.duration_s:.0f} s; the limit is {limit:.0f} s")
@@ -220,6 +222,24 @@ def _probe(path: str) -> Any:
         raise ApiError(422, _hide(str(e), path)) from None
     except NotImplementedError:
         raise ApiError(503, "the video decoder is not available in this installation") from None
+
+
+def _is_picture(clip: Any) -> bool:
+    """True when a probed upload is one picture, not a video: FFmpeg opens a PNG or JPEG with a
+    picture demuxer (image2, *_pipe), and a GIF of one frame as a clip that has one frame."""
+    if clip.container == "image2" or clip.container.endswith("_pipe"):
+        return True
+    if clip.container != "gif":
+        return False
+    from itertools import islice
+
+    from microlens.video import frames
+
+    try:
+        with frames(clip, max_side=64) as stream:
+            return sum(1 for _ in islice(stream, 2)) < 2
+    except Exception:  # noqa: BLE001 - a GIF that fails to decode later is the job's to report
+        return False
 
 
 def _hide(message: str, path: str) -> str:

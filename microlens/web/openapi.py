@@ -12,14 +12,10 @@ def _err(desc: str) -> dict[str, Any]:
     return {"description": desc, "content": {"application/json": {"schema": schema}}}
 
 
-# spec is long because it is one OpenAPI data literal (no logic); splitting it would scatter the API.
 def spec(settings: Settings) -> dict[str, Any]:
     """The API description, with this server's limits filled in."""
     from microlens import __version__
 
-    id_param = {"name": "analysis_id", "in": "path", "required": True,
-                "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
-    analysis_ref = {"$ref": "#/components/schemas/Analysis"}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -60,78 +56,150 @@ def spec(settings: Settings) -> dict[str, Any]:
             },
         },
         "security": [{"bearer": []}, {}],
-        "paths": {
-            "/api/health": {"get": {"summary": "Health, queue backlog and limits", "security": [],
-                                    "responses": {"200": {"description": "ok"}}}},
-            "/api/models": {"get": {"summary": "Models accepted by POST /api/analyses",
-                                    "responses": {"200": {"description": "model names"}}}},
-            "/api/analyses": {
-                "get": {"summary": "List analyses, newest first",
-                        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                        "responses": {"200": {"description": "{analyses: [Analysis], count}"},
-                                      "400": _err("bad limit")}},
-                "post": {
-                    "summary": "Upload a video and queue its analysis",
-                    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                        "type": "object", "required": ["file"],
-                        "properties": {"file": {"type": "string", "format": "binary"},
-                                       "model": {"type": "string",
-                                                 "description": "default: " + settings.model},
-                                       "options": {"type": "string", "description": (
-                                           "a JSON object of analysis options, named as the CLI "
-                                           "flags of `microlens analyze` with underscores, e.g. "
-                                           '{"talking_abstain": false, "macro_recognizer": "micro"}; '
-                                           "default: {} (every option at its default)")}},
-                    }}}},
-                    "responses": {
-                        "202": {"description": "queued: {id, status, status_url, page_url}",
-                                "headers": {"Location": {"schema": {"type": "string"}}}},
-                        "400": _err("no 'file' field, empty file, unknown model, bad options"),
-                        "401": _err("token required"),
-                        "413": _err(f"larger than {settings.max_upload_mb:g} MB"),
-                        "415": _err("not a readable video (probed with the decoder, not the extension)"),
-                        "422": _err(f"longer than {settings.max_duration_s:g} s"),
-                        "429": {"description": "queue full; retry after the Retry-After seconds",
-                                "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
-                    },
+        "paths": _with_common(_paths(settings)),
+    }
+
+
+def _json(desc: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {"schema": schema}}}
+
+
+_OPEN = ("/api/health", "/api/openapi.json")  # answered without a token (security.py)
+_UNSAFE = ("post", "put", "patch", "delete")
+
+
+def _with_common(paths: dict[str, Any]) -> dict[str, Any]:
+    """Add the answers every operation may give: 400 for a Host header the server does not accept,
+    401 without a valid token (where one is set; not on the open paths), 403 for a cross-origin
+    state change or WebSocket (hosts.py)."""
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            responses = op["responses"]
+            responses.setdefault("400", _err("host not allowed (the Host header names another server)"))
+            if path not in _OPEN:
+                responses.setdefault("401", _err("a valid API token is required"))
+            if method in _UNSAFE or path.startswith("/ws/"):
+                responses.setdefault("403", _err("cross-origin request refused (Origin of another site)"))
+    return paths
+
+
+# _paths is long because it is one OpenAPI data literal (no logic); splitting it would scatter the API.
+def _paths(settings: Settings) -> dict[str, Any]:
+    """The operations, their parameters and their answers."""
+    id_param = {"name": "analysis_id", "in": "path", "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
+    analysis_ref = {"$ref": "#/components/schemas/Analysis"}
+    obj = {"type": "object"}
+    return {
+        "/api/health": {"get": {"summary": "Health, queue backlog and limits", "security": [],
+                                "responses": {"200": _json("ok", {
+                                    "type": "object", "required": ["status", "version", "queue"],
+                                    "properties": {"status": {"const": "ok"}, "version": {"type": "string"},
+                                                   "queue": {"type": "string"},
+                                                   "backlog": {"type": "integer"},
+                                                   "analyses": obj, "models": {"type": "array"},
+                                                   "token_required": {"type": "boolean"}}})}}},
+        "/api/openapi.json": {"get": {"summary": "This description of the API", "security": [],
+                                      "responses": {"200": _json("the OpenAPI 3.1 document", obj)}}},
+        "/api/models": {"get": {"summary": "Models accepted by POST /api/analyses",
+                                "responses": {"200": _json("model names", {
+                                    "type": "object", "required": ["models", "default"],
+                                    "properties": {"models": {"type": "array", "items": {"type": "string"}},
+                                                   "default": {"type": "string"}}})}}},
+        "/api/analyses": {
+            "get": {"summary": "List analyses, newest first",
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"},
+                                    "description": "at most this many (clamped to 1..1000; default 100)"}],
+                    "responses": {"200": _json("the analyses", {
+                                      "type": "object", "required": ["analyses", "count"],
+                                      "properties": {"analyses": {"type": "array", "items": analysis_ref},
+                                                     "count": {"type": "integer"}}}),
+                                  "400": _err("bad limit")}},
+            "post": {
+                "summary": "Upload a video and queue its analysis",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"},
+                                   "model": {"type": "string",
+                                             "description": "default: " + settings.model},
+                                   "options": {"type": "string", "description": (
+                                       "a JSON object of analysis options, named as the CLI "
+                                       "flags of `microlens analyze` with underscores, e.g. "
+                                       '{"talking_abstain": false, "macro_recognizer": "micro"}; '
+                                       "default: {} (every option at its default)")}},
+                }}}},
+                "responses": {
+                    "202": {"description": "queued",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {"application/json": {"schema": {
+                                "type": "object", "required": ["id", "status", "status_url", "page_url"],
+                                "properties": {"id": {"type": "string"}, "status": {"const": "queued"},
+                                               "status_url": {"type": "string"},
+                                               "page_url": {"type": "string"}}}}}},
+                    "400": _err("not multipart/form-data, no 'file' field, empty file, unknown model, "
+                                "bad options"),
+                    "413": _err(f"larger than {settings.max_upload_mb:g} MB, or a form field over its limit"),
+                    "415": _err("not a readable video (probed with the decoder, not the extension)"),
+                    "422": _err(f"longer than {settings.max_duration_s:g} s, or a video the decoder "
+                                "cannot use"),
+                    "429": {**_err("queue full; retry after the Retry-After seconds"),
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+                    "503": _err("the video decoder is not available in this installation"),
                 },
             },
-            "/api/analyses/{analysis_id}": {
-                "parameters": [id_param],
-                "get": {"summary": "Status, progress, stage; the report when done",
-                        "responses": {"200": {"description": "the analysis",
-                                              "content": {"application/json": {"schema": analysis_ref}}},
-                                      "404": _err("unknown id")}},
-                "delete": {"summary": "Delete the analysis, its upload and its results",
-                           "responses": {"200": {"description": "{deleted: id}"}, "404": _err("unknown id")}},
-            },
-            "/api/analyses/{analysis_id}/cancel": {
-                "parameters": [id_param],
-                "post": {"summary": "Cancel a queued or running analysis",
-                         "responses": {"200": {"description": "the analysis"}, "404": _err("unknown id"),
-                                       "409": _err("already finished")}},
-            },
-            "/api/analyses/{analysis_id}/report.{fmt}": {
-                "parameters": [id_param, {"name": "fmt", "in": "path", "required": True,
-                                          "schema": {"enum": ["json", "csv", "timeline", "vtt", "html"]}}],
-                "get": {"summary": "The report file (a download; timeline: the per-second CSV; "
-                                   "?inline=1 shows json/csv/timeline/vtt)",
-                        "responses": {"200": {"description": "the report"},
-                                      "404": _err("unknown id or format"),
-                                      "409": _err("not done yet")}},
-            },
-            "/api/analyses/{analysis_id}/media/{name}": {
-                "parameters": [id_param, {"name": "name", "in": "path", "required": True, "schema": {
-                    "type": "string", "pattern": "^(face\\.mp4|face\\.jpg|micro-[0-9]+\\.jpg)$"}}],
-                "get": {"summary": "face.mp4 (H.264 face crop), face.jpg (representative frame), "
-                                   "micro-N.jpg (onset|apex|offset filmstrip)",
-                        "responses": {"200": {"description": "the file; range requests supported"},
-                                      "404": _err("unknown id or media")}},
-            },
-            "/ws/live": {"get": {
-                "summary": "WebSocket for the webcam page: send binary JPEG frames (one in flight), "
-                           "receive JSON {type: ack|status|saved|error}; send text {\"action\": \"save\"} "
-                           "to stop and queue the recording as an analysis",
-                "responses": {"101": {"description": "switching protocols"}}}},
         },
+        "/api/analyses/{analysis_id}": {
+            "parameters": [id_param],
+            "get": {"summary": "Status, progress, stage; the report when done",
+                    "responses": {"200": _json("the analysis", analysis_ref), "404": _err("unknown id")}},
+            "delete": {"summary": "Delete the analysis, its upload and its results",
+                       "responses": {"200": _json("deleted", {
+                                         "type": "object", "required": ["deleted"],
+                                         "properties": {"deleted": {"type": "string"}}}),
+                                     "404": _err("unknown id")}},
+        },
+        "/api/analyses/{analysis_id}/cancel": {
+            "parameters": [id_param],
+            "post": {"summary": "Cancel a queued or running analysis",
+                     "responses": {"200": _json("the analysis", analysis_ref), "404": _err("unknown id"),
+                                   "409": _err("already finished")}},
+        },
+        "/api/analyses/{analysis_id}/report.{fmt}": {
+            "parameters": [id_param, {"name": "fmt", "in": "path", "required": True,
+                                      "schema": {"enum": ["json", "csv", "timeline", "vtt", "html"]}},
+                           {"name": "inline", "in": "query", "schema": {"type": "string"},
+                            "description": "1: shown in the browser instead of downloaded (not html)"}],
+            "get": {"summary": "The report file (a download; timeline: the per-second CSV; "
+                               "?inline=1 shows json/csv/timeline/vtt)",
+                    "responses": {"200": {"description": "the report", "content": {
+                                      "application/json": {}, "text/csv": {}, "text/vtt": {},
+                                      "text/html": {}}},
+                                  "404": _err("unknown id or format"),
+                                  "409": _err("not done yet")}},
+        },
+        "/api/analyses/{analysis_id}/media/{name}": {
+            "parameters": [id_param, {"name": "name", "in": "path", "required": True, "schema": {
+                "type": "string", "pattern": "^(face\\.mp4|face\\.jpg|micro-[0-9]{1,4}\\.jpg)$"}}],
+            "get": {"summary": "face.mp4 (H.264 face crop), face.jpg (representative frame), "
+                               "micro-N.jpg (onset|apex|offset filmstrip)",
+                    "responses": {"200": {"description": "the file",
+                                          "content": {"video/mp4": {}, "image/jpeg": {}}},
+                                  "206": {"description": "part of the file (a Range request)",
+                                          "content": {"video/mp4": {}, "image/jpeg": {}}},
+                                  "304": {"description": "not modified (a conditional request)"},
+                                  "404": _err("unknown id or media"),
+                                  "416": _err("the requested range is not in the file")}},
+        },
+        "/ws/live": {"get": {
+            "summary": "WebSocket for the webcam page: send binary JPEG frames (one in flight), "
+                       "receive JSON {type: ack|status|saved|error}; send text {\"action\": \"save\"} "
+                       "to stop and queue the recording as an analysis",
+            "parameters": [{"name": "talking_abstain", "in": "query", "schema": {"type": "string"},
+                            "description": "0: keep the micro model's labels while the person talks "
+                                           "(default 1)"}],
+            "responses": {"101": {"description": "switching protocols"},
+                          "400": _err("not a WebSocket handshake (Upgrade: websocket), or host not "
+                                      "allowed")}}},
     }

@@ -33,6 +33,14 @@ _sessions = threading.Semaphore(MAX_SESSIONS)
 def init(app: Flask, sock: Any) -> None:
     """Register the /ws/live route."""
 
+    @app.before_request
+    def _websocket_only() -> None:
+        if request.path == "/ws/live" and request.headers.get("Upgrade", "").lower() != "websocket":
+            from microlens.web.errors import ApiError
+
+            raise ApiError(400, "/ws/live is a WebSocket: open it with a WebSocket client "
+                           "(Upgrade: websocket), as the webcam page does")
+
     @sock.route("/ws/live")
     def live(ws: Any) -> None:
         if not _sessions.acquire(blocking=False):
