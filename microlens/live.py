@@ -93,23 +93,36 @@ class LiveStatus:
 
 
 class _StateLog:
-    """The emotion-change log: one entry per run of the same state (label, emoji, start, end, duration)."""
+    """The emotion-change log: one entry per run of the same state (label, emoji, start, end, duration).
+
+    A state that lasted less than ``MIN_S`` (it changed again before the stream time moved on, as
+    when no frame came between two status ticks) is dropped and its time goes to the entry before
+    it, so the log lists no rows of 0.0 s; :meth:`listed` leaves out the entry just opened, which
+    has not lasted yet either."""
+
+    MIN_S = 0.05  # shorter than this shows as 0.0 s on the page
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
     def add(self, state: str, t: float) -> None:
         """The state at stream time ``t``: extends the latest entry or closes it and opens a new one."""
-        if self.entries and self.entries[-1]["label"] == state:
-            e = self.entries[-1]
-            e["end_s"] = round(t, 2)
-            e["duration_s"] = round(t - e["start_s"], 2)
-            return
+        t = round(t, 2)
+        last = self.entries[-1] if self.entries else None
+        if last is not None and last["label"] != state and t - last["start_s"] < self.MIN_S:
+            self.entries.pop()  # it never lasted: the entry before it runs on
         if self.entries:
-            self.entries[-1]["end_s"] = round(t, 2)
-            self.entries[-1]["duration_s"] = round(t - self.entries[-1]["start_s"], 2)
-        self.entries.append({"label": state, "emoji": _emoji(state), "start_s": round(t, 2),
-                             "end_s": round(t, 2), "duration_s": 0.0})
+            e = self.entries[-1]
+            e["end_s"] = t
+            e["duration_s"] = round(t - e["start_s"], 2)
+            if e["label"] == state:
+                return
+        self.entries.append({"label": state, "emoji": _emoji(state), "start_s": t, "end_s": t,
+                             "duration_s": 0.0})
+
+    def listed(self, n: int) -> tuple[dict[str, Any], ...]:
+        """Copies of the last ``n`` entries that have lasted at least ``MIN_S``."""
+        return tuple(dict(e) for e in self.entries[-n:] if e["duration_s"] >= self.MIN_S)
 
     def changes(self) -> int:
         """Emotion changes so far (warming up does not count)."""
@@ -244,7 +257,7 @@ class LiveAnalyzer:
                 confidence=round(v.confidence, 3) if face else 0.0,
                 probs={k: round(float(p), 3) for k, p in probs.items()}, motion=round(v.motion, 3),
                 talking=bool(v.talking and face),
-                new_events=new, log=tuple(dict(e) for e in self._log.entries[-n:]),
+                new_events=new, log=self._log.listed(n),
                 events=tuple(events[-n:]), stats=stats)
 
     def _read(self, times: np.ndarray, crops: list[Any]) -> tuple[str, float] | None:

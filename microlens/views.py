@@ -131,10 +131,42 @@ def change_log(report: Report) -> list[dict[str, Any]]:
             continue
         rows.append({"label": label, "emoji": emoji(label) if label != NO_FACE else "",
                      "kind": kind, "source": source, "start_s": a, "end_s": b})
+    rows = _fold_slivers(rows, max(0.05, 1.5 / report.fps if report.fps > 0 else 0.0), report.events)
     for r in rows:
         r["duration_s"] = _r(r["end_s"] - r["start_s"])
         r["start_s"], r["end_s"] = _r(r["start_s"]), _r(r["end_s"])
     return rows
+
+
+def _fold_slivers(rows: list[dict[str, Any]], min_s: float, events: tuple[Event, ...]
+                  ) -> list[dict[str, Any]]:
+    """Fold log spans shorter than ``min_s`` (about a frame) into a neighbour. Where a second of
+    the prior's readings, a face span and an event begin or end a frame apart, the cuts leave
+    one-frame spans that the pages would list as rows of 0.0 s. A neighbour that is not an event
+    takes the span first (event rows keep their own bounds), then one with the same label, then the
+    earlier one; a whole event is never folded, however short. Rows stay contiguous, and
+    neighbours of the same state that meet are merged."""
+    def whole_event(r: dict[str, Any]) -> bool:
+        return r["source"] == "event" and any(
+            abs(e.start_s - r["start_s"]) < 1e-6 and abs(e.end_s - r["end_s"]) < 1e-6 for e in events)
+
+    out: list[dict[str, Any]] = []
+    for k, r in enumerate(rows):
+        nxt = rows[k + 1] if k + 1 < len(rows) else None
+        prev = out[-1] if out else None
+        if r["end_s"] - r["start_s"] < min_s and (prev or nxt) and not whole_event(r):
+            near = [n for n in (prev, nxt) if n is not None]
+            to = max(near, key=lambda n: (n["source"] != "event", n["label"] == r["label"], n is prev))
+            if to is prev:
+                to["end_s"] = r["end_s"]
+            else:
+                to["start_s"] = r["start_s"]
+            continue
+        if prev and prev["label"] == r["label"] and prev["source"] == r["source"]:
+            prev["end_s"] = r["end_s"]
+            continue
+        out.append(r)
+    return out
 
 
 FLICKER_S = 1.0  # between events, a state the log shows for less than this is flicker, not a change
