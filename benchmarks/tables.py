@@ -726,6 +726,60 @@ def parity_distribution() -> str:
                      "median strain"], rows)
 
 
+# ---- action units per event (aus.json, issue 23) -----------------------------------------------
+
+def _f1_ci(v: float, ci: list[float]) -> str:
+    """'0.884 (0.73–0.96)': an F1 and its 95 % interval."""
+    return f"{v:.3f} ({ci[0]:.2f}–{ci[1]:.2f})"
+
+
+@table("aus")
+def aus() -> str:
+    """docs/science.md: LOSO F1 per action unit of the shipped AU detector on CASME II, with the
+    baselines and the inner-CV threshold variant (aus.json)."""
+    runs = load("aus")["runs"]
+    m = runs["shipped"]["metrics"]
+    inner = runs.get("inner_thresholds", {}).get("metrics")
+    rows = []
+    for i, au in enumerate(m["aus"]):
+        a = m["per_au"][au]
+        rows.append([au, a["name"], f"{a['positives']} ({a['subjects_with']})",
+                     f"{a['true_positive']} / {a['predicted_positive']}",
+                     f"**{_f1_ci(m['detector']['f1'][i], m['detector']['interval'][i])}**",
+                     _f1_ci(m["prior_rate"]["f1"][i], m["prior_rate"]["interval"][i]),
+                     f3(m["always_positive"]["f1"][i]),
+                     _f1_ci(inner["detector"]["f1"][i], inner["detector"]["interval"][i]) if inner else DASH])
+    rows.append([f"mean of {len(m['aus'])}", "", f"{m['n']} samples ({m['subjects']} subjects)", "",
+                 f"**{_f1_ci(m['detector']['mean'], m['detector']['mean_interval'])}**",
+                 _f1_ci(m["prior_rate"]["mean"], m["prior_rate"]["mean_interval"]),
+                 f3(m["always_positive"]["mean"]),
+                 _f1_ci(inner["detector"]["mean"], inner["detector"]["mean_interval"]) if inner else DASH])
+    rows = [[c or DASH for c in r] for r in rows]
+    return md_table(["AU", "name", "positives (subjects)", "detected right / predicted", "F1, shipped "
+                     "(threshold 0.5)", "prior-rate F1", "always-positive F1", "F1, inner-CV thresholds"],
+                    rows)
+
+
+@table("aus_runs")
+def aus_runs() -> str:
+    """docs/science.md: mean AU F1 of each LOSO run (shipped recipe, inner-CV thresholds, other
+    seeds), the margin over the prior-rate baseline, time, and the published figure (aus.json)."""
+    results = load("aus")
+    names = {"shipped": "shipped recipe (threshold 0.5, seed 0)",
+             "inner_thresholds": "per-AU thresholds by inner CV on training subjects",
+             "seed1": "shipped recipe, seed 1", "seed2": "shipped recipe, seed 2"}
+    rows = []
+    for name, run in results["runs"].items():
+        m = run["metrics"]
+        g = m["margin_vs_prior_rate"]
+        rows.append([names.get(name, name), _f1_ci(m["detector"]["mean"], m["detector"]["mean_interval"]),
+                     _f1_ci(g["margin"], g["interval"]), f"{m['seconds']:.0f} s"])
+    for name, v in results["runs"]["shipped"]["metrics"]["published"].items():
+        rows.append([name + " (quoted, not recomputed)", f"{v:.2f}", DASH, DASH])
+    return md_table(["run", "mean F1 over the AUs (95 %)", "margin over prior-rate (95 %)", "LOSO time"],
+                    rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only list blocks that differ; exit 1 if any")
