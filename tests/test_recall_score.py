@@ -67,6 +67,13 @@ def test_test_part_is_declared_and_large_enough_to_name():
     assert set(recall.TEST) <= {c.name for c in recall.CLIPS if c.spans is not None}
 
 
+def test_time_without_a_face_is_not_scored():
+    spans = recall.fill_none(((0.6, 2.3, "happiness"),), 6.4)
+    assert recall.without(spans, ((2.4, 6.4),)) == ((0.0, 0.6, "none"), (0.6, 2.3, "happiness"),
+                                                    (2.3, 2.4, "none"))
+    assert recall.without(spans, ((0.0, 1.0),))[:2] == ((1.0, 2.3, "happiness"), (2.3, 6.4, "none"))
+
+
 def test_prior_runs_need_a_clear_reading_and_last_while_likely():
     p = np.array([0.1, 0.6, 0.9, 0.95, 0.7, 0.3, 0.85, 0.4])
     assert cue_runs(np.arange(8) * 0.1, p, 0.8, 0.5, 2) == [(1, 3, 4)]  # the lone 0.85 starts none
