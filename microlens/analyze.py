@@ -3,12 +3,13 @@
 :func:`run` reads top to bottom: open the video, track, spot, recognise, build the report. Two
 streaming passes keep memory flat whatever the video's length:
 
-1. **track** (:func:`_track`): decode -> :class:`~microlens.face.FaceTracker` ->
-   :class:`~microlens.spotting.MotionMeter`. The aligned face crops go to the per-video scratch
-   storage (:mod:`microlens.scratch`): an H.264 face video (the web results page shows it; a
-   temporary file unless the caller asks for one) and a lossless crop store on disk (the gray flow
-   inputs and the recognisers' apex inputs). Only small per-frame arrays stay in memory: times,
-   motion features, a sharpness score (and the tracker's face boxes).
+1. **track** (:func:`microlens.pipeline.track`): decode -> :class:`~microlens.face.FaceTracker` ->
+   :class:`~microlens.spotting.MotionMeter` -> the expression prior, the stages overlapped in
+   threads (``pipeline_threads``; the same results one after another). The aligned face crops go
+   to the per-video scratch storage (:mod:`microlens.scratch`): an H.264 face video (the web
+   results page shows it; a temporary file unless the caller asks for one) and a lossless crop
+   store on disk (the gray flow inputs and the recognisers' apex inputs). Only small per-frame
+   arrays stay in memory: times, motion features, a sharpness score (and the tracker's face boxes).
 2. :func:`~microlens.spotting.spot` cuts the intervals; **recognise**
    (:func:`microlens.classify.recognise`): the face video is decoded once more, each interval is
    classified at its apex from the apex input and the onset->apex flow, and the filmstrip crops and
@@ -23,34 +24,33 @@ Callers (the web app) get progress as ``progress(stage, fraction)`` with the ove
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
+from microlens import pipeline
 from microlens.errors import MicrolensError, NoFaceError, UsageError
 from microlens.face import FaceOptions
 from microlens.options import check_numbers, option
+from microlens.pipeline import PROGRESS_SHARE as _PASS1
+from microlens.pipeline import Pass1 as _Pass1
+from microlens.pipeline import Timer as _Timer
+from microlens.pipeline import track as _track  # a module name benchmarks/recall.py can wrap
 from microlens.report import FaceSummary, Filmstrip, Images, Reading, Report
 from microlens.spotting import SpotOptions
 
 if TYPE_CHECKING:
     from microlens.classify import Recognised
     from microlens.recognize import Recognizer
-    from microlens.scratch import Scratch
     from microlens.spotting import Interval
 
 Progress = Callable[[str, float], None]  # (stage, overall fraction done 0..1)
 Cancel = Callable[[], bool]  # True when the caller wants the analysis to stop
 
 STRONG_LOW_FPS = 15.0  # below this the fps warning says spotting is unreliable
-_PASS1 = 0.9  # share of the progress bar taken by the tracking pass
 # the CLI turns this on (set_quiet_native_logs): mediapipe's native (TFLite/absl) log lines printed
 # while the face models start are kept off stderr; a library call never touches the process's stderr
 QUIET_NATIVE_LOGS = False
@@ -59,7 +59,7 @@ QUIET_NATIVE_LOGS = False
 def set_quiet_native_logs(quiet: bool) -> None:
     """Keep (True) or stop keeping native log lines of the face models off stderr (the CLI's choice)."""
     global QUIET_NATIVE_LOGS
-    QUIET_NATIVE_LOGS = quiet
+    QUIET_NATIVE_LOGS = pipeline.QUIET_NATIVE_LOGS = quiet
 
 
 class Cancelled(MicrolensError):
@@ -148,7 +148,7 @@ def resolve_model(model: str | Recognizer) -> Recognizer:
 
 def analyze(path: str, model: str | Recognizer = "casme2", progress: Progress | None = None,
             cancel: Cancel | None = None, face_video: str | None = None, work_dir: str | None = None,
-            source_name: str | None = None, **options: Any) -> Report:
+            source_name: str | None = None, pipeline_threads: bool = True, **options: Any) -> Report:
     """Analyse one video: track the face, spot micro- and macro-expressions, classify each.
 
     ``model``: a shipped model name, a checkpoint path or a loaded Recognizer. ``progress(stage,
@@ -157,122 +157,26 @@ def analyze(path: str, model: str | Recognizer = "casme2", progress: Progress | 
     crops (synchronised with the source: same frame times, gray frames where no face) is kept;
     ``work_dir`` is where the temporary work folder goes (default: the system temp folder);
     ``source_name`` is the name to show for the video (the report's ``source``, the HTML title,
-    error messages) instead of ``path`` (the web app's uploads live under server paths).
+    error messages) instead of ``path`` (the web app's uploads live under server paths);
+    ``pipeline_threads`` False runs the tracking pass's stages one after another in the calling
+    thread instead of overlapped in threads (the same report, slower).
     ``options`` are fields of AnalyzeOptions, FaceOptions or SpotOptions. Raises VideoError (not a
     readable video), NoFaceError (no face in any frame) and UsageError (bad options).
     """
     opts, face_opts, spot_opts = split_options(**options)
     try:
         return run(path, model, opts, face_opts, spot_opts, progress=progress, cancel=cancel,
-                   face_video=face_video, work_dir=work_dir, source_name=source_name)
+                   face_video=face_video, work_dir=work_dir, source_name=source_name,
+                   pipeline_threads=pipeline_threads)
     except MicrolensError as e:
         if not source_name or str(path) not in str(e):
             raise
         raise type(e)(str(e).replace(str(path), source_name)) from None
 
 
-@dataclass
-class _Pass1:
-    """What the tracking pass keeps: small per-frame arrays only."""
-
-    times: np.ndarray  # (T,) float64 seconds
-    motion: np.ndarray  # (T, N_FEATURES) float32, NaN rows without a face
-    appearance: np.ndarray  # (T, L) float32 expression-prior probabilities, NaN rows where not scored
-    appearance_labels: tuple[str, ...]  # (L,) their class names
-    sharp: np.ndarray  # (T,) float32 Laplacian variance of the face, NaN without a face
-    warnings: list[str]
-    track: Any  # microlens.face.FaceTrack
-
-
-class _Timer:
-    """Accumulates seconds per stage."""
-
-    def __init__(self) -> None:
-        self.s: dict[str, float] = {}
-        self._t = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.s[stage] = self.s.get(stage, 0.0) + now - self._t
-        self._t = now
-
-
-@contextmanager
-def _native_logs_muted(active: bool) -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null while ``active`` (native libraries write there directly)."""
-    if not active:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _check_cancel(cancel: Cancel | None) -> None:
     if cancel is not None and cancel():
         raise Cancelled("the analysis was cancelled")
-
-
-def _track(clip: Any, opts: AnalyzeOptions, face_opts: FaceOptions, spot_opts: SpotOptions,
-           scratch: Scratch, timer: _Timer, progress: Progress, cancel: Cancel | None,
-           vocabulary: tuple[str, ...]) -> _Pass1:
-    """Pass 1: decode, track, measure motion and what the expression prior reads (in the micro
-    model's ``vocabulary``); each face crop goes to the scratch storage."""
-    from microlens.appearance import AppearanceMeter
-    from microlens.face import CROP_SIZE, FaceTracker
-    from microlens.scratch import FaceSink
-    from microlens.spotting import MotionMeter
-    from microlens.video import frames
-
-    with _native_logs_muted(QUIET_NATIVE_LOGS):
-        tracker = FaceTracker(face_opts)
-    meter = MotionMeter(spot_opts)
-    reader = AppearanceMeter(vocabulary)
-    blank = np.full((CROP_SIZE, CROP_SIZE, 3), 96, np.uint8)  # the face video's frame without a face
-    sink: FaceSink = FaceSink(scratch.writer, scratch.store, blank)
-    times: list[float] = []
-    motion: list[np.ndarray] = []  # (T,) of (N_FEATURES,) float32
-    expect = clip.duration_s if clip.duration_s > 0 else 0.0
-    stream = frames(clip, max_side=opts.max_side)
-    last_report = 0.0
-    try:
-        timer.lap("setup")
-        for fr in stream:
-            timer.lap("decode")
-            _check_cancel(cancel)
-            with _native_logs_muted(QUIET_NATIVE_LOGS and fr.index < 2):  # the models start lazily
-                face = tracker(fr)
-            timer.lap("face")
-            motion.append(meter(face))
-            timer.lap("motion")
-            reader(len(times), fr.time_s, None if face is None else face.crop)
-            timer.lap("appearance")
-            times.append(fr.time_s)
-            sink.put(None if face is None else face.crop, fr.time_s, None if face is None else face.affine)
-            timer.lap("write")
-            now = time.monotonic()
-            if now - last_report > 0.2:
-                last_report = now
-                frac = fr.time_s / expect if expect else 1.0 - 1.0 / (1.0 + fr.index / 300)
-                progress("tracking face", _PASS1 * min(frac, 0.99))
-        appearance = reader.probs(len(times))  # (T, L), scoring the last batch
-        timer.lap("appearance")
-        track = tracker.track()
-        timer.lap("write")
-    finally:
-        stream.close()
-        tracker.close()
-        timer.s["writer_busy"] = sink.busy_s
-    return _Pass1(np.asarray(times, np.float64), np.asarray(motion, np.float32).reshape(len(times), -1),
-                  appearance, reader.labels,
-                  np.asarray(sink.sharp, np.float32), list(stream.warnings), track)
 
 
 def _face_spans(times: np.ndarray, valid: np.ndarray, dt: float) -> tuple[tuple[float, float], ...]:
@@ -368,7 +272,7 @@ def lossless_apex_size(rec: Recognizer) -> int:
 def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: FaceOptions,
         spot_opts: SpotOptions, *, progress: Progress | None = None, cancel: Cancel | None = None,
         face_video: str | None = None, work_dir: str | None = None,
-        source_name: str | None = None) -> Report:
+        source_name: str | None = None, pipeline_threads: bool = True) -> Report:
     """:func:`analyze` with the option dataclasses already built."""
     from microlens import __version__
     from microlens.appearance import cues, expressive, neutral_probability, read_seconds
@@ -389,8 +293,8 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     ok = False
     try:
         # track: decode, face, motion; the face crops go to the scratch storage
-        p1 = _track(clip, opts, face_opts, spot_opts, scratch, timer, report_progress, cancel,
-                    tuple(rec.labels))
+        p1 = _track(clip, opts, face_opts, spot_opts, scratch, timer, report_progress,
+                    lambda: _check_cancel(cancel), tuple(rec.labels), pipeline_threads)
         scratch.finish_video()
         timer.lap("write")
         n = len(p1.times)

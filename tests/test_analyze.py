@@ -169,6 +169,53 @@ def test_same_video_same_events(micro_clip: Path, model_name: str) -> None:  # n
     assert first and analyze(str(micro_clip), model=model_name).events == first
 
 
+def _comparable(report) -> dict:  # noqa: ANN001
+    """A report's dict without what differs between two runs of one video (time taken, when made)."""
+    d = report.to_dict()
+    for key in ("timings_s", "created_utc"):
+        d.pop(key, None)
+    return d
+
+
+def test_threaded_pass_equals_sequential(micro_clip: Path, model_name: str) -> None:  # noqa: F811
+    """The tracking pass overlapped in threads (the default) and run one stage after another give
+    the same report: events (onset, apex, offset, labels, probabilities) and everything else."""
+    seq = analyze(str(micro_clip), model=model_name, pipeline_threads=False)
+    thr = analyze(str(micro_clip), model=model_name)
+    assert seq.events and thr.events == seq.events
+    assert [e.label for e in thr.events] == [e.label for e in seq.events]
+    assert thr.appearance == seq.appearance and thr.face == seq.face and thr.talking == seq.talking
+    assert _comparable(thr) == _comparable(seq)
+    assert {"face", "motion", "appearance", "write", "decode"} <= set(thr.timings_s)
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_failing_stage_leaves_nothing(micro_clip: Path, tmp_path: Path, model_name: str,  # noqa: F811
+                                      monkeypatch: pytest.MonkeyPatch, threads: bool) -> None:
+    """An error inside a stage (here the motion meter, in its own thread) reaches the caller as it
+    is, stops the other threads without a hang and leaves no partial output."""
+    import threading
+
+    from microlens.motion import MotionMeter
+
+    calls = {"n": 0}
+    real = MotionMeter.__call__
+
+    def failing(self, face):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise RuntimeError("motion meter failed")
+        return real(self, face)
+
+    monkeypatch.setattr(MotionMeter, "__call__", failing)
+    before = _leftovers()
+    face_video = tmp_path / "face.mp4"
+    with pytest.raises(RuntimeError, match="motion meter failed"):
+        analyze(str(micro_clip), model=model_name, face_video=str(face_video), pipeline_threads=threads)
+    assert list(tmp_path.iterdir()) == [] and _leftovers() <= before
+    assert not [t for t in threading.enumerate() if t.name.startswith("microlens-")]
+
+
 def test_public_api_twice(tmp_path: Path, model_name: str) -> None:  # noqa: F811
     """``microlens.analyze(...)`` keeps working after the submodule of the same name is imported."""
     import microlens
