@@ -106,8 +106,10 @@ class Reading:
     """What the expression prior reads on the face in one second of video (no event needed)."""
 
     second: int  # the second [second, second + 1) of the video
-    label: str  # its most likely class (mean over the faces scored in that second), or "uncertain"
-    confidence: float  # that class's mean probability
+    # its most likely class (mean over the faces scored in that second) where the prior reads it
+    # clearly, else "neutral" (no clear expression; microlens.appearance.read_mean)
+    label: str
+    confidence: float  # that class's mean probability (for "neutral": the neutral class's)
 
 
 @dataclass(frozen=True)

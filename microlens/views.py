@@ -60,8 +60,8 @@ def _face_in_second(report: Report, k: int) -> float:
 def timeline(report: Report) -> list[dict[str, Any]]:
     """One row per second ``[k, k+1)`` of the video. ``state`` is the label of the strongest event
     overlapping that second (``source`` "event"); else, with the face visible, what the expression
-    prior reads on it in that second (``source`` "appearance": a class, ``neutral`` or
-    ``uncertain``), or ``neutral`` when nothing was read (``source`` "face"); else ``no_face``.
+    prior reads on it in that second (``source`` "appearance": a class it reads clearly, else
+    ``neutral``), or ``neutral`` when nothing was read (``source`` "face"); else ``no_face``.
     ``appearance`` / ``appearance_confidence`` give the prior's reading of the second whatever the
     events (null without one); ``micro_count`` counts micro-expressions whose apex falls in that
     second; ``face`` is the fraction of the second with the face visible, ``talking`` the fraction

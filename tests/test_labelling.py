@@ -3,8 +3,6 @@ label, macro-expressions by the full-expression prior, and the labels on real fo
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 import pytest
@@ -145,7 +143,9 @@ def test_smile_filling_most_of_a_short_real_clip_is_spotted(real_clip, name: str
     smile = [e for e in report.events if e.start_s <= 1.0 and e.end_s >= 2.0]
     assert [e.label for e in smile] == ["happiness"], [(e.start_s, e.end_s, e.label) for e in report.events]
     assert smile[0].recognizer == "macro:fer2013"
-    assert microlens.analyze(path, neutral_baseline=False).events == ()  # the median baseline misses it
+    # motion alone on the median baseline misses it (the expression prior's intervals, issue 20,
+    # find it whatever the baseline)
+    assert microlens.analyze(path, neutral_baseline=False, prior_count=0).events == ()
 
 
 @pytest.mark.slow
@@ -201,22 +201,23 @@ def test_appearance_meter_scores_ten_faces_a_second() -> None:
     assert np.isnan(neutral[1]) and neutral[0] == pytest.approx(expected[meter.labels.index("neutral")])
     top = pytest.approx(float(expected.max()))
     assert read_seconds(times, p, meter.labels) == {0: ("happiness", top), 1: ("happiness", top)}
-    assert read_seconds(times, p, meter.labels, min_prob=1.01)[0][0] == UNCERTAIN
+    # no class clear enough: the face shows no clear expression, read 'neutral' with its probability
+    neutral_p = pytest.approx(float(expected[meter.labels.index("neutral")]))
+    assert read_seconds(times, p, meter.labels, min_prob=1.01)[0] == ("neutral", neutral_p)
 
 
 @pytest.mark.slow
 def test_held_smile_is_not_called_neutral_on_real_footage(real_clip) -> None:
-    """Schema 3 on the woman's clip: after the last smile event (about 16 s) she keeps smiling to
-    the end; the timeline and the log show the face read as happiness there, not neutral, and say
-    the state was read on the face, not spotted."""
+    """Schema 3 on the woman's clip: from about 16 s she keeps smiling to the end; the timeline and
+    the log show happiness there, not neutral, whether spotted (the expression prior's intervals
+    hold a smile for seconds, issue 20) or read on the face between events."""
     import microlens
 
     report = microlens.analyze(str(real_clip("WolfgangLanger_Pexels.mp4")))
-    last = max(e.end_s for e in report.events)
-    after = [row for row in report.timeline() if row["second"] >= math.ceil(last)]
-    assert after and all((row["state"], row["source"]) == ("happiness", "appearance") for row in after), after
-    tail = [row for row in report.log() if row["start_s"] >= last - 1e-3]  # the log rounds to ms
-    assert tail and {row["label"] for row in tail} == {"happiness"}, tail
+    after = [row for row in report.timeline() if row["second"] >= 17]
+    assert after and all(row["state"] == "happiness" for row in after), after
+    tail = [row for row in report.log() if row["start_s"] >= 17.0]
+    assert {row["label"] for row in tail} <= {"happiness"}, tail
     assert report.stats()["appearance_seconds"].get("happiness", 0) >= 8
 
 
