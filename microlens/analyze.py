@@ -344,7 +344,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
                              spans=_face_spans(p1.times, valid, dt)),
             model=model_info(rec, opts),
             appearance=tuple(Reading(k, lab, p) for k, (lab, p) in sorted(
-                read_seconds(p1.times, p1.appearance, p1.appearance_labels).items())),
+                read_seconds(p1.times, p1.appearance, p1.appearance_labels, talking=talking).items())),
             images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,
             height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps,
             talking=talking, version=__version__, created=created,

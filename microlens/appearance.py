@@ -98,10 +98,16 @@ def cues(probs: np.ndarray) -> np.ndarray:
 
 
 def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
-                 min_prob: float = MACRO_MIN_PROB) -> dict[int, tuple[str, float]]:
+                 min_prob: float = MACRO_MIN_PROB, talking: tuple[tuple[float, float], ...] = ()
+                 ) -> dict[int, tuple[str, float]]:
     """Second k -> (label, probability) that the prior reads in [k, k+1) from the mean of its
     scored faces there (``times`` (T,) seconds, ``probs`` (T, 7) with NaN rows), as
-    :func:`read_mean`. Seconds without a scored face are absent."""
+    :func:`read_mean`. In a second that the person talks through more than half of (``talking``
+    spans), an expression is named from :data:`microlens.classify.TALKING_PRIOR_MIN_PROB`, as an
+    event's label is (on the development part of benchmarks/recall.py: per-second agreement 117/160
+    -> 120/160). Seconds without a scored face are absent."""
+    from microlens.classify import TALKING_PRIOR_MIN_PROB
+
     ok = np.all(np.isfinite(probs), axis=1)
     out: dict[int, tuple[str, float]] = {}
     if not ok.any():
@@ -109,7 +115,9 @@ def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
     sec = np.floor(times[ok] + 1e-9).astype(int)  # (N,)
     p = probs[ok]
     for k in np.unique(sec):
-        out[int(k)] = read_mean(p[sec == k], labels, min_prob)
+        talk = sum(max(0.0, min(b, k + 1.0) - max(a, float(k))) for a, b in talking)
+        need = max(min_prob, TALKING_PRIOR_MIN_PROB) if talk > 0.5 else min_prob
+        out[int(k)] = read_mean(p[sec == k], labels, need)
     return out
 
 

@@ -121,7 +121,8 @@ class LiveSpotter:
         d = self._classify_window(mag, crops, win, kind)
         # talking now: a talking span reaches the last quarter second (a swing is found at its extreme)
         now_talking = warm and any(b >= t - 0.25 for _, b in talking)
-        label = talking_label(d.label, d.recognizer, now_talking, self.talking_abstain) if d else ""
+        label = (talking_label(d.label, d.recognizer, now_talking, self.talking_abstain, d.confidence)
+                 if d else "")
         view = View(t=t, active=bool(active), label=label,
                     confidence=d.confidence if d else 0.0, probs=d.probs if d else {}, motion=min(level, 1.0),
                     talking=now_talking)
@@ -181,7 +182,7 @@ class EventCollector:
             if crops[i0] is None or crops[ia] is None or i0 == ia:
                 continue
             d = classify(self.model, crops[i0], crops[ia], str(iv.kind))  # type: ignore[arg-type]
-            lab = talking_label(d.label, d.recognizer, bool(iv.talking), self.talking_abstain)
+            lab = talking_label(d.label, d.recognizer, bool(iv.talking), self.talking_abstain, d.confidence)
             ev = LiveEvent(start_s=round(float(iv.onset_s), 3), apex_s=round(float(iv.apex_s), 3),
                            end_s=round(float(iv.offset_s), 3), kind=str(iv.kind), label=lab,
                            emoji=emoji(lab), confidence=round(d.confidence, 3), recognizer=d.recognizer,

@@ -77,9 +77,10 @@ def test_label_events_routes_by_kind(model: str) -> None:
 
 def test_micro_label_while_talking_is_uncertain() -> None:
     """A micro-expression spotted while the person talks keeps the micro model's probabilities but
-    is labelled uncertain (it never saw speech); a macro-expression keeps the prior's label; the
-    switch restores the label."""
-    from microlens.classify import classify_batch
+    is labelled uncertain (it never saw speech); a macro-expression keeps the prior's label from
+    TALKING_PRIOR_MIN_PROB on (the astronaut's smile reads 0.58: uncertain, leaning happiness, while
+    talking); the switch restores the labels."""
+    from microlens.classify import TALKING_PRIOR_MIN_PROB, classify_batch, talking_label
     from microlens.spotting import Interval
 
     rec = load_model("casme2")
@@ -92,10 +93,15 @@ def test_micro_label_while_talking_is_uncertain() -> None:
     a, b, c = classify_batch(rec, batch, abstain=False)
     assert a.label in rec.labels and not a.talking
     assert b.label == UNCERTAIN and b.talking and b.probs == a.probs and b.confidence == a.confidence
-    assert (a.reason, b.reason, c.reason) == ("", "talking", "")  # the talking rule says why
-    assert c.label == "happiness" and c.talking and c.recognizer == "macro:fer2013"
+    assert (a.reason, b.reason, c.reason) == ("", "talking", "talking")  # the talking rule says why
+    assert c.label == UNCERTAIN and c.leaning == "happiness" and c.recognizer == "macro:fer2013"
+    assert c.confidence < TALKING_PRIOR_MIN_PROB and c.talking
     labels = [e.label for e in classify_batch(rec, batch, abstain=False, talking_abstain=False)]
     assert labels == [a.label, a.label, "happiness"]
+    sure, unsure = TALKING_PRIOR_MIN_PROB, TALKING_PRIOR_MIN_PROB - 0.01
+    assert talking_label("happiness", "macro:fer2013", True, True, sure) == "happiness"
+    assert talking_label("happiness", "macro:fer2013", True, True, unsure) == UNCERTAIN
+    assert talking_label("happiness", "macro:fer2013", False, True, unsure) == "happiness"
 
 
 @pytest.mark.slow
@@ -201,6 +207,9 @@ def test_appearance_meter_scores_ten_faces_a_second() -> None:
     assert np.isnan(neutral[1]) and neutral[0] == pytest.approx(expected[meter.labels.index("neutral")])
     top = pytest.approx(float(expected.max()))
     assert read_seconds(times, p, meter.labels) == {0: ("happiness", top), 1: ("happiness", top)}
+    # while the person talks (through second 0), a class needs TALKING_PRIOR_MIN_PROB; 0.58 is short
+    talk = read_seconds(times, p, meter.labels, talking=((0.0, 1.2),))
+    assert talk[0][0] == "neutral" and talk[1] == ("happiness", top)
     # no class clear enough: the face shows no clear expression, read 'neutral' with its probability
     neutral_p = pytest.approx(float(expected[meter.labels.index("neutral")]))
     assert read_seconds(times, p, meter.labels, min_prob=1.01)[0] == ("neutral", neutral_p)
