@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import time
 from dataclasses import asdict, replace
@@ -25,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from loso import cpu_seconds  # noqa: E402
 
 from microlens.aus import AU_NAMES, au_sort_key, parse_aus  # noqa: E402
 from microlens.data import load_dataset  # noqa: E402
@@ -53,12 +54,6 @@ def au_counts(data: str, datasets: str) -> dict[str, dict]:
             row["samples"] += 1
             row["subjects"].add(subj)
     return {au: {**out[au], "subjects": len(out[au]["subjects"])} for au in sorted(out, key=au_sort_key)}
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished workers (user + system)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:

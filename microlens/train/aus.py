@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from microlens.errors import UsageError
 from microlens.metrics import f1_columns, f1_resampled, percentile_interval
 from microlens.models import flow_input
 from microlens.options import option
-from microlens.train.protocols import Fold, group_kfold, loso
+from microlens.train.protocols import Fold, group_kfold, loso, run_folds
 
 CHECKPOINT_FORMAT = 1
 THRESHOLD_GRID = tuple(round(t, 2) for t in np.arange(0.05, 0.951, 0.05))  # inner-CV candidates
@@ -178,13 +177,8 @@ def cross_validate(folds: list[Fold], n: int, workers: int,
         done += 1
         progress(f"fold {done}/{len(folds)}", done / len(folds))
 
-    if workers > 1 and len(folds) > 1:
-        with get_context("fork").Pool(min(workers, len(folds))) as pool:
-            for res in pool.imap_unordered(_fold_job, folds):
-                collect(*res)
-    else:
-        for fold in folds:
-            collect(*_fold_job(fold))
+    for res in run_folds(_fold_job, folds, workers):
+        collect(*res)
     return out
 
 

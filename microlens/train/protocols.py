@@ -7,8 +7,10 @@ and test, which inflates scores; it exists only to measure that inflation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
 
 import numpy as np
 
@@ -74,3 +76,14 @@ def group_kfold(subjects: tuple[str, ...], k: int, seed: int = 0) -> list[Fold]:
         is_test = np.array([s in held for s in subj])
         folds.append(Fold(f"inner{i}", np.flatnonzero(~is_test), np.flatnonzero(is_test)))
     return folds
+
+
+def run_folds(job: Callable[[Fold], Any], folds: list[Fold], workers: int) -> Iterator[Any]:
+    """``job(fold)`` for every fold, in ``workers`` forked processes when there are several (results in
+    the order they finish), else one after another in this process."""
+    if workers > 1 and len(folds) > 1:
+        with get_context("fork").Pool(min(workers, len(folds))) as pool:
+            yield from pool.imap_unordered(job, folds)
+    else:
+        for fold in folds:
+            yield job(fold)

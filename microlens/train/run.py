@@ -13,7 +13,6 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from microlens.options import add_options, option, options_from_args
 from microlens.preprocess import EQUALIZERS
 from microlens.train.card import model_card, save_metrics, save_model, save_predictions
 from microlens.train.loop import LoopOptions, options_dict, predict_proba, train_stream
-from microlens.train.protocols import PROTOCOLS, Fold, group_kfold
+from microlens.train.protocols import PROTOCOLS, Fold, group_kfold, run_folds
 
 CHECKPOINT_FORMAT = 1
 WEIGHT_GRID = tuple(round(w, 1) for w in np.linspace(0, 1, 11))  # apex weight candidates
@@ -273,13 +272,8 @@ def cross_validate(
         progress(f"fold {done}/{len(folds)}", done / len(folds))
 
     progress(f"fold 0/{len(folds)}", 0.0)
-    if workers > 1 and len(folds) > 1:
-        with get_context("fork").Pool(min(workers, len(folds))) as pool:
-            for res in pool.imap_unordered(_fold_job, folds):
-                collect(*res)
-    else:
-        for fold in folds:
-            collect(*_fold_job(fold))
+    for res in run_folds(_fold_job, folds, workers):
+        collect(*res)
     keep = np.flatnonzero(tested)
     return {s: p[keep] for s, p in probs.items()}, weights, cal[keep]
 
