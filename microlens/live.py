@@ -34,6 +34,7 @@ from microlens.labels import emoji
 from microlens.livebuffer import FrameHistory
 from microlens.livespot import EventCollector, LiveEvent, LiveSpotter, View
 from microlens.options import option
+from microlens.views import NO_FACE, emotion_changes, expression_counts
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,9 @@ class _StateLog:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
-    def add(self, state: str, t: float) -> None:
-        """The state at stream time ``t``: extends the latest entry or closes it and opens a new one."""
+    def add(self, state: str, t: float, source: str = "") -> None:
+        """The state at stream time ``t`` (``source`` as in the status: "event", "appearance", ...):
+        extends the latest entry or closes it and opens a new one."""
         t = round(t, 2)
         last = self.entries[-1] if self.entries else None
         if last is not None and last["label"] != state and t - last["start_s"] < self.MIN_S:
@@ -118,15 +120,21 @@ class _StateLog:
             if e["label"] == state:
                 return
         self.entries.append({"label": state, "emoji": _emoji(state), "start_s": t, "end_s": t,
-                             "duration_s": 0.0})
+                             "duration_s": 0.0, "_source": source})
 
     def listed(self, n: int) -> tuple[dict[str, Any], ...]:
         """Copies of the last ``n`` entries that have lasted at least ``MIN_S``."""
-        return tuple(dict(e) for e in self.entries[-n:] if e["duration_s"] >= self.MIN_S)
+        return tuple({k: v for k, v in e.items() if k != "_source"} for e in self.entries[-n:]
+                     if e["duration_s"] >= self.MIN_S)
 
     def changes(self) -> int:
-        """Emotion changes so far (warming up does not count)."""
-        return max(0, sum(1 for e in self.entries if e["label"] != "warming up") - 1)
+        """Emotion changes so far, counted as the report counts them (:func:`microlens.views.
+        emotion_changes`: warming up, no face and ``uncertain`` are no state, and a state read
+        between events for under a second is flicker)."""
+        rows = [{"label": NO_FACE if e["label"] == "no face" else e["label"], "source": e["_source"],
+                 "start_s": e["start_s"], "end_s": e["end_s"]}
+                for e in self.entries if e["label"] != "warming up"]
+        return emotion_changes(rows)
 
 
 class LiveAnalyzer:
@@ -233,17 +241,20 @@ class LiveAnalyzer:
                 state, source = self._reading[0], "appearance"
             else:
                 state, source = "neutral", "face"
-            self._log.add(state, c.t)
+            self._log.add(state, c.t, source)
             new = self._events.take_new()
             events = list(self._events.events)
-            micro = sum(e.kind == "micro" for e in events)
+            micro, macro = expression_counts(events)  # as the report counts them (views.stats)
+            micro_events = sum(e.kind == "micro" for e in events)
             stats = {
                 "frames": c.frames,
                 "seconds": round(c.t, 2),
                 "face_coverage_percent": round(100.0 * c.faces / c.frames, 1) if c.frames else 0.0,
                 "micro_count": micro,
-                "macro_count": len(events) - micro,
-                "micro_ratio_percent": round(100.0 * micro / len(events), 1) if events else 0.0,
+                "macro_count": macro,
+                "micro_ratio_percent": round(100.0 * micro / (micro + macro), 1) if micro + macro else 0.0,
+                "micro_events": micro_events,
+                "macro_events": len(events) - micro_events,
                 "emotion_changes": self._log.changes(),
                 "per_label": dict(self._events.per_label),
             }

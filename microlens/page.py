@@ -165,7 +165,7 @@ def render(report: Report) -> str:
     out.append("<div><table><tbody>")
     rows = [("Emotion changes", st["emotion_changes"]), ("Micro-expressions", st["micro_count"]),
             ("Macro-expressions", st["macro_count"]),
-            ("Micro ratio (micro / all events)", f"{st['micro_ratio_percent']:.1f} %"),
+            ("Micro ratio (micro / labelled expressions)", f"{st['micro_ratio_percent']:.1f} %"),
             ("Uncertain events", st["uncertain_count"]), ("Events while talking", st["talking_count"]),
             ("Face coverage", f"{report.face.coverage * 100:.1f} % ({report.face.frames_with_face} frames)"),
             ("Face analysed", report.face.chosen or "-")]

@@ -70,7 +70,7 @@ def test_live_log_lists_no_zero_length_rows() -> None:
     for t, state in [(0.0, "warming up"), (0.4, "neutral"), (0.8, "neutral"), (1.2, "happiness"),
                      (1.6, "happiness"), (2.0, "neutral"), (2.0, "surprise"), (2.0, "neutral"),
                      (2.4, "neutral"), (2.8, "sadness")]:
-        log.add(state, t)
+        log.add(state, t, "event" if state == "happiness" else "appearance")
         listed = log.listed(50)
         assert all(e["duration_s"] >= 0.05 for e in listed), (t, state, listed)
         for a, b in zip(listed[:-1], listed[1:], strict=True):
@@ -78,4 +78,8 @@ def test_live_log_lists_no_zero_length_rows() -> None:
     assert [(e["label"], e["start_s"], e["end_s"]) for e in log.listed(50)] == [
         ("warming up", 0.0, 0.4), ("neutral", 0.4, 1.2), ("happiness", 1.2, 2.0), ("neutral", 2.0, 2.8)]
     assert log.entries[-1]["label"] == "sadness"  # just opened: listed once it has lasted
-    assert log.changes() == 3  # neutral > happiness > neutral > sadness; the flicker is not a change
+    # neutral (the first state) > happiness (an event); neutral for 0.8 s between events is flicker,
+    # and so is sadness until the reading has lasted a second (views.emotion_changes, issue 20)
+    assert log.changes() == 1
+    log.add("sadness", 3.9, "appearance")
+    assert log.changes() == 2 and "_source" not in log.listed(50)[-1]
