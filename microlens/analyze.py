@@ -279,6 +279,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     from microlens.classify import recognise
     from microlens.provenance import model_info, settings, utc_now
     from microlens.scratch import Scratch
+    from microlens.signals import build as build_signals
     from microlens.spotting import spot_talking
     from microlens.video import effective_fps, open_clip
 
@@ -317,6 +318,9 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
                                            cues(p1.appearance)) if n > 1 else ([], ()))
         flat = [iv for iv in intervals if iv.apex == iv.onset]
         intervals = [iv for iv in intervals if iv.apex != iv.onset]
+        # what the reviewer sees behind the events: the motion strength and the prior's reading
+        signals = build_signals(p1.times, p1.motion, spot_opts, neutral, shown, p1.appearance,
+                                p1.appearance_labels) if n > 1 else None
         timer.lap("spot")
 
         # recognise: every interval at its apex; the strongest micro apex (else the sharpest face)
@@ -347,7 +351,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
                 read_seconds(p1.times, p1.appearance, p1.appearance_labels, talking=talking).items())),
             images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,
             height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps,
-            talking=talking, version=__version__, created=created,
+            talking=talking, version=__version__, created=created, signals=signals,
             settings=settings(opts, face_opts, spot_opts))
         timer.lap("report")
         report = dataclasses.replace(report, timings_s=dict(timer.s))

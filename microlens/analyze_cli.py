@@ -1,7 +1,7 @@
 """``microlens analyze``: the subcommand's parser and its dispatch to one video or a batch.
 
 One video: the report goes to stdout (or -o FILE, or one file per format into -o DIR). Several
-videos or a folder: :func:`microlens.batch.run_batch` into -o DIR plus summary.csv.
+videos or a folder: :func:`microlens.batch.run_batch` into -o DIR plus summary.csv and events.csv.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from microlens.analyze import OPTION_CLASSES, analyze, set_quiet_native_logs, split_options
 from microlens.batch import expand_inputs, run_batch
 from microlens.errors import OutputError, UsageError
+from microlens.merged import read_sidecar
 from microlens.options import add_options, options_from_args
 from microlens.report import EXTENSIONS, WRITERS, save_text
 
@@ -42,6 +43,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", "--output", default=None,
                    help="output file (one video) or folder (several videos; required then)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes in batch mode (default: 1)")
+    p.add_argument("--sidecar", default=None, metavar="FILE",
+                   help="batch mode: a CSV with a 'video' column and others (participant, condition, ...) "
+                        "copied onto each video's rows of the merged events table DIR/events.csv")
     p.add_argument("--face-video", default=None, metavar="PATH",
                    help="also write the H.264 face-crop video here (one video only)")
     for cls in OPTION_CLASSES:
@@ -69,7 +73,10 @@ def run_cli(args: argparse.Namespace) -> int:
     split_options(**options)  # validates before any work
     videos, batch = expand_inputs(args.videos)
     if not batch:
+        if args.sidecar:
+            raise UsageError("--sidecar works in batch mode (a folder or several videos, -o DIR)")
         return _run_single(videos[0], args, fmts, options)
+    sidecar = read_sidecar(args.sidecar) if args.sidecar else None
     if not args.output:
         raise UsageError("several videos need an output folder: -o DIR")
     if args.face_video:
@@ -82,7 +89,7 @@ def run_cli(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
     writable(out, "the reports")
-    return run_batch(videos, out, fmts, args.model, options, jobs=args.jobs)
+    return run_batch(videos, out, fmts, args.model, options, jobs=args.jobs, sidecar=sidecar)
 
 
 def writable(folder: Path, what: str) -> None:

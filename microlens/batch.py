@@ -1,4 +1,5 @@
-"""Batch runs of ``microlens analyze``: many videos -> one report per video per format + summary.csv.
+"""Batch runs of ``microlens analyze``: many videos -> one report per video per format, summary.csv
+and events.csv (every event of every video, with a sidecar's participant and condition: merged.py).
 
 Folders are searched recursively for video files; each video gets a unique output stem. Videos are
 analysed one after the other or in ``jobs`` spawned worker processes (one thread each); one bad
@@ -21,7 +22,9 @@ import cv2
 
 from microlens.analyze import analyze, set_quiet_native_logs
 from microlens.errors import MicrolensError, UsageError
-from microlens.report import EXTENSIONS, WRITERS, save_text
+from microlens.merged import NAME as EVENTS_NAME
+from microlens.merged import Sidecar, carried, event_rows, merged_table, unmatched
+from microlens.report import EXTENSIONS, WRITERS, save_text, to_csv
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                   ".3gp", ".ogv", ".ts", ".mts", ".y4m")
@@ -47,7 +50,7 @@ def expand_inputs(items: Iterable[str]) -> tuple[list[str], bool]:
 
 def _out_names(videos: list[str]) -> list[str]:
     """A unique output stem per video (file stem, _2, _3 ... on clashes)."""
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {"summary": 1, "events": 1}  # the batch's own summary.csv and events.csv
     names = []
     for v in videos:
         stem = Path(v).stem or "video"
@@ -82,7 +85,7 @@ def _batch_one(video: str, stem: str, out: str, fmts: list[str], model: str,
                    micro_ratio_percent=st["micro_ratio_percent"], uncertain=st["uncertain_count"],
                    talking_events=st["talking_count"], talking_s=st["talking_seconds"],
                    warnings=" | ".join(report.warnings),
-                   outputs=" ".join(written))
+                   outputs=" ".join(written), _events=event_rows(to_csv(report)))
     except MicrolensError as e:
         row.update(status="failed", exit_code=e.exit_code, error=str(e))
     except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
@@ -104,10 +107,11 @@ def _worker_init() -> None:
 
 
 def run_batch(videos: list[str], out: Path, fmts: list[str], model: str, options: dict[str, Any], *,
-              jobs: int = 1) -> int:
+              jobs: int = 1, sidecar: Sidecar | None = None) -> int:
     """Analyse ``videos`` into ``out`` (one report per video per format) with ``jobs`` worker
-    processes; write ``out/summary.csv``; return 0 when all succeeded, else the exit code of the
-    first failed video in input order."""
+    processes; write ``out/summary.csv`` and ``out/events.csv`` (every event, led by its video and
+    the ``sidecar``'s columns); return 0 when all succeeded, else the exit code of the first failed
+    video in input order."""
     from microlens.cli import progress_bar
 
     names = _out_names(videos)
@@ -135,6 +139,10 @@ def run_batch(videos: list[str], out: Path, fmts: list[str], model: str, options
                             "error": f"worker crashed: {type(e).__name__}: {e}"}
                     bar(Path(videos[i]).name, done / len(videos))
     final = [r for r in rows if r is not None]
+    events = [carried(r) for r in final]
+    save_text(out / EVENTS_NAME, merged_table([str(r["video"]) for r in final], events, sidecar))
+    for v in unmatched(videos, sidecar) if sidecar else ():
+        print(f"microlens: {v}: no row in the sidecar; its sidecar columns are empty", file=sys.stderr)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
     w.writeheader()
@@ -144,5 +152,5 @@ def run_batch(videos: list[str], out: Path, fmts: list[str], model: str, options
     for r in failed:
         print(f"microlens: {r['video']}: {r['error']}", file=sys.stderr)
     print(f"microlens: {len(final) - len(failed)} of {len(final)} videos analysed; summary: "
-          f"{out / 'summary.csv'}", file=sys.stderr)
+          f"{out / 'summary.csv'}; events: {out / EVENTS_NAME}", file=sys.stderr)
     return int(failed[0]["exit_code"]) if failed else 0

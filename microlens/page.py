@@ -12,6 +12,7 @@ import numpy as np
 from microlens.aus import aus_text
 from microlens.labels import UNCERTAIN, emoji, reason_words
 from microlens.report import NEUTRAL, NO_FACE, SCHEMA_VERSION, Report
+from microlens.review import counts, verdict_words
 
 PALETTE: dict[str, str] = {
     "happiness": "#f2b701", "positive": "#f2b701", "surprise": "#3fa7d6", "disgust": "#59a14f",
@@ -196,20 +197,24 @@ def render(report: Report) -> str:
     if report.events:
         out.append("<table><thead><tr><th>#</th><th>kind</th><th>label</th><th>confidence</th>"
                    "<th>onset</th><th>apex</th><th>offset</th><th>duration</th><th>recogniser</th>"
-                   "<th>action units</th></tr></thead><tbody>")
+                   "<th>action units</th>" + ("<th>reviewer</th>" if report.review else "")
+                   + "</tr></thead><tbody>")
         for i, ev in enumerate(report.events):
             why = f" ({e_(reason_words(ev.reason))})" if ev.reason else ""
             out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}{why}"
                        f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
                        f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
                        f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}"
-                       f"{' (talking)' if ev.talking else ''}</td><td>{e_(aus_text(ev.aus))}</td></tr>")
+                       f"{' (talking)' if ev.talking else ''}</td><td>{e_(aus_text(ev.aus))}</td>"
+                       + (f"<td>{e_(verdict_words(report, i) or '-')}</td>" if report.review else "")
+                       + "</tr>")
         out.append("</tbody></table>")
         out.append('<p class="note">Action units: those the AU detector reads on the onset-to-apex flow '
                    "(FACS codes, probability at or above the detector's threshold; where none is, the "
                    "most likely in brackets). See the detector's card for its measured F1 per AU.</p>")
     else:
         out.append("<p>No expression was spotted.</p>")
+    out += review_html(report)
     out.append("<h2>Micro-expression filmstrips</h2>")
     if not img.filmstrips:
         out.append("<p>No micro-expression was spotted.</p>")
@@ -224,6 +229,25 @@ def render(report: Report) -> str:
     out += provenance_html(report)
     out.append(f'<p class="note">microlens report, schema version {SCHEMA_VERSION}.</p></body></html>')
     return "\n".join(out) + "\n"
+
+
+def review_html(report: Report) -> list[str]:
+    """The page's 'Review' section: the counts of the reviewer's verdicts and the events the
+    reviewer added (nothing without a review)."""
+    if report.review is None:
+        return []
+    e_ = html.escape
+    c = counts(report)
+    out = ["<h2>Review</h2>", f"<p>{c['accepted']} accepted, {c['relabelled']} relabelled, {c['rejected']} "
+           f"rejected, {c['unreviewed']} not reviewed; {c['added']} added by the reviewer.</p>"]
+    if report.review.added:
+        out.append("<table><thead><tr><th>onset</th><th>offset</th><th>kind</th><th>label</th><th>note</th>"
+                   "</tr></thead><tbody>")
+        out += [f"<tr><td>{_fmt_t(a.start_s)}</td><td>{_fmt_t(a.end_s)}</td><td>{a.kind}</td>"
+                f"<td>{e_(emoji(a.label))} {e_(a.label)}</td><td>{e_(a.note)}</td></tr>"
+                for a in report.review.added]
+        out.append("</tbody></table>")
+    return out
 
 
 def provenance_html(report: Report) -> list[str]:

@@ -28,17 +28,20 @@ import numpy as np
 from microlens.aus import ActionUnit
 from microlens.errors import OutputError
 from microlens.labels import TALKING, UNCERTAIN, UNCERTAIN_REASONS, emoji, reason_words
+from microlens.review import Review, added_event, event_review, review_dict, reviewed_report, verdict_words
+from microlens.signals import Signals
 from microlens.views import NEUTRAL as NEUTRAL  # re-exported: the states of the derived views
 from microlens.views import NO_FACE as NO_FACE
 from microlens.views import change_log, stats, timeline
 from microlens.views import json_round as _r
 
-SCHEMA_VERSION = 6  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
+SCHEMA_VERSION = 7  # 2: events carry "recognizer", labels may be "uncertain"; 3: the state between
 # events is what the expression prior reads on the face ("source": "appearance"), not always neutral;
 # 4: events say whether the person was talking ("talking"; a micro-model label is then "uncertain");
 # 5: an uncertain event says why ("uncertain_reason": low_confidence, neutral_face or talking);
 # 6: what produced the report: "microlens_version", "created_utc", every option ("settings"), the
-# model's "checkpoint", "checkpoint_sha256", "backend" and "outputs"
+# model's "checkpoint", "checkpoint_sha256", "backend" and "outputs"; 7: the face's "spans", the
+# spotter's "signals", a person's "review" and each event's verdict ("review")
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,8 @@ class Report:
     created: str = ""  # when the analysis started, UTC ISO 8601 (2025-01-31T14:03:27Z)
     # every option as resolved: "analysis", "face", "spotting" -> field -> value
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signals: Signals | None = None  # the spotter's motion strength and the prior's reading over time
+    review: Review | None = None  # a person's verdicts and added events (microlens.review)
 
     def timeline(self) -> list[dict[str, Any]]:
         """Per-second states, see :func:`timeline`."""
@@ -173,7 +178,7 @@ class Report:
         return stats(self)
 
     def to_dict(self) -> dict:
-        """The JSON report, schema_version 6 (plain JSON types only)."""
+        """The JSON report, schema_version 7 (plain JSON types only)."""
         img = self.images
         return {
             "schema_version": SCHEMA_VERSION,
@@ -187,7 +192,8 @@ class Report:
                       "codec": self.codec, "nominal_fps": _r(self.nominal_fps, 2)},
             "face": {"frames_with_face": int(self.face.frames_with_face),
                      "coverage": _r(self.face.coverage, 4),
-                     "max_faces": int(self.face.max_faces), "chosen": self.face.chosen},
+                     "max_faces": int(self.face.max_faces), "chosen": self.face.chosen,
+                     "spans": [[_r(a), _r(b)] for a, b in self.face.spans]},
             "model": {"name": self.model.name, "labels": list(self.model.labels),
                       "macro_recognizer": self.model.macro, "abstain": self.model.abstain,
                       "talking_abstain": self.model.talking_abstain,
@@ -195,7 +201,7 @@ class Report:
                       "checkpoint": self.model.checkpoint, "checkpoint_sha256": self.model.sha256,
                       "backend": self.model.backend},
             "settings": {k: dict(v) for k, v in self.settings.items()},
-            "events": [_event_dict(e) for e in self.events],
+            "events": [_event_dict(e) | {"review": event_review(self, i)} for i, e in enumerate(self.events)],
             "talking": [[_r(a), _r(b)] for a, b in self.talking],
             "timeline": self.timeline(),
             "stats": self.stats(),
@@ -204,6 +210,8 @@ class Report:
                                "event": img.representative_event},
             "warnings": list(self.warnings),
             "timings_s": {k: _r(v) for k, v in self.timings_s.items()},
+            "signals": self.signals.to_dict() if self.signals else None,
+            "review": review_dict(self),
         }
 
 
@@ -234,14 +242,17 @@ def output_labels(report: Report) -> tuple[str, ...]:
 
 CSV_COLUMNS = ("event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
                "onset_frame", "apex_frame", "offset_frame", "score", "recognizer", "talking",
-               "uncertain_reason")  # then p_<label> for every label of output_labels()
+               "uncertain_reason", "review", "review_label", "review_note")
+# ... then p_<label> for every label of output_labels()
 
 
 def to_csv(report: Report) -> str:
     """One row per event: times, frame indices (0-based, in decode order), kind, label, confidence
     and one probability column per label the analysis can output, so that the columns are the same
     for every video analysed with the same model and macro recogniser (0 where the event's
-    recogniser gives that label no probability)."""
+    recogniser gives that label no probability). The review columns give the reviewer's verdict
+    (accept, reject, relabel; "added" on the rows of events the reviewer added, after the machine's)
+    with the label after review and the note."""
     labels = output_labels(report)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -249,21 +260,35 @@ def to_csv(report: Report) -> str:
     for i, e in enumerate(report.events):
         w.writerow([i, e.kind, e.label, f"{e.confidence:.4f}", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
                     f"{e.end_s:.3f}", f"{e.duration_s:.3f}", e.onset_frame, e.apex_frame, e.offset_frame,
-                    f"{e.score:.2f}", e.recognizer, int(e.talking), e.reason]
+                    f"{e.score:.2f}", e.recognizer, int(e.talking), e.reason, *_review_cells(report, i)]
                    + [f"{e.probs.get(lab, 0.0):.4f}" for lab in labels])
+    for k, a in enumerate(report.review.added if report.review else ()):
+        e = added_event(report, a)
+        w.writerow([len(report.events) + k, e.kind, "", "", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
+                    f"{e.end_s:.3f}", f"{e.duration_s:.3f}", e.onset_frame, e.apex_frame, e.offset_frame, "",
+                    e.recognizer, "", "", "added", a.label, a.note] + [""] * len(labels))
     return buf.getvalue()
+
+
+def _review_cells(report: Report, i: int) -> list[str]:
+    """The CSV's review, review_label, review_note of machine event ``i`` (empty when not reviewed)."""
+    r = event_review(report, i)
+    return ["", "", ""] if r is None else [r["verdict"], r["label"] or "", r["note"]]
 
 
 def to_timeline_csv(report: Report) -> str:
     """One row per second (:func:`timeline`): second, state, source, appearance, its confidence,
-    micro_count, face, talking; for lining the video up with other signals recorded at the same time."""
+    micro_count, face, talking, then reviewed_state (the state with the reviewed events, empty
+    without a review); for lining the video up with other signals recorded at the same time."""
     cols = ["second", "state", "source", "appearance", "appearance_confidence", "micro_count", "face",
             "talking"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols)
-    for row in timeline(report):
-        w.writerow(["" if row[c] is None else row[c] for c in cols])
+    w.writerow([*cols, "reviewed_state"])
+    reviewed = timeline(reviewed_report(report)) if report.review else None
+    for k, row in enumerate(timeline(report)):
+        w.writerow(["" if row[c] is None else row[c] for c in cols]
+                   + [reviewed[k]["state"] if reviewed else ""])
     return buf.getvalue()
 
 
@@ -286,7 +311,13 @@ def to_vtt(report: Report) -> str:
         why = f" ({reason_words(e.reason)})" if e.reason and e.reason != TALKING else ""
         text = f"{emoji(e.label)} {e.label}{why} · {e.kind} · {e.confidence * 100:.0f}%"
         text += " · talking" if e.talking else ""
+        text += f" · reviewer: {verdict_words(report, i)}" if verdict_words(report, i) else ""
         out += [f"event-{i}", f"{_vtt_time(e.start_s)} --> {_vtt_time(end)}",
+                text.replace("-->", "→"), ""]
+    for a in report.review.added if report.review else ():
+        text = f"{emoji(a.label)} {a.label} · {a.kind} · added by the reviewer"
+        text += f" - {a.note}" if a.note else ""
+        out += [f"added-{a.id}", f"{_vtt_time(a.start_s)} --> {_vtt_time(a.end_s)}",
                 text.replace("-->", "→"), ""]
     return "\n".join(out)
 
@@ -298,11 +329,25 @@ def to_html(report: Report) -> str:
     return render(report)
 
 
+def to_eaf(report: Report) -> str:
+    """An ELAN annotation file (see :func:`microlens.exports.to_eaf`)."""
+    from microlens.exports import to_eaf as eaf
+
+    return eaf(report)
+
+
+def to_boris(report: Report) -> str:
+    """A BORIS tabular-events table (see :func:`microlens.exports.to_boris`)."""
+    from microlens.exports import to_boris as boris
+
+    return boris(report)
+
+
 Writer = Callable[[Report], str]
 WRITERS: dict[str, Writer] = {"json": to_json, "csv": to_csv, "timeline": to_timeline_csv, "vtt": to_vtt,
-                              "html": to_html}
+                              "html": to_html, "eaf": to_eaf, "boris": to_boris}
 EXTENSIONS: dict[str, str] = {"json": ".json", "csv": ".csv", "timeline": ".timeline.csv", "vtt": ".vtt",
-                              "html": ".html"}
+                              "html": ".html", "eaf": ".eaf", "boris": ".boris.tsv"}
 
 
 def _umask() -> int:

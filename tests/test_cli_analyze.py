@@ -124,11 +124,24 @@ def test_batch_with_a_bad_file(good: Path, model_name: str, tmp_path: Path,
     (src / "b_random.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
     (src / "c.mp4").write_bytes(good.read_bytes())
     out = tmp_path / "out"
-    code, stdout, err = run_cli([str(src), "--model", model_name, "-o", str(out), "--format", "json,vtt"],
-                                capfd)
+    sidecar = tmp_path / "participants.csv"
+    sidecar.write_text("video,participant,condition\na.mp4,P01,stress\nc,P02,rest\n", encoding="utf-8")
+    code, stdout, err = run_cli([str(src), "--model", model_name, "-o", str(out), "--format", "json,vtt",
+                                 "--sidecar", str(sidecar)], capfd)
     assert code == 3, err  # the first failure's exit code
     assert "b_random.mp4" in err and "Traceback" not in err
-    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.vtt", "c.json", "c.vtt", "summary.csv"]
+    assert "b_random.mp4: no row in the sidecar" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.vtt", "c.json", "c.vtt", "events.csv",
+                                                    "summary.csv"]
+    merged = list(csv.DictReader((out / "events.csv").open(encoding="utf-8")))
+    for name, who, cond in (("a.mp4", "P01", "stress"), ("c.mp4", "P02", "rest")):
+        events = json.loads((out / f"{name[0]}.json").read_text(encoding="utf-8"))["events"]
+        mine = [r for r in merged if Path(r["video"]).name == name]
+        assert len(mine) == len(events)
+        assert all((r["participant"], r["condition"]) == (who, cond) for r in mine)
+        assert [int(r["onset_frame"]) for r in mine] == [e["frames"]["onset"] for e in events]
+    header = (out / "events.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[:5] == ["video", "participant", "condition", "event", "kind"] and "onset_frame" in header
     rows = list(csv.DictReader((out / "summary.csv").open(encoding="utf-8")))
     assert [Path(r["video"]).name for r in rows] == ["a.mp4", "b_random.mp4", "c.mp4"]
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
@@ -149,7 +162,24 @@ def test_batch_worker_processes(media_dir: Path, tmp_path: Path, capfd: pytest.C
     rows = list(csv.DictReader((out / "summary.csv").open(encoding="utf-8")))
     assert [Path(r["video"]).name for r in rows] == [f.name for f in files]
     assert "audio only" in rows[0]["error"] and rows[1]["status"] == "failed"
-    assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["events.csv", "summary.csv"]
+    assert (out / "events.csv").read_text(encoding="utf-8").startswith("video\n")  # no events: a header
+
+
+@pytest.mark.parametrize(("content", "say"), [
+    (None, "cannot read"), ("name,participant\na.mp4,P1\n", "'video'"),
+    ("video,participant\na.mp4,P1\na.mp4,P2\n", "twice"), ("video,participant\n", "no rows")])
+def test_bad_sidecar_is_a_usage_error(good: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                      content: str | None, say: str) -> None:
+    sidecar = tmp_path / "side.csv"
+    if content is not None:
+        sidecar.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    code, _, err = run_cli([str(good), str(good), "-o", str(out), "--sidecar", str(sidecar)], capfd)
+    assert code == 2 and say in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "events.csv").exists()
+    code, _, err = run_cli([str(good), "-o", str(tmp_path / "r.json"), "--sidecar", str(sidecar)], capfd)
+    assert code == 2 and "batch mode" in err
 
 
 def test_subprocess_no_traceback(tmp_path: Path) -> None:

@@ -63,14 +63,15 @@ def make_report(events: tuple[Event, ...] | None = None, source: str = EVIL) -> 
 def test_to_dict_schema_is_json() -> None:
     d = make_report().to_dict()
     assert json.loads(json.dumps(d)) == d  # pure JSON types only
-    assert d["schema_version"] == SCHEMA_VERSION == 6
+    assert d["schema_version"] == SCHEMA_VERSION == 7
     for key in ("source", "duration_s", "fps", "frames", "face", "model", "events", "timeline", "stats",
-                "log", "warnings"):
+                "log", "warnings", "signals", "review"):
         assert key in d
     assert d["source"] == EVIL and d["frames"] == 255 and d["fps"] == 30.0
     assert d["face"]["frames_with_face"] == 210
     assert d["face"]["coverage"] == pytest.approx(210 / 255, abs=1e-4)
-    assert d["face"]["chosen"] == "largest of 2"
+    assert d["face"]["chosen"] == "largest of 2" and d["face"]["spans"] == [[0.0, 7.0]]
+    assert d["signals"] is None and d["review"] is None and d["events"][0]["review"] is None
     assert d["model"] == {"name": "casme2", "labels": list(LABELS), "macro_recognizer": "", "abstain": True,
                           "appearance_recognizer": "", "talking_abstain": True, "outputs": list(LABELS),
                           "checkpoint": "", "checkpoint_sha256": "", "backend": ""}
@@ -307,6 +308,7 @@ def test_emotion_changes_skip_abstention_and_flicker() -> None:
            row(NEUTRAL, 9, 10)]
     assert emotion_changes(log) == 2  # neutral > happiness > neutral
     assert emotion_changes([]) == 0
+
 
 def test_micro_count_skips_abstention_and_flicker() -> None:
     """Issue 20: the micro and macro counts are what a viewer would count: an uncertain event is no

@@ -48,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask_babel import Babel
     from flask_sock import Sock
 
-    from microlens.web import api, errors, pages, security, webcam
+    from microlens.web import api, errors, pages, review_api, security, webcam
 
     config = dict(config or {})
     settings = load_settings(config)
@@ -70,6 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init(app)
     errors.init(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(review_api.bp)
     app.register_blueprint(pages.bp)
     webcam.init(app, sock)
     return app

@@ -12,15 +12,18 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file,
 
 from microlens.errors import MicrolensError, VideoError
 from microlens.report import EXTENSIONS
+from microlens.web.downloads import render, result_json
 from microlens.web.errors import ApiError
+from microlens.web.original import original_file
 from microlens.web.storage import Analysis, QueueFull, new_id, valid_id
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 REPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
                 "timeline": "text/csv; charset=utf-8",
-                "vtt": "text/vtt; charset=utf-8", "html": "text/html; charset=utf-8"}
-MEDIA = re.compile(r"^(face\.mp4|face\.jpg|micro-\d{1,4}\.jpg)$")
+                "vtt": "text/vtt; charset=utf-8", "html": "text/html; charset=utf-8",
+                "eaf": "application/xml", "boris": "text/tab-separated-values; charset=utf-8"}
+MEDIA = re.compile(r"^(face\.mp4|face\.jpg|micro-\d{1,4}\.jpg|original)$")
 _STARTED = time.time()
 
 
@@ -67,9 +70,12 @@ def analysis_json(a: Analysis, *, with_result: bool = True) -> dict[str, Any]:
             if (folder / f"report.{fmt}").is_file():
                 links[f"report_{fmt}"] = url_for("api.report", analysis_id=a.id, fmt=fmt)
         media = sorted(p.name for p in folder.glob("*") if MEDIA.match(p.name))
+        if original_file(_rt().store, a) is not None:
+            media.append("original")
         links["media"] = {m: url_for("api.media", analysis_id=a.id, name=m) for m in media}
+        links["review"] = url_for("review.get_review", analysis_id=a.id)
         if with_result and (folder / "report.json").is_file():
-            out["result"] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+            out["result"] = result_json(_rt().store, a.id)
     return out
 
 
@@ -276,8 +282,8 @@ def delete_analysis(analysis_id: str) -> Any:
 
 @bp.get("/analyses/<analysis_id>/report.<fmt>")
 def report(analysis_id: str, fmt: str) -> Any:
-    """The report as JSON, CSV (events, or the per-second timeline), WebVTT or a self-contained HTML
-    page (a download)."""
+    """The report as JSON, CSV (events, or the per-second timeline), WebVTT, a self-contained HTML
+    page, an ELAN .eaf or a BORIS table (a download); with the reviewer's verdicts once there are."""
     a = _get(analysis_id)
     if fmt not in REPORT_TYPES:
         raise ApiError(404, f"no report format {fmt[:20]!r}; use one of {', '.join(REPORT_TYPES)}")
@@ -289,8 +295,14 @@ def report(analysis_id: str, fmt: str) -> Any:
     stem = os.path.splitext(a.filename)[0] or "video"
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:80] or "video"
     inline = request.args.get("inline") == "1" and fmt != "html"
-    resp: Response = send_file(path, mimetype=REPORT_TYPES[fmt], as_attachment=not inline,
-                               download_name=f"{safe}.microlens{EXTENSIONS[fmt]}", max_age=0)
+    text = render(_rt().store, a.id, fmt)
+    name = f"{safe}.microlens{EXTENSIONS[fmt]}"
+    if text is None:
+        resp: Response = send_file(path, mimetype=REPORT_TYPES[fmt], as_attachment=not inline,
+                                   download_name=name, max_age=0)
+    else:
+        resp = Response(text, mimetype=REPORT_TYPES[fmt], headers={"Cache-Control": "no-cache"})
+        resp.headers.set("Content-Disposition", "inline" if inline else "attachment", filename=name)
     if fmt == "html":  # the self-contained report runs its own inline code only in a sandbox
         from flask import g
 
@@ -301,10 +313,16 @@ def report(analysis_id: str, fmt: str) -> Any:
 
 @bp.get("/analyses/<analysis_id>/media/<name>")
 def media(analysis_id: str, name: str) -> Any:
-    """Result media: face.mp4 (H.264 face crop), face.jpg, micro-<n>.jpg (range requests work)."""
+    """Result media: face.mp4 (H.264 face crop), face.jpg, micro-<n>.jpg, original (the uploaded
+    video, or its browser-playable H.264 copy); range requests work."""
     a = _get(analysis_id)
     if not MEDIA.match(name):
         raise ApiError(404, "no such media")
+    if name == "original":
+        found = original_file(_rt().store, a)
+        if found is None:
+            raise ApiError(404, "this analysis has no browser-playable original video")
+        return send_file(found, mimetype="video/mp4", conditional=True, max_age=3600)
     path = _rt().store.result_dir(a.id) / name
     if not path.is_file():
         raise ApiError(404, f"this analysis has no {name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from microlens.web.openapi_review import review_paths
 from microlens.web.settings import Settings
 
 
@@ -43,8 +44,8 @@ def spec(settings: Settings) -> dict[str, Any]:
                         "progress": {"type": "number", "minimum": 0, "maximum": 1},
                         "stage": {"type": "string"},
                         "error": {"type": "string", "description": "present when failed"},
-                        "result": {"type": "object", "description": "the JSON report (schema_version 5), "
-                                   "present when done"},
+                        "result": {"type": "object", "description": "the JSON report (schema_version 7) with "
+                                   "the reviewer's verdicts, present when done"},
                         "summary": {"type": "object"},
                         "filename": {"type": "string"}, "size": {"type": "integer"},
                         "duration_s": {"type": "number"}, "model": {"type": "string"},
@@ -168,22 +169,27 @@ def _paths(settings: Settings) -> dict[str, Any]:
         },
         "/api/analyses/{analysis_id}/report.{fmt}": {
             "parameters": [id_param, {"name": "fmt", "in": "path", "required": True,
-                                      "schema": {"enum": ["json", "csv", "timeline", "vtt", "html"]}},
+                                      "schema": {"enum": ["json", "csv", "timeline", "vtt", "html", "eaf",
+                                                          "boris"]}},
                            {"name": "inline", "in": "query", "schema": {"type": "string"},
                             "description": "1: shown in the browser instead of downloaded (not html)"}],
-            "get": {"summary": "The report file (a download; timeline: the per-second CSV; "
-                               "?inline=1 shows json/csv/timeline/vtt)",
+            "get": {"summary": "The report file (a download; timeline: the per-second CSV; eaf: ELAN; "
+                               "boris: BORIS tabular events; with the reviewer's verdicts once there are; "
+                               "?inline=1 shows json/csv/timeline/vtt/eaf/boris)",
                     "responses": {"200": {"description": "the report", "content": {
                                       "application/json": {}, "text/csv": {}, "text/vtt": {},
-                                      "text/html": {}}},
+                                      "text/html": {}, "application/xml": {},
+                                      "text/tab-separated-values": {}}},
                                   "404": _err("unknown id or format"),
                                   "409": _err("not done yet")}},
         },
         "/api/analyses/{analysis_id}/media/{name}": {
             "parameters": [id_param, {"name": "name", "in": "path", "required": True, "schema": {
-                "type": "string", "pattern": "^(face\\.mp4|face\\.jpg|micro-[0-9]{1,4}\\.jpg)$"}}],
+                "type": "string",
+                "pattern": "^(face\\.mp4|face\\.jpg|micro-[0-9]{1,4}\\.jpg|original)$"}}],
             "get": {"summary": "face.mp4 (H.264 face crop), face.jpg (representative frame), "
-                               "micro-N.jpg (onset|apex|offset filmstrip)",
+                               "micro-N.jpg (onset|apex|offset filmstrip), original (the uploaded video, "
+                               "or its H.264 copy where browsers cannot play it)",
                     "responses": {"200": {"description": "the file",
                                           "content": {"video/mp4": {}, "image/jpeg": {}}},
                                   "206": {"description": "part of the file (a Range request)",
@@ -192,6 +198,7 @@ def _paths(settings: Settings) -> dict[str, Any]:
                                   "404": _err("unknown id or media"),
                                   "416": _err("the requested range is not in the file")}},
         },
+        **review_paths(id_param),
         "/ws/live": {"get": {
             "summary": "WebSocket for the webcam page: send binary JPEG frames (one in flight), "
                        "receive JSON {type: ack|status|saved|error}; send text {\"action\": \"save\"} "

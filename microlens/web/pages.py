@@ -104,8 +104,25 @@ def _strings() -> dict[str, Any]:
         "face_found": gettext("Face found"), "frame_rate": gettext("Frame rate"),
         "frames": gettext("frames"), "face_chosen": gettext("Face analysed"),
         "resolution": gettext("Video"),
+        **_review_strings(),
         # [JavaScript pattern, translated words with %(name)s for its groups], see FACE_CHOICES
         "face_choices": [[p.pattern.replace("(?P<", "(?<"), str(w)] for p, w in FACE_CHOICES],
+    }
+
+
+def _review_strings() -> dict[str, str]:
+    """Strings of the results page's review panel, transport and signal lane, translated."""
+    return {
+        "accepted": gettext("accepted"), "rejected": gettext("rejected"),
+        "relabelled": gettext("relabelled"), "unreviewed": gettext("not reviewed"), "added": gettext("added"),
+        "delete_added": gettext("Delete"),
+        "your_verdict": gettext("Your verdict"), "mark_both": gettext("Mark the onset, then a later offset."),
+        "frame": gettext("frame"),
+        "no_signals": gettext("no motion signal in this report (made before it was kept)"),
+        "motion": gettext("motion"), "threshold": gettext("threshold"), "prior": gettext("prior reads"),
+        "motion_legend": gettext("motion strength (robust z)"),
+        "prior_legend": gettext("expression prior's reading"),
+        "machine": gettext("Machine"),
     }
 
 
@@ -165,9 +182,12 @@ def analysis(analysis_id: str) -> Any:
         raise ApiError(404, gettext("There is no such analysis; it may have been deleted."))
     folder = _rt().store.result_dir(a.id)
     strips = sorted((p.name for p in folder.glob("micro-*.jpg")), key=lambda n: int(n[6:-4]))
+    from microlens.web.original import original_file
+
     return render_template("analysis.html", page="analysis", a=a, summary=a.summary_dict(),
                            has_face_image=(folder / "face.jpg").is_file(),
-                           has_face_video=(folder / "face.mp4").is_file(), strips=strips)
+                           has_face_video=(folder / "face.mp4").is_file(), strips=strips,
+                           has_original=a.status == "done" and original_file(_rt().store, a) is not None)
 
 
 @bp.get("/webcam")

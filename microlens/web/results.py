@@ -1,5 +1,6 @@
-"""An analysis' result files: report.<fmt> for every format, face.jpg and one micro-<n>.jpg filmstrip
-per micro-expression, and the summary the analyses database keeps."""
+"""An analysis' result files: report.<fmt> for every format, face.jpg, one micro-<n>.jpg filmstrip
+per micro-expression, original.mp4 where the upload does not play in browsers as it is, and the
+summary the analyses database keeps."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import numpy as np
 
 log = logging.getLogger("microlens.web.results")
 
-REPORT_FORMATS = ("json", "csv", "timeline", "vtt", "html")
+REPORT_FORMATS = ("json", "csv", "timeline", "vtt", "html", "eaf", "boris")
 
 
 def write_results(report: Any, out: Path, source: Path) -> dict[str, Any]:
-    """Write report.<fmt> for every format, face.jpg and micro-<n>.jpg; return the summary."""
+    """Write report.<fmt> for every format, face.jpg and micro-<n>.jpg, and the original video in a
+    form browsers play (original.py; transcoded once where the upload is not); return the summary."""
     from microlens.report import WRITERS, save
+    from microlens.web.original import prepare
 
     for fmt in REPORT_FORMATS:
         if fmt in WRITERS:
@@ -46,6 +49,7 @@ def write_results(report: Any, out: Path, source: Path) -> dict[str, Any]:
         "talking_count": int(stats.get("talking_count", 0)),
         "representative_s": rep_t,
         "face_video": (out / "face.mp4").is_file(),
+        "original": prepare(source, out),  # "upload", "original.mp4" or "" (none)
     }
 
 

@@ -2,10 +2,12 @@
 
 Layout of ``MICROLENS_DATA_DIR``::
 
-    analyses.db            this module's SQLite database (WAL mode, one connection per call)
+    analyses.db            this module's SQLite database (WAL mode, one connection per call):
+                           analyses, and a reviewer's verdicts and added events (verdicts.py)
     queue.db               the Huey queue (SQLite storage, see queue.py)
     uploads/<id>.video     the uploaded video, named by a generated id, never by the client's name
-    results/<id>/          report.json|csv|vtt|html, face.mp4, face.jpg, micro-<n>.jpg
+    results/<id>/          report.json|csv|timeline|vtt|html|eaf|boris, face.mp4, face.jpg,
+                           micro-<n>.jpg, original.mp4 (the upload transcoded for browsers, where needed)
     tmp/                   request bodies being received and webcam recordings being written;
                            tmp/work-<host>/: work folders of that host's analyses in progress
     cache/                 caches libraries would otherwise write under the home folder
@@ -26,7 +28,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,25 @@ CREATE TABLE IF NOT EXISTS analyses (
 );
 CREATE INDEX IF NOT EXISTS analyses_status ON analyses(status);
 CREATE INDEX IF NOT EXISTS analyses_created ON analyses(created);
+CREATE TABLE IF NOT EXISTS verdicts (
+    analysis_id TEXT NOT NULL,
+    event INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL,
+    PRIMARY KEY (analysis_id, event)
+);
+CREATE TABLE IF NOT EXISTS added_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    analysis_id TEXT NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    label TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS added_events_analysis ON added_events(analysis_id);
 """
 
 
@@ -163,6 +184,10 @@ class Store:
             yield db
         finally:
             db.close()
+
+    def connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection to the analyses database (autocommit; the review tables use it, verdicts.py)."""
+        return self._connect()
 
     # paths -------------------------------------------------------------------------------------
     def upload_path(self, analysis_id: str) -> Path:
@@ -281,6 +306,8 @@ class Store:
         with self._connect() as db:
             cur = db.execute("DELETE FROM analyses WHERE id = ?", (analysis_id,))
             found = cur.rowcount == 1
+            db.execute("DELETE FROM verdicts WHERE analysis_id = ?", (analysis_id,))
+            db.execute("DELETE FROM added_events WHERE analysis_id = ?", (analysis_id,))
         self.upload_path(analysis_id).unlink(missing_ok=True)
         shutil.rmtree(self.result_dir(analysis_id), ignore_errors=True)
         return found
