@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import cv2
@@ -29,6 +30,33 @@ WORK_SIZE = 112  # side of the gray image the flow is computed on (crop pixels /
 # Farneback: pyramid scale, levels, window, iterations, poly_n, poly_sigma, flags
 _FARNEBACK = (0.5, 3, 11, 3, 5, 1.1, cv2.OPTFLOW_FARNEBACK_GAUSSIAN)
 _BOX = 0.09  # side of a region's averaging box, fraction of the crop side
+
+Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (key, gray) (S, S) uint8 -> (S, S, 2) float32
+
+
+def _farneback() -> Flow:
+    return lambda ref, gray: cv2.calcOpticalFlowFarneback(ref, gray, None, *_FARNEBACK)  # type: ignore[call-overload]
+
+
+def _dis(preset: int) -> Callable[[], Flow]:
+    def make() -> Flow:
+        dis = cv2.DISOpticalFlow_create(preset)  # type: ignore[attr-defined]  # one per meter (buffers)
+        return lambda ref, gray: dis.calc(ref, gray, None)
+    return make
+
+
+# dense flow algorithms the meter can use, by name (benchmarks/motionflow.py compares them)
+FLOWS: dict[str, Callable[[], Flow]] = {
+    "farneback": _farneback,
+    "farneback-2iter": lambda: lambda ref, gray: cv2.calcOpticalFlowFarneback(  # type: ignore[call-overload]
+        ref, gray, None, 0.5, 3, 11, 2, 5, 1.1, cv2.OPTFLOW_FARNEBACK_GAUSSIAN),
+    "farneback-box": lambda: lambda ref, gray: cv2.calcOpticalFlowFarneback(  # type: ignore[call-overload]
+        ref, gray, None, 0.5, 3, 11, 3, 5, 1.1, 0),
+    "dis-ultrafast": _dis(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST),
+    "dis-fast": _dis(cv2.DISOPTICAL_FLOW_PRESET_FAST),
+    "dis-medium": _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM),
+}
+FLOW = "farneback"  # the meter's default
 
 # Facial regions as mediapipe face_mesh (468-point) landmark indices; a region's centre is the mean
 # of its points, shifted by the offset (fraction of the crop side). Image left/right, not subject's.
@@ -112,12 +140,13 @@ class MotionMeter:
     pixels, relative to the start of the current face segment), NaN where there is no face.
     """
 
-    def __init__(self, options: SpotOptions | None = None) -> None:
+    def __init__(self, options: SpotOptions | None = None, flow: str | None = None) -> None:
         if options is None:
             from microlens.spotting import SpotOptions
 
             options = SpotOptions()
         self.options = options
+        self._flow = FLOWS[flow or FLOW]()
         self._ref: np.ndarray | None = None  # (WORK_SIZE, WORK_SIZE) uint8 key frame
         self._ref_t = 0.0
         self._ref_disp = np.zeros((len(REGIONS), 2))  # displacement at the key frame, work px
@@ -149,7 +178,7 @@ class MotionMeter:
         a = 1.0 - math.exp(-max(t - self._last_t, 1e-3) / max(self.options.landmark_smooth_s, 1e-3))
         self._centres = self._centres + a * (centres - self._centres)
         self._last_t = t
-        flow = cv2.calcOpticalFlowFarneback(self._ref, gray, None, *_FARNEBACK)  # type: ignore[call-overload]  # (WORK_SIZE, WORK_SIZE, 2)
+        flow = self._flow(self._ref, gray)  # (WORK_SIZE, WORK_SIZE, 2)
         local = self._local(flow)  # (R, 2) work px since the key frame
         disp = self._ref_disp + local
         self._recent.append((t, local))

@@ -27,6 +27,9 @@ import cv2
 import numpy as np
 
 WORK_PREFIX = "microlens-work-"  # + "<pid>-": temporary folders of analyses in progress
+# lossless PNG, fastest zlib level with Huffman coding only: on face crops 0.85 ms and 27.8 kB a frame
+# (gray input + apex input) against 1.13 ms and 28.3 kB with the default strategy (issue 22)
+_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
 
 
 class CropStore:
@@ -52,7 +55,7 @@ class CropStore:
             self._offsets.append(-1)
             self._sizes.append(0)
             return
-        ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        ok, buf = cv2.imencode(".png", image, _PNG)
         if not ok:  # pragma: no cover
             raise RuntimeError("PNG encoding failed")
         self._f.seek(0, os.SEEK_END)
