@@ -249,3 +249,14 @@ def test_an_upload_browsers_cannot_play_is_transcoded(tmp_path: Path, clip: Path
     assert prepare(avi, tmp_path) == NAME and playable(tmp_path / NAME)
     a, b = open_clip(str(avi)), open_clip(str(tmp_path / NAME))
     assert abs(a.duration_s - b.duration_s) < 0.1 and b.codec == "h264"
+
+
+def test_review_without_a_readable_report_is_409(done: tuple[Any, str]) -> None:
+    from microlens.web import runtime
+
+    app, aid = done
+    (runtime(app).store.result_dir(aid) / "report.json").write_text("{not json", encoding="utf-8")
+    c = app.test_client()
+    assert c.get(f"/api/analyses/{aid}/review").status_code == 409
+    r = c.put(f"/api/analyses/{aid}/review/events/0", json={"verdict": "accept"})
+    assert r.status_code == 409 and "report" in r.get_json()["error"]

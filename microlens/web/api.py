@@ -70,7 +70,7 @@ def analysis_json(a: Analysis, *, with_result: bool = True) -> dict[str, Any]:
             if (folder / f"report.{fmt}").is_file():
                 links[f"report_{fmt}"] = url_for("api.report", analysis_id=a.id, fmt=fmt)
         media = sorted(p.name for p in folder.glob("*") if MEDIA.match(p.name))
-        if original_file(_rt().store, a) is not None:
+        if original_file(_rt().store, a, probe=with_result) is not None:
             media.append("original")
         links["media"] = {m: url_for("api.media", analysis_id=a.id, name=m) for m in media}
         links["review"] = url_for("review.get_review", analysis_id=a.id)

@@ -29,19 +29,19 @@ _ADDED = {"type": "object", "required": ["id", "start_s", "end_s", "kind", "labe
                          "duration_s": {"type": "number"}, "kind": {"enum": ["micro", "macro"]},
                          "label": {"type": "string"}, "note": {"type": "string"},
                          "updated_utc": {"type": "string"}, "frames": {"type": "object"}}}
-_NOT_DONE = "the analysis is not done"
+_INDEX = {"name": "event", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
+          "description": "index into the report's events"}
+_ADDED_ID = {"name": "added_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+_VERDICT = {"type": "object", "required": ["event", "verdict"],
+            "properties": {"event": {"type": "integer"}, "verdict": {"enum": [*VERDICTS, None]},
+                           "label": {"type": ["string", "null"]}, "note": {"type": "string"},
+                           "updated_utc": {"type": "string"}}}
+_NOT_DONE = "the analysis is not done, or has no readable report"
 
 
 def review_paths(id_param: dict[str, Any]) -> dict[str, Any]:
     """The paths of the review operations (``id_param``: the analysis id path parameter)."""
-    index = {"name": "event", "in": "path", "required": True,
-             "schema": {"type": "integer", "minimum": 0}, "description": "index into the report's events"}
-    added_id = {"name": "added_id", "in": "path", "required": True,
-                "schema": {"type": "integer", "minimum": 0}}
-    verdict_out = {"type": "object", "required": ["event", "verdict"],
-                   "properties": {"event": {"type": "integer"}, "verdict": {"enum": [*VERDICTS, None]},
-                                  "label": {"type": ["string", "null"]}, "note": {"type": "string"},
-                                  "updated_utc": {"type": "string"}}}
+    index, added_id, verdict_out = _INDEX, _ADDED_ID, _VERDICT
     return {
         "/api/analyses/{analysis_id}/review": {
             "parameters": [id_param],

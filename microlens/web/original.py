@@ -71,14 +71,16 @@ def prepare(source: Path, out: Path) -> str:
         return ""
 
 
-def original_file(store: Any, a: Any) -> Path | None:
-    """The file to serve as analysis ``a``'s original video (always video/mp4), or None."""
+def original_file(store: Any, a: Any, probe: bool = True) -> Path | None:
+    """The file to serve as analysis ``a``'s original video (always video/mp4), or None. An
+    analysis made before the original was kept has no word on it in its summary: its upload is
+    probed, unless ``probe`` is False (listings of many analyses)."""
     made = store.result_dir(a.id) / NAME
     if made.is_file():
         return made
     upload = store.upload_path(a.id)
     said = a.summary_dict().get("original")
-    if upload.is_file() and (said == "upload" or (said is None and playable(upload))):
+    if upload.is_file() and (said == "upload" or (said is None and probe and playable(upload))):
         return upload  # said is None: an analysis made before the original was kept
     return None
 

@@ -45,6 +45,16 @@ def _done(analysis_id: str) -> Analysis:
     return a
 
 
+def _report(a: Analysis) -> Any:
+    """The analysis' stored report with its review; 409 when its report is missing or unreadable."""
+    from microlens.web.downloads import reviewed
+
+    try:
+        return reviewed(_store(), a.id)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ApiError(409, "this analysis has no readable report to review") from None
+
+
 def _index(text: str, what: str) -> int:
     if not _INDEX.match(text):
         raise ApiError(404, f"no {what} {text[:20]!r}")
@@ -90,9 +100,8 @@ def _label(report: Any, label: str) -> str:
 def review_json(a: Analysis) -> dict[str, Any]:
     """The review of analysis ``a`` for the API and the results page."""
     from microlens.review import counts, event_review, reviewed_report
-    from microlens.web.downloads import reviewed
 
-    report = reviewed(_store(), a.id)
+    report = _report(a)
     events = [{"event": i, **(event_review(report, i) or {"verdict": None})}
               for i in range(len(report.events))]
     return {"id": a.id, "labels": list(review_labels(report)), "events": events,
@@ -110,10 +119,8 @@ def get_review(analysis_id: str) -> Any:
 @bp.put("/analyses/<analysis_id>/review/events/<event>")
 def put_verdict(analysis_id: str, event: str) -> Any:
     """Accept, reject or relabel one machine event (replaces an earlier verdict)."""
-    from microlens.web.downloads import reviewed
-
     a = _done(analysis_id)
-    report = reviewed(_store(), a.id)
+    report = _report(a)
     i = _index(event, "event")
     if i >= len(report.events):
         raise ApiError(404, f"no event {i}: the analysis has {len(report.events)} events")
@@ -147,10 +154,8 @@ def delete_verdict(analysis_id: str, event: str) -> Any:
 @bp.post("/analyses/<analysis_id>/review/added")
 def post_added(analysis_id: str) -> Any:
     """Add an event the machine missed: onset and offset in seconds, a label and a note."""
-    from microlens.web.downloads import reviewed
-
     a = _done(analysis_id)
-    report = reviewed(_store(), a.id)
+    report = _report(a)
     data = _body()
     start, end = _number(data, "start_s"), _number(data, "end_s")
     label = _label(report, _text(data, "label", LABEL_MAX, required=True))
