@@ -122,6 +122,7 @@ def test_review_an_analysis_and_find_it_after_a_restart(browser: Any, tmp_path: 
         page.wait_for_selector("#review-table tr.added-row", timeout=10_000)
         page.click(".stats-view button[data-view='both']")
         assert " / " in page.locator("#stat-micro").inner_text()
+        page.evaluate("window.scrollTo(0, 0)")
         shot(page, "results-review")
         assert not errors, errors
     finally:
