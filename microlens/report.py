@@ -242,8 +242,9 @@ def output_labels(report: Report) -> tuple[str, ...]:
 
 CSV_COLUMNS = ("event", "kind", "label", "confidence", "start_s", "apex_s", "end_s", "duration_s",
                "onset_frame", "apex_frame", "offset_frame", "score", "recognizer", "talking",
-               "uncertain_reason", "review", "review_label", "review_note")
-# ... then p_<label> for every label of output_labels()
+               "uncertain_reason", "review", "review_label", "review_note", "aus")
+# ... then p_<label> for every label of output_labels(). "aus": the action units read as present,
+# "AU4 0.81; AU7 0.62" (empty when none is present)
 
 
 def to_csv(report: Report) -> str:
@@ -252,7 +253,8 @@ def to_csv(report: Report) -> str:
     for every video analysed with the same model and macro recogniser (0 where the event's
     recogniser gives that label no probability). The review columns give the reviewer's verdict
     (accept, reject, relabel; "added" on the rows of events the reviewer added, after the machine's)
-    with the label after review and the note."""
+    with the label after review and the note; "aus" lists the action units read as present with their
+    probabilities ("AU4 0.81; AU7 0.62")."""
     labels = output_labels(report)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -260,13 +262,14 @@ def to_csv(report: Report) -> str:
     for i, e in enumerate(report.events):
         w.writerow([i, e.kind, e.label, f"{e.confidence:.4f}", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
                     f"{e.end_s:.3f}", f"{e.duration_s:.3f}", e.onset_frame, e.apex_frame, e.offset_frame,
-                    f"{e.score:.2f}", e.recognizer, int(e.talking), e.reason, *_review_cells(report, i)]
+                    f"{e.score:.2f}", e.recognizer, int(e.talking), e.reason, *_review_cells(report, i),
+                    "; ".join(f"{a.au} {a.p:.2f}" for a in e.aus if a.present)]
                    + [f"{e.probs.get(lab, 0.0):.4f}" for lab in labels])
     for k, a in enumerate(report.review.added if report.review else ()):
         e = added_event(report, a)
         w.writerow([len(report.events) + k, e.kind, "", "", f"{e.start_s:.3f}", f"{e.apex_s:.3f}",
                     f"{e.end_s:.3f}", f"{e.duration_s:.3f}", e.onset_frame, e.apex_frame, e.offset_frame, "",
-                    e.recognizer, "", "", "added", a.label, a.note] + [""] * len(labels))
+                    e.recognizer, "", "", "added", a.label, a.note, ""] + [""] * len(labels))
     return buf.getvalue()
 
 

@@ -324,3 +324,16 @@ def test_micro_count_skips_abstention_and_flicker() -> None:
     st = make_report(events=events).stats()
     assert (st["micro_count"], st["macro_count"], st["micro_ratio_percent"]) == (3, 1, 75.0)
     assert (st["micro_events"], st["macro_events"], st["uncertain_count"]) == (6, 2, 2)
+
+
+def test_events_csv_lists_the_action_units_read_as_present() -> None:
+    from microlens.aus import ActionUnit
+    from microlens.report import to_csv
+
+    units = (ActionUnit("AU12", "lip corner puller", 0.91, True),
+             ActionUnit("AU6", "cheek raiser", 0.55, True), ActionUnit("AU4", "brow lowerer", 0.10, False))
+    ev = Event(1.0, 1.1, 1.3, "micro", "happiness", 0.8, _probs("happiness", 0.8), aus=units)
+    rows = list(csv.DictReader(io.StringIO(to_csv(make_report(events=(ev,))))))
+    assert rows[0]["aus"] == "AU12 0.91; AU6 0.55"
+    assert list(csv.DictReader(io.StringIO(to_csv(make_report(events=())))).fieldnames or []) == \
+        list(csv.DictReader(io.StringIO(to_csv(make_report(events=(ev,))))).fieldnames or [])
