@@ -272,8 +272,10 @@ def lossless_apex_size(rec: Recognizer) -> int:
 def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: FaceOptions,
         spot_opts: SpotOptions, *, progress: Progress | None = None, cancel: Cancel | None = None,
         face_video: str | None = None, work_dir: str | None = None,
-        source_name: str | None = None, pipeline_threads: bool = True) -> Report:
-    """:func:`analyze` with the option dataclasses already built."""
+        source_name: str | None = None, pipeline_threads: bool = True,
+        window: tuple[float, float] | None = None) -> Report:
+    """:func:`analyze` with the option dataclasses already built; ``window`` (start_s, end_s)
+    analyses only that time segment (times stay the video's; :mod:`microlens.segments`)."""
     from microlens import __version__
     from microlens.appearance import cues, expressive, neutral_probability, read_seconds
     from microlens.classify import recognise
@@ -295,7 +297,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     try:
         # track: decode, face, motion; the face crops go to the scratch storage
         p1 = _track(clip, opts, face_opts, spot_opts, scratch, timer, report_progress,
-                    lambda: _check_cancel(cancel), tuple(rec.labels), pipeline_threads)
+                    lambda: _check_cancel(cancel), tuple(rec.labels), pipeline_threads, window)
         scratch.finish_video()
         timer.lap("write")
         n = len(p1.times)

@@ -22,15 +22,16 @@ import math
 class FrameClock:
     """Call with each frame's decoded time in seconds (None when it has none), in decode order; get
     its time from the first frame, strictly increasing. ``step``: the nominal frame period (s);
-    ``from_header``: whether it is the header's frame rate (else a default)."""
+    ``from_header``: whether it is the header's frame rate (else a default); ``origin``: the decoded
+    time of the video's first frame when decoding starts later in the video (a time segment)."""
 
-    def __init__(self, step: float, from_header: bool = True) -> None:
+    def __init__(self, step: float, from_header: bool = True, origin: float | None = None) -> None:
         self.step = step
         self.from_header = from_header
         self.frames = 0  # frames timed so far
         self.repeated = 0  # frames whose timestamp repeated (or lacked) and was replaced
         self.jumps: list[tuple[int, float, float]] = []  # (frame index, time before, time after) per jump
-        self._t0: float | None = None  # the first decoded time
+        self._t0: float | None = origin  # the first decoded time
         self._offset = 0.0  # added to decoded times after backward jumps
         self._mapped = -math.inf  # the previous frame's decoded time, offset (before any repair)
         self.last = -math.inf  # the previous frame's time as given out

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from microlens.scratch import Scratch
 
 Stage = tuple[str, Callable[[Any], Any]]  # (name for the timings, item -> item)
-QUEUE_SIZE = 8  # frames waiting between two threads (a 720p frame is 2.8 MB)
+QUEUE_SIZE = 4  # frames waiting between two threads (a 720p frame is 2.8 MB before the face stage)
 _POLL_S = 0.05  # how often a blocked thread looks whether the pipeline stopped
 _END = object()  # the source is exhausted
 
@@ -213,19 +213,23 @@ class Pass1:
 
 @dataclass
 class _Item:
-    """One frame on its way through the stages."""
+    """One frame on its way through the stages (the decoded image only until the face stage)."""
 
-    frame: Any  # microlens.video.Frame
+    index: int  # frame row in the pass
+    time_s: float
+    frame: Any  # microlens.video.Frame; None once the face is tracked (the image is not kept)
     face: Any = None  # microlens.face.FaceFrame or None
     motion: np.ndarray | None = None  # (N_FEATURES,) float32
 
 
 def track(clip: Any, opts: Any, face_opts: Any, spot_opts: Any, scratch: Scratch, timer: Timer,
           progress: Callable[[str, float], None], cancel: Callable[[], None],
-          vocabulary: tuple[str, ...], threads: bool = True) -> Pass1:
+          vocabulary: tuple[str, ...], threads: bool = True,
+          window: tuple[float, float] | None = None) -> Pass1:
     """Pass 1: decode, track, measure motion and what the expression prior reads (in the micro
     model's ``vocabulary``); each face crop goes to the scratch storage. ``cancel()`` raises to stop;
-    ``threads`` overlaps the stages (same results)."""
+    ``threads`` overlaps the stages (same results); ``window`` (start_s, end_s) tracks only that
+    time segment of the video (:mod:`microlens.segments`)."""
     from microlens.appearance import AppearanceMeter
     from microlens.face import CROP_SIZE, FaceTracker
     from microlens.scratch import FaceSink
@@ -239,12 +243,13 @@ def track(clip: Any, opts: Any, face_opts: Any, spot_opts: Any, scratch: Scratch
     sink = FaceSink(scratch.writer, scratch.store, blank)
     times: list[float] = []
     motion: list[np.ndarray] = []  # (T,) of (N_FEATURES,) float32
-    expect = clip.duration_s if clip.duration_s > 0 else 0.0
-    stream = frames(clip, max_side=opts.max_side)
+    start = window[0] if window else 0.0
+    expect = min(clip.duration_s, window[1] if window else np.inf) - start if clip.duration_s > 0 else 0.0
+    stream = frames(clip, max_side=opts.max_side, window=window)
 
     def face(it: _Item) -> _Item:
-        with native_logs_muted(QUIET_NATIVE_LOGS and it.frame.index < 2):  # the models start lazily
-            it.face = tracker(it.frame)
+        with native_logs_muted(QUIET_NATIVE_LOGS and it.index < 2):  # the models start lazily
+            it.face, it.frame = tracker(it.frame), None
         return it
 
     def move(it: _Item) -> _Item:
@@ -252,27 +257,28 @@ def track(clip: Any, opts: Any, face_opts: Any, spot_opts: Any, scratch: Scratch
         return it
 
     def read(it: _Item) -> _Item:
-        reader(it.frame.index, it.frame.time_s, None if it.face is None else it.face.crop)
+        reader(it.index, it.time_s, None if it.face is None else it.face.crop)
         return it
 
     def write(it: _Item) -> _Item:
         f = it.face
-        sink.put(None if f is None else f.crop, it.frame.time_s, None if f is None else f.affine)
+        sink.put(None if f is None else f.crop, it.time_s, None if f is None else f.affine)
         return it
 
     groups = [[("face", face)], [("motion", move)], [("appearance", read), ("write", write)]]
     last_report = 0.0
     timer.lap("setup")
-    pipe = run_stages((_Item(fr) for fr in stream), groups, timer, threads)
+    pipe = run_stages((_Item(fr.index, fr.time_s, fr) for fr in stream), groups, timer, threads)
     try:
         for it in pipe:
             cancel()
-            times.append(it.frame.time_s)
+            times.append(it.time_s)
             motion.append(it.motion)
             now = time.monotonic()
             if now - last_report > 0.2:
                 last_report = now
-                frac = it.frame.time_s / expect if expect else 1.0 - 1.0 / (1.0 + it.frame.index / 300)
+                i = it.index
+                frac = (it.time_s - start) / expect if expect > 0 else 1.0 - 1.0 / (1.0 + i / 300)
                 progress("tracking face", PROGRESS_SHARE * min(frac, 0.99))
         timer.lap("track_wall")
         appearance = reader.probs(len(times))  # (T, L), scoring the last batch

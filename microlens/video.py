@@ -43,6 +43,7 @@ class Clip:
     container: str = ""
     # frame count the header claims, 0 when unknown (may be bogus, like nominal_fps)
     nominal_frames: int = 0
+    start_time_s: float = 0.0  # the first frame's decoded presentation time: time 0 of the frames
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def open_clip(path: str) -> Clip:
         return Clip(source=path, width=int(w), height=int(h), rotation=rotation,
                     nominal_fps=float(rate) if rate else 0.0, duration_s=max(duration, 0.0),
                     codec=str(stream.codec_context.name), container=str(container.format.name),
-                    nominal_frames=int(stream.frames or 0))
+                    nominal_frames=int(stream.frames or 0), start_time_s=float(first.time or 0.0))
     finally:
         container.close()
 
@@ -204,9 +205,11 @@ class FrameStream:
     tail) and ``decoded`` the number of frames produced. ``close()`` releases the file early.
     """
 
-    def __init__(self, clip: Clip, max_side: int | None) -> None:
+    def __init__(self, clip: Clip, max_side: int | None,
+                 window: tuple[float, float] | None = None) -> None:
         self.clip = clip
         self.max_side = max_side
+        self.window = window  # (start_s, end_s): only the frames in [start_s, end_s), video times
         self.warnings: list[str] = []  # problems met while decoding, for the report
         self.decoded = 0  # frames yielded so far
         self._gen: Generator[Frame, None, None] = self._run()
@@ -241,10 +244,20 @@ class FrameStream:
             usable = 0 < clip.nominal_fps < 1000
             step = 1.0 / clip.nominal_fps if usable else 1.0 / 30
             clock = FrameClock(step, usable)  # repeated or backward timestamps are repaired, counted
+            start, end = self.window or (0.0, float("inf"))
+            if self.window is not None:  # times stay the whole video's: from its first frame
+                clock = FrameClock(step, usable, origin=clip.start_time_s)
+                if start > 0:  # to the key frame before start; the frames before start are dropped
+                    container.seek(int((start + clip.start_time_s) / stream.time_base), stream=stream)
             last_t = 0.0
             try:
                 for frame in container.decode(stream):
-                    t = last_t = clock(None if frame.time is None else float(frame.time))
+                    t = clock(None if frame.time is None else float(frame.time))
+                    if t < start - 1e-6:
+                        continue
+                    if t >= end - 1e-6:
+                        break
+                    last_t = t
                     if (frame.width, frame.height) == (dw, dh):
                         img = frame.to_ndarray(format="rgb24")
                     else:
@@ -268,7 +281,7 @@ class FrameStream:
             trusted = "matroska" not in clip.container and "webm" not in clip.container
             short_time = clip.duration_s > 0 and span < 0.9 * clip.duration_s - 0.1
             short_count = trusted and clip.nominal_frames > 0 and self.decoded < 0.9 * clip.nominal_frames - 1
-            if not self.warnings and (short_time or short_count):
+            if not self.warnings and self.window is None and (short_time or short_count):
                 msg = (f"only {self.decoded} frames ({span:.2f} s) of the {clip.nominal_frames or '?'} "
                        f"frames ({clip.duration_s:.2f} s) the header announces could be decoded: "
                        "the file is probably truncated")
@@ -279,8 +292,12 @@ class FrameStream:
             container.close()
 
 
-def frames(clip: Clip, max_side: int | None = None) -> FrameStream:
+def frames(clip: Clip, max_side: int | None = None, window: tuple[float, float] | None = None) -> FrameStream:
     """Stream frames in order; memory does not grow with the video's length.
+
+    ``window`` (start_s, end_s) streams only the frames in that time segment (seeking to the key
+    frame before it); their times count from the video's first frame as in a whole run, their
+    indices from the segment's first frame (:mod:`microlens.segments`).
 
     ``max_side`` downsizes frames whose longer side exceeds it (keeps aspect). Raises VideoError if
     the stream breaks before any frame; a truncated tail ends the iteration with what was decoded
@@ -288,7 +305,7 @@ def frames(clip: Clip, max_side: int | None = None) -> FrameStream:
     start at 0 and strictly increase: repeated timestamps and backward jumps (joined recordings) are
     repaired with the header's frame rate and named in ``warnings`` (:mod:`microlens.frametimes`).
     """
-    return FrameStream(clip, max_side)
+    return FrameStream(clip, max_side, window)
 
 
 def effective_fps(times: np.ndarray | list[float]) -> float:
