@@ -10,8 +10,10 @@ onset and no baseline window: an expression already on the face in the first fra
 for seconds and a face that moves are read the same way. Region motion still finds what the
 prior does not read (a brief movement on a still face, expressions outside the classes given).
 
-:func:`merge` combines both: a motion interval that overlaps a prior interval is part of that
-expression and is dropped; the prior interval takes the strongest motion inside it as its score.
+:func:`merge` combines both: a motion interval that overlaps a prior interval at its build-up or
+its release (within EDGE_S of its onset or offset) is part of that expression and is dropped; one
+that lies well inside it (a brief movement on a face that smiles throughout) is an expression of
+its own. The prior interval takes the strongest motion inside it as its score.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from microlens.intervals import MICRO_MAX_S, Interval, segments
 # neutral or talking faces (nine of ten readings of a talking woman in the development clips), and
 # neither is a label the micro model knows; the motion spotter still finds such expressions.
 CUE_CLASSES = ("happy", "surprise", "sad", "disgust")
+# a motion interval starting or ending this close to a prior interval's onset or offset is its
+# build-up or release: as long as the longest micro-expression (a design choice, not fitted)
+EDGE_S = MICRO_MAX_S
 
 
 def cue_runs(t: np.ndarray, p: np.ndarray, high: float, low: float, count: int) -> list[tuple[int, int, int]]:
@@ -68,10 +73,18 @@ def cue_intervals(times: np.ndarray, cues: np.ndarray, lo: int, high: float, low
     return sorted(out, key=lambda iv: iv.onset)
 
 
+def part_of(m: Interval, p: Interval) -> bool:
+    """Whether motion interval ``m`` is prior interval ``p``'s build-up or release: it overlaps
+    ``p`` and does not lie inside it more than EDGE_S from both its ends."""
+    inside = m.onset_s > p.onset_s + EDGE_S and m.offset_s < p.offset_s - EDGE_S
+    return m.onset <= p.offset and m.offset >= p.onset and not inside
+
+
 def merge(prior: list[Interval], motion: list[Interval], strength_at: np.ndarray) -> list[Interval]:
-    """Prior intervals and the motion intervals that overlap none of them, by onset; each prior
-    interval's score is the strongest motion (``strength_at`` (T,) robust z per segment row, rows
-    offset as the intervals' frames) inside it, or of the motion intervals it covers."""
+    """Prior intervals and the motion intervals that are part of none of them (:func:`part_of`),
+    by onset; each prior interval's score is the strongest motion (``strength_at`` (T,) robust z
+    per segment row, rows offset as the intervals' frames) inside it, or of the motion intervals
+    it covers."""
     out = []
     for iv in prior:
         covered = [m.score for m in motion if m.onset <= iv.offset and m.offset >= iv.onset]
@@ -79,16 +92,16 @@ def merge(prior: list[Interval], motion: list[Interval], strength_at: np.ndarray
         score = max(covered + ([float(np.nanmax(inside))] if np.isfinite(inside).any() else []), default=0.0)
         out.append(Interval(iv.onset, iv.apex, iv.offset, iv.onset_s, iv.apex_s, iv.offset_s, iv.kind,
                             round(score, 3), iv.talking))
-    keep = [m for m in motion if not any(m.onset <= p.offset and m.offset >= p.onset for p in prior)]
+    keep = [m for m in motion if not any(part_of(m, p) for p in prior)]
     return sorted(out + keep, key=lambda iv: iv.onset)
 
 
 def combine(found: list[Interval], times: np.ndarray, lo: int, cues: np.ndarray, gs: np.ndarray,
             gap_s: float, high: float, low: float, count: int) -> list[Interval]:
     """The motion intervals ``found`` of one face segment (frame ``times`` (T,), rows from ``lo``)
-    merged with the intervals of the prior's readings ``cues`` (T, K); ``gs`` (G, 3) is the
-    segment's (grid time, motion strength, talking) from :func:`microlens.spotting.strength`, and
-    speech within ``gap_s`` of an interval marks it talking."""
+    merged with the intervals of the prior's readings ``cues`` (T, K) (:func:`merge`);
+    ``gs`` (G, 3) is the segment's (grid time, motion strength, talking) from
+    :func:`microlens.spotting.strength`, and speech within ``gap_s`` of an interval marks it talking."""
     from scipy import ndimage
 
     step = float(gs[1, 0] - gs[0, 0]) if len(gs) > 1 else 1.0
@@ -102,4 +115,4 @@ def combine(found: list[Interval], times: np.ndarray, lo: int, cues: np.ndarray,
     return merge(prior, found, rows)
 
 
-__all__ = ["CUE_CLASSES", "combine", "cue_intervals", "cue_runs", "merge"]
+__all__ = ["CUE_CLASSES", "EDGE_S", "combine", "cue_intervals", "cue_runs", "merge", "part_of"]

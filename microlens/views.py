@@ -203,20 +203,17 @@ def expression_counts(events: Sequence[Any]) -> tuple[int, int]:
     """(micro, macro) expressions as a viewer would count them among ``events`` (anything with
     ``kind``, ``label``, ``start_s``, ``apex_s``, ``end_s``; the report's or the live page's): an
     ``uncertain`` event is an abstention, not an expression one can name, and is not counted; a micro
-    event whose apex lies in a labelled macro event is part of that expression; a micro event of the
-    same label as an earlier one that ended less than FLICKER_S before it is that expression again
-    (flicker)."""
+    event of the same label as an earlier one that ended less than FLICKER_S before it is that
+    expression again (flicker). (A movement at the build-up or release of an expression the prior
+    reads is already part of it: :func:`microlens.priorspot.merge`.)"""
     sure = [e for e in events if e.label != UNCERTAIN]
-    macros = [e for e in sure if e.kind != "micro"]
     micro, ended = 0, dict[str, float]()  # label -> end of its latest micro event
     for e in sorted((e for e in sure if e.kind == "micro"), key=lambda e: e.start_s):
-        if any(m.start_s <= e.apex_s <= m.end_s for m in macros):
-            continue
         last = ended.get(e.label)
         ended[e.label] = e.end_s
         if last is None or e.start_s - last >= FLICKER_S:
             micro += 1
-    return micro, len(macros)
+    return micro, sum(1 for e in sure if e.kind != "micro")
 
 
 def stats(report: Report) -> dict[str, Any]:
@@ -226,8 +223,8 @@ def stats(report: Report) -> dict[str, Any]:
       (:func:`emotion_changes`: neutral -> happiness -> neutral is 2 changes; a happiness event
       followed by a face the prior still reads as happiness is none; ``uncertain`` and flicker are none);
     * ``micro_count`` / ``macro_count``: micro- and macro-expressions as a viewer counts them
-      (:func:`expression_counts`: labelled events only, a micro event inside a macro one or
-      repeating the one just before is not another expression);
+      (:func:`expression_counts`: labelled events only, a micro event repeating the one just
+      before is not another expression);
     * ``micro_ratio_percent``: micro_count / (micro_count + macro_count) * 100 (0 without any);
     * ``micro_events`` / ``macro_events``: every spotted event of each kind, uncertain ones too;
     * ``uncertain_count``: events no recogniser was confident about (label ``uncertain``), also

@@ -90,3 +90,15 @@ def test_prior_interval_at_the_clip_start_and_merge_with_motion():
               Interval(20, 22, 24, 2.0, 2.2, 2.4, "micro", 7.0)]
     out = merge(ivs, motion, np.zeros(30))
     assert [(iv.onset, iv.score) for iv in out] == [(0, 9.0), (20, 7.0)]
+
+
+def test_a_movement_inside_a_held_expression_is_its_own():
+    """A motion interval at a prior interval's build-up or release is part of that expression; one
+    well inside it (a brief movement on a face that smiles throughout) is an expression of its own."""
+    times = np.arange(100) / 10.0  # 10 s at 10 fps
+    cues = np.full((100, 1), 0.95)  # read as happiness from start to end
+    held = cue_intervals(times, cues, 0, 0.8, 0.5, 2, np.zeros(100, bool))
+    inner = Interval(40, 42, 44, 4.0, 4.2, 4.4, "micro", 9.0)
+    build_up = Interval(0, 2, 3, 0.0, 0.2, 0.3, "micro", 9.0)
+    out = merge(held, [build_up, inner], np.zeros(100))
+    assert [(iv.kind, iv.onset) for iv in out] == [("macro", 0), ("micro", 40)]
