@@ -2,8 +2,11 @@
 
 Clips (benchmarks/spotclips.py) animate real face textures with injected micro/macro expressions
 and distractors (blinks, head motion, talking, lighting flicker); they are encoded to H.264 and
-run through the real stages: microlens.video decode -> microlens.face.FaceTracker -> MotionMeter
--> spot (and BaselineMeter -> spot_baseline on the same crops). Scoring follows MEGC: a spotted
+run through the real stages: microlens.video decode -> microlens.face.FaceTracker -> MotionMeter and
+the expression prior (AppearanceMeter) -> the spotting of microlens.analyze (spot_talking with the
+prior's readings, intervals whose apex is their onset dropped), and BaselineMeter -> spot_baseline
+on the same crops; ``ours_without_prior`` is the motion spotter alone (spot, the figure before
+issue 20). Scoring follows MEGC: a spotted
 interval hits a ground-truth one of the same kind (micro <= 0.5 s, macro) when their IoU >= 0.5,
 one-to-one; precision, recall and F1 for micro, macro and overall.
 
@@ -43,7 +46,7 @@ sys.path.insert(0, str(HERE))
 import spotclips as sc  # noqa: E402
 
 from microlens import spotting  # noqa: E402
-from microlens.appearance import AppearanceMeter, expressive, neutral_probability  # noqa: E402
+from microlens.appearance import AppearanceMeter, cues, expressive, neutral_probability  # noqa: E402
 from microlens.face import FaceFrame  # noqa: E402
 from microlens.synthetic import write_video  # noqa: E402
 
@@ -193,16 +196,20 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
     timing["appearance_s"] += time.perf_counter() - t
     return {"times": np.array(times), "motion": np.array(motion), "diff": np.array(diff),
             "neutral": neutral_probability(probs, reader.labels),
-            "expressive": expressive(probs, reader.labels), "timing": timing, "frames_with_face": n_face}
+            "expressive": expressive(probs, reader.labels), "cues": cues(probs), "timing": timing,
+            "frames_with_face": n_face}
 
 
 def evaluate(feat: dict[str, Any], events: list[sc.Event], opts: spotting.SpotOptions,
              bopts: spotting.BaselineOptions) -> tuple[dict, dict, list, list, dict[str, float]]:
     """Spot with both spotters on cached features (ours as microlens.analyze does it: the baseline
-    on the frames the expression prior reads as neutral where expressions fill the window); counts
-    per kind for each and the intervals."""
+    on the frames the expression prior reads as neutral where expressions fill the window, the
+    prior's readings start intervals too, and an interval whose apex is its onset is dropped);
+    counts per kind for each and the intervals."""
     t = time.perf_counter()
-    ours = spotting.spot(feat["times"], feat["motion"], opts, feat["neutral"], feat["expressive"])
+    ours, _ = spotting.spot_talking(feat["times"], feat["motion"], opts, feat["neutral"], feat["expressive"],
+                                    feat["cues"])
+    ours = [iv for iv in ours if iv.apex != iv.onset]
     t_ours = time.perf_counter() - t
     t = time.perf_counter()
     base = spotting.spot_baseline(feat["times"], feat["diff"], bopts)
@@ -279,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     total_ours: dict[str, dict[str, int]] = {}
     total_base: dict[str, dict[str, int]] = {}
     total_motion_only: dict[str, dict[str, int]] = {}  # ours without the neutral-frame baseline
+    total_no_prior: dict[str, dict[str, int]] = {}  # the motion spotter alone (spot, before issue 20)
     clips_out = []
     feats = []
     video_s = 0.0
@@ -295,9 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             script = sc.make_script(spec)
             key = f"{spec.name}-{spec.seed}-{spec.duration_s:g}-{crops}.npz"
             cached = Path(args.cache) / key if args.cache else None
-            if cached is not None and cached.is_file() and "expressive" in np.load(cached).files:
+            if cached is not None and cached.is_file() and "cues" in np.load(cached).files:
                 z = np.load(cached)
-                feat = {k: z[k] for k in ("times", "motion", "diff", "neutral", "expressive")}
+                feat = {k: z[k] for k in ("times", "motion", "diff", "neutral", "expressive", "cues")}
                 feat["timing"] = json.loads(str(z["timing"]))
                 feat["frames_with_face"] = int(z["frames_with_face"])
             else:
@@ -305,12 +313,15 @@ def main(argv: list[str] | None = None) -> int:
                 if cached is not None:
                     cached.parent.mkdir(parents=True, exist_ok=True)
                     np.savez(cached, times=feat["times"], motion=feat["motion"], diff=feat["diff"],
-                             neutral=feat["neutral"], expressive=feat["expressive"],
+                             neutral=feat["neutral"], expressive=feat["expressive"], cues=feat["cues"],
                              timing=json.dumps(feat["timing"]), frames_with_face=feat["frames_with_face"])
             feats.append((spec, script.events, feat))
             c_ours, c_base, ours, base, t_spot = evaluate(feat, script.events, opts, bopts)
             feat["timing"].update(t_spot)
             motion_only = counts(spotting.spot(feat["times"], feat["motion"], opts), script.events)
+            no_prior = counts(spotting.spot(feat["times"], feat["motion"], opts, feat["neutral"],
+                                            feat["expressive"]), script.events)
+            _add(total_no_prior, no_prior)
             _add(total_ours, c_ours)
             _add(total_base, c_base)
             _add(total_motion_only, motion_only)
@@ -331,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 "truth": [dataclasses.asdict(e) for e in script.events],
                 "ours": {"scores": s_o, "intervals": [dataclasses.asdict(i) for i in ours]},
                 "ours_without_neutral_baseline": {"scores": summarize(motion_only)},
+                "ours_without_prior": {"scores": summarize(no_prior)},
                 "baseline": {"scores": s_b, "intervals": [dataclasses.asdict(i) for i in base]},
                 "timing_s": _round(feat["timing"]),
             })
@@ -356,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"spot": dataclasses.asdict(opts), "baseline": dataclasses.asdict(bopts)},
         "total": {"ours": s_o, "baseline": s_b,
                   "ours_without_neutral_baseline": summarize(total_motion_only),
+                  "ours_without_prior": summarize(total_no_prior),
                   "f1_gain_over_baseline": {k: round(s_o[k]["f1"] - s_b[k]["f1"], 3)
                                             for k in ("micro", "macro", "overall")}},
         "timing": {"video_s": video_s, "stages_s": _round(stage_total),

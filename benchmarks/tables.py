@@ -226,7 +226,9 @@ def ablations() -> str:
 
 # ---- spotting (spotting.json) -------------------------------------------------------------------
 
-SPOTTERS = {"ours": "ours (MotionMeter + spot)", "baseline": "baseline (block frame difference)"}
+SPOTTERS = {"ours": "ours (as analyze: MotionMeter + expression prior, spot_talking)",
+            "ours_without_prior": "ours, motion only (spot; before issue 20)",
+            "baseline": "baseline (block frame difference)"}
 KINDS = ("micro", "macro", "overall")
 
 
@@ -235,7 +237,8 @@ def glance_spotting() -> str:
     """README: spotting F1 per kind, ours and the frame-difference baseline."""
     total = load("spotting")["total"]
     return md_table(["spotter", *(f"{k} F1" for k in KINDS)],
-                    [[title, *(f2(total[s][k]["f1"]) for k in KINDS)] for s, title in SPOTTERS.items()])
+                    [[title, *(f2(total[s][k]["f1"]) for k in KINDS)] for s, title in SPOTTERS.items()
+                     if s != "ours_without_prior"])  # docs/science.md has that one
 
 
 @table("spotting")
@@ -538,6 +541,8 @@ def recall() -> str:
     for part, title in (("dev", "development (tuned)"), ("test", "test (declared, not tuned)")):
         if part in before:
             rows.append(_recall_row(f"{title}, before", before[part]))
+        if part == "test" and "test_first" in now and now["test_first"]["clips"] != now["test"]["clips"]:
+            rows.append(_recall_row(f"{title}, now: the clips of before", now["test_first"]))
         rows.append(_recall_row(f"{title}, now" if part in before else title, now[part]))
     return md_table(["part", "clips", "spans found / missed", "recall", "covered spans: right / wrong / "
                      "uncertain / missed", "named right", "labelled events where the viewer sees none",
