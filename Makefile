@@ -36,6 +36,7 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check microlens tests benchmarks tools
 	$(VENV)/bin/mypy microlens
+	$(VENV)/bin/lint-imports
 
 unit: $(STAMP) clips
 	$(VENV)/bin/pytest -q

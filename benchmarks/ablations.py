@@ -21,8 +21,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from microlens.train.loop import LoopOptions  # noqa: E402
-from microlens.train.run import TrainOptions, train  # noqa: E402
+from microlens.science.train.loop import LoopOptions  # noqa: E402
+from microlens.science.train.run import TrainOptions, train  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data")) / "megc2019"
 

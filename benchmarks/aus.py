@@ -1,4 +1,4 @@
-"""Action units per event: leave-one-subject-out AU detection on CASME II (microlens.train.aus).
+"""Action units per event: leave-one-subject-out AU detection on CASME II (microlens.science.train.aus).
 
 For every CASME II AU coded on at least 10 samples (L/R sides merged; the counts of every AU are
 written too): per-AU F1 of the positive class over the pooled held-out predictions, the mean over
@@ -27,10 +27,10 @@ sys.path.insert(0, str(REPO))
 
 from loso import cpu_seconds  # noqa: E402
 
-from microlens.aus import AU_NAMES, au_sort_key, parse_aus  # noqa: E402
-from microlens.data import load_dataset  # noqa: E402
-from microlens.train.aucard import au_table, save_au_model  # noqa: E402
-from microlens.train.aus import AUOptions, train_aus  # noqa: E402
+from microlens.recognize.aus import AU_NAMES, au_sort_key, parse_aus  # noqa: E402
+from microlens.science.data import load_dataset  # noqa: E402
+from microlens.science.train.aucard import au_table, save_au_model  # noqa: E402
+from microlens.science.train.aus import AUOptions, train_aus  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data")) / "megc2019"
 RESULTS = REPO / "benchmarks" / "results"

@@ -23,9 +23,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from microlens.metrics import margin_interval  # noqa: E402
-from microlens.train.loop import LoopOptions  # noqa: E402
-from microlens.train.run import TrainOptions, train  # noqa: E402
+from microlens.science.metrics import margin_interval  # noqa: E402
+from microlens.science.train.loop import LoopOptions  # noqa: E402
+from microlens.science.train.run import TrainOptions, train  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data")) / "megc2019"
 RESULTS = REPO / "benchmarks" / "results"
@@ -37,7 +37,7 @@ TARGET_MARGIN = 0.03  # issue 8: the shipped recipe's UF1 at least this much abo
 
 def one_seed(data: str, seed: int, workers: int) -> tuple[dict, dict]:
     """Both directions for one master seed: (test dataset -> stream -> {uf1, uar, accuracy, n}, the
-    run's held-out predictions, see :func:`microlens.train.run.train`)."""
+    run's held-out predictions, see :func:`microlens.science.train.run.train`)."""
     opts = TrainOptions(data=data, labels="megc3", protocol="cross_dataset", baseline=True, final=False,
                         weights="inner", calibrate=True, workers=workers, seed=seed)
     result = train(opts, LoopOptions())
@@ -53,7 +53,7 @@ def one_seed(data: str, seed: int, workers: int) -> tuple[dict, dict]:
 
 def margins(predictions: list[dict]) -> dict:
     """Per test dataset, the paired subject bootstrap of the ensemble's UF1 margin over STSTNet,
-    pooled over the seeds' runs (:func:`microlens.metrics.margin_interval`)."""
+    pooled over the seeds' runs (:func:`microlens.science.metrics.margin_interval`)."""
     first = predictions[0]
     ds = np.asarray(first["dataset"])
     out = {}

@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from microlens.metrics import margin_interval  # noqa: E402
-from microlens.train.card import save_metrics, save_model  # noqa: E402
-from microlens.train.loop import LoopOptions  # noqa: E402
-from microlens.train.run import TrainOptions, train  # noqa: E402
+from microlens.science.metrics import margin_interval  # noqa: E402
+from microlens.science.train.card import save_metrics, save_model  # noqa: E402
+from microlens.science.train.loop import LoopOptions  # noqa: E402
+from microlens.science.train.run import TrainOptions, train  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data")) / "megc2019"
 RESULTS = REPO / "benchmarks" / "results"
@@ -91,7 +91,7 @@ def table(results: dict) -> str:
 
 def margins(pred: dict) -> dict[str, dict]:
     """"all" / dataset -> the ensemble's UF1 margin over STSTNet in the same folds, with its 95 %
-    interval from a paired bootstrap over the test subjects (microlens.metrics.margin_interval)."""
+    interval from a paired bootstrap over the test subjects (microlens.science.metrics.margin_interval)."""
     y, ds, groups = pred["y"], np.asarray(pred["dataset"]), np.asarray(pred["subject"])
     k = pred["probs"]["ensemble"].shape[1]
     parts = {"all": np.ones(len(y), bool), **{d: ds == d for d in sorted(set(ds))}}

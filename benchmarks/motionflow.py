@@ -1,4 +1,4 @@
-"""The motion meter's dense flow (microlens.motion.FLOWS) on the spotting benchmark's clips: accuracy
+"""The motion meter's dense flow (microlens.spot.motion.FLOWS) on the spotting benchmark's clips: accuracy
 and cost of each algorithm, the rest of the spotting as shipped.
 
 Each clip of benchmarks/spotting.py's set is rendered, encoded, decoded and face-tracked once; the
@@ -29,8 +29,8 @@ sys.path.insert(0, str(HERE))
 import spotclips as sc  # noqa: E402
 import spotting as sb  # noqa: E402
 
-from microlens import motion, spotting  # noqa: E402
-from microlens.face import FaceFrame  # noqa: E402
+from microlens.face.track import FaceFrame  # noqa: E402
+from microlens.spot import motion, spotting  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -38,10 +38,10 @@ RESULTS = HERE / "results"
 def track_clip(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, cache: Path) -> dict[str, np.ndarray]:
     """Per frame of one rendered clip: time, (224, 224) uint8 gray crop (zeros without a face), face
     flag, (468, 2) landmarks, and the expression prior's neutral / expressive readings (cached)."""
-    from microlens.appearance import AppearanceMeter, expressive, neutral_probability
-    from microlens.face import FaceTracker
-    from microlens.synthetic import write_video
-    from microlens.video import frames, open_clip
+    from microlens.face.track import FaceTracker
+    from microlens.recognize.appearance import AppearanceMeter, expressive, neutral_probability
+    from microlens.science.synthetic import write_video
+    from microlens.video.decode import frames, open_clip
 
     out = cache / f"{spec.name}-{spec.seed}-{spec.duration_s:g}.npz"
     if out.is_file():

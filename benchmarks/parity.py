@@ -5,7 +5,7 @@ flow that training builds from the same frames, and how far both are from the sh
    happiness, surprise, disgust, repression) goes (a) through ``microlens prepare``'s
    ``prepare_sample`` (JPEG frames, one affine for onset and apex) and (b) through the inference path
    (H.264, decode, FaceTracker, gray store, flow), with and without re-framing the apex crop by the
-   onset's alignment (:func:`microlens.flow.realign`). Reported: the correlation of the raw onset->apex
+   onset's alignment (:func:`microlens.face.track.flow.realign`). Reported: the correlation of the raw onset->apex
    TV-L1 fields (u and v together, pixels), the relative end-point error, and the per-channel
    correlation of the 28x28 images the model reads.
 2. **Distribution.** Simple statistics of the 28x28 flow images that depend on the recipe rather
@@ -30,10 +30,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 from test_parity import APEX, ONSET, _clip, field_agreement, prepare_pair, tracked_store  # noqa: E402
 
-from microlens.face import FaceTracker  # noqa: E402
-from microlens.flow import WORK_SIZE, _gray, flow_image, realign  # noqa: E402
-from microlens.video import frames as decode  # noqa: E402
-from microlens.video import open_clip  # noqa: E402
+from microlens.face.flow import WORK_SIZE, _gray, flow_image, realign  # noqa: E402
+from microlens.face.track import FaceTracker  # noqa: E402
+from microlens.video.decode import frames as decode  # noqa: E402
+from microlens.video.decode import open_clip  # noqa: E402
 
 SHARED = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data"))
 RESULTS = REPO / "benchmarks" / "results"
@@ -118,7 +118,7 @@ def main() -> int:
     dist = {}
     shared = SHARED / "megc2019"
     if (shared / "manifest.csv").is_file():
-        from microlens.data import load_dataset
+        from microlens.science.data import load_dataset
 
         ds = load_dataset(shared)
         for d in sorted(set(ds.datasets)):

@@ -42,7 +42,7 @@ import microlens  # noqa: E402
 from microlens.analyze import set_quiet_native_logs  # noqa: E402
 from microlens.errors import MicrolensError  # noqa: E402
 from microlens.labels import TO_MEGC, UNCERTAIN  # noqa: E402
-from microlens.recognize import available_models  # noqa: E402
+from microlens.recognize.recognizer import available_models  # noqa: E402
 
 SHARED = Path(os.environ.get("MICROLENS_SHARED", REPO.parent / "shared" / "data"))
 RESULTS = REPO / "benchmarks" / "results"
@@ -226,7 +226,7 @@ def plot_viewer(rows: list[dict], path: Path, model: str = "casme2") -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from microlens.page import colour
+    from microlens.report.page import colour
 
     clips = [r for r in rows if r["model"] == model and r["config"] == "shipped" and r.get("viewer")]
     before = {r["clip"]: r for r in rows if r["model"] == model and r["config"] == BEFORE}

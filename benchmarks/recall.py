@@ -131,7 +131,7 @@ def without(spans: tuple[Span, ...], cut: tuple[tuple[float, float], ...]) -> tu
 
 def _duration(path: Path) -> float:
     """Last frame time + one frame, from decoded timestamps."""
-    from microlens.video import frames, open_clip
+    from microlens.video.decode import frames, open_clip
 
     ts = [fr.time_s for fr in frames(open_clip(str(path)), max_side=64)]
     return ts[-1] + (ts[-1] - ts[0]) / max(len(ts) - 1, 1) if ts else 0.0

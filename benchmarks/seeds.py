@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from loso import DEFAULT_DATA, MODELS, RESULTS, loso_options  # noqa: E402
 
-from microlens.train.loop import LoopOptions  # noqa: E402
-from microlens.train.run import train  # noqa: E402
+from microlens.science.train.loop import LoopOptions  # noqa: E402
+from microlens.science.train.run import train  # noqa: E402
 
 
 def spread(values: list[float]) -> dict:

@@ -46,7 +46,7 @@ def make_clip(path: Path, width: int = 640, height: int = 480, fps: float = 30.0
     (0.3 s micro smile or 1.5 s brow raise, alternating) every ``every_s`` seconds."""
     if path.is_file():
         return path
-    from microlens import synthetic as sy
+    from microlens.science import synthetic as sy
 
     path.parent.mkdir(parents=True, exist_ok=True)
     scene = sy.astronaut_scene(width, height, face_width=height / 3.0)
@@ -86,7 +86,7 @@ def make_clip(path: Path, width: int = 640, height: int = 480, fps: float = 30.0
 
 def decode_only(path: Path, max_side: int) -> tuple[float, int]:
     """Seconds to decode every frame to RGB the way the pipeline does, and the frame count."""
-    from microlens.video import frames, open_clip
+    from microlens.video.decode import frames, open_clip
 
     t0 = time.perf_counter()
     n = 0

@@ -101,7 +101,7 @@ def _landmarks(image: np.ndarray) -> np.ndarray:
 def load_texture(name: str, shared: Path | None) -> Texture | None:
     """The named texture, or None when its source (the shared webcam clip) is absent."""
     if name == "astronaut":
-        from microlens.synthetic import astronaut_scene
+        from microlens.science.synthetic import astronaut_scene
 
         img = astronaut_scene(WIDTH, HEIGHT, face_width=150.0, center=(WIDTH / 2, HEIGHT * 0.45)).image
     elif name == "webcam":

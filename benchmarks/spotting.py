@@ -2,7 +2,7 @@
 
 Clips (benchmarks/spotclips.py) animate real face textures with injected micro/macro expressions
 and distractors (blinks, head motion, talking, lighting flicker); they are encoded to H.264 and
-run through the real stages: microlens.video decode -> microlens.face.FaceTracker -> MotionMeter and
+run through the real stages: microlens.video.decode.decode -> microlens.face.track.track.FaceTracker -> MotionMeter and
 the expression prior (AppearanceMeter) -> the spotting of microlens.analyze (spot_talking with the
 prior's readings, intervals whose apex is their onset dropped), and BaselineMeter -> spot_baseline
 on the same crops; ``ours_without_prior`` is the motion spotter alone (spot, the figure before
@@ -18,7 +18,7 @@ reports. Every clip is re-rendered from its seed, so anyone gets the same videos
     .venv/bin/python benchmarks/spotting.py --quick    # two short clips, a smoke run
     .venv/bin/python benchmarks/spotting.py --set tune --tune   # parameter search (tune set only)
 
-``--crops direct`` skips microlens.face and crops from the known landmarks (a fallback, marked in
+``--crops direct`` skips microlens.face.track.track and crops from the known landmarks (a fallback, marked in
 the results); ``--cache DIR`` keeps per-clip features so a second ``--tune`` run takes seconds.
 """
 
@@ -45,10 +45,12 @@ sys.path.insert(0, str(HERE))
 
 import spotclips as sc  # noqa: E402
 
-from microlens import spotting  # noqa: E402
-from microlens.appearance import AppearanceMeter, cues, expressive, neutral_probability  # noqa: E402
-from microlens.face import FaceFrame  # noqa: E402
-from microlens.synthetic import write_video  # noqa: E402
+from microlens.face.track import FaceFrame  # noqa: E402
+from microlens.recognize.appearance import AppearanceMeter, cues, expressive, neutral_probability  # noqa: E402
+from microlens.science.synthetic import write_video  # noqa: E402
+from microlens.spot import baseline as baseline_spotter  # noqa: E402
+from microlens.spot import motion as motion_meter  # noqa: E402
+from microlens.spot import spotting  # noqa: E402
 
 SETS: dict[str, list[sc.ClipSpec]] = {
     "report": [
@@ -123,9 +125,9 @@ def _add(total: dict[str, dict[str, int]], c: dict[str, dict[str, int]]) -> None
 
 
 def _tracker_ready() -> bool:
-    """True when microlens.video and microlens.face are implemented (not skeletons)."""
+    """True when microlens.video.decode.decode and microlens.face.track.track are implemented (not skeletons)."""
     try:
-        from microlens import face
+        from microlens.face.track import track as face
 
         face.FaceTracker().close()
         return True
@@ -142,7 +144,7 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
     write_video(str(path), sc.Renderer(tex, script).frames(spec.fps, spec.duration_s, spec.seed),
                 spec.fps, crf=20)
     timing["render_encode_s"] = time.perf_counter() - t0
-    meter, base = spotting.MotionMeter(), spotting.BaselineMeter()
+    meter, base = motion_meter.MotionMeter(), baseline_spotter.BaselineMeter()
     reader = AppearanceMeter()  # as microlens.analyze: the expression prior's reading of each face
     times: list[float] = []
     motion: list[np.ndarray] = []
@@ -150,7 +152,8 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
     timing.update(decode_s=0.0, face_s=0.0, meter_s=0.0, appearance_s=0.0, baseline_meter_s=0.0)
     n_face = 0
     if crops == "tracker":
-        from microlens import face, video
+        from microlens.face.track import track as face
+        from microlens.video.decode import decode as video
 
         tracker = face.FaceTracker()
         clip = video.open_clip(str(path))
@@ -201,7 +204,7 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
 
 
 def evaluate(feat: dict[str, Any], events: list[sc.Event], opts: spotting.SpotOptions,
-             bopts: spotting.BaselineOptions) -> tuple[dict, dict, list, list, dict[str, float]]:
+             bopts: baseline_spotter.BaselineOptions) -> tuple[dict, dict, list, list, dict[str, float]]:
     """Spot with both spotters on cached features (ours as microlens.analyze does it: the baseline
     on the frames the expression prior reads as neutral where expressions fill the window, the
     prior's readings start intervals too, and an interval whose apex is its onset is dropped);
@@ -212,7 +215,7 @@ def evaluate(feat: dict[str, Any], events: list[sc.Event], opts: spotting.SpotOp
     ours = [iv for iv in ours if iv.apex != iv.onset]
     t_ours = time.perf_counter() - t
     t = time.perf_counter()
-    base = spotting.spot_baseline(feat["times"], feat["diff"], bopts)
+    base = baseline_spotter.spot_baseline(feat["times"], feat["diff"], bopts)
     t_base = time.perf_counter() - t
     timing = {"spot_s": t_ours, "baseline_spot_s": t_base}
     return counts(ours, events), counts(base, events), ours, base, timing
@@ -241,10 +244,10 @@ def tune(feats: list[tuple[sc.ClipSpec, list[sc.Event], dict[str, Any]]]) -> Non
         print(" ", r[1], r[2:])
     brows = []
     for th, gap in itertools.product([2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0], [0.1, 0.3, 0.5]):
-        bo = spotting.BaselineOptions(threshold=th, merge_gap_s=gap)
+        bo = baseline_spotter.BaselineOptions(threshold=th, merge_gap_s=gap)
         total = {}
         for _spec, ev, f in feats:
-            _add(total, counts(spotting.spot_baseline(f["times"], f["diff"], bo), ev))
+            _add(total, counts(baseline_spotter.spot_baseline(f["times"], f["diff"], bo), ev))
         s = summarize(total)
         brows.append((s["overall"]["f1"] + s["micro"]["f1"], (th, gap), s["micro"]["f1"], s["macro"]["f1"],
                       s["overall"]["f1"]))
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", choices=sorted(SETS), default="report", help="clip set (default: report)")
     ap.add_argument("--quick", action="store_true", help="two 30 s clips: a smoke run")
     ap.add_argument("--crops", choices=("auto", "tracker", "direct"), default="auto",
-                    help="face crops from microlens.face (tracker) or from the known landmarks (direct)")
+                    help="face crops from the face tracker or from the known landmarks (direct)")
     default_shared = os.environ.get("MICROLENS_SHARED", str(HERE.parents[1] / "shared" / "data"))
     ap.add_argument("--shared", default=default_shared,
                     help="shared data folder (for the webcam texture)")
@@ -281,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     textures: dict[str, sc.Texture | None] = {}
     notes = []
     if crops == "direct":
-        notes.append("face crops made directly from the known landmarks (microlens.face not used)")
-    opts, bopts = spotting.SpotOptions(), spotting.BaselineOptions()
+        notes.append("face crops made directly from the known landmarks (microlens.face.track.track not used)")
+    opts, bopts = spotting.SpotOptions(), baseline_spotter.BaselineOptions()
     total_ours: dict[str, dict[str, int]] = {}
     total_base: dict[str, dict[str, int]] = {}
     total_motion_only: dict[str, dict[str, int]] = {}  # ours without the neutral-frame baseline

@@ -22,8 +22,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from recall import NONE, TEST, ViewerClip, covered_labels, dev_clips, score_events, score_spans  # noqa: E402
 
-from microlens.appearance import cues, expressive, neutral_probability  # noqa: E402
-from microlens.spotting import SpotOptions, spot_talking  # noqa: E402
+from microlens.recognize.appearance import cues, expressive, neutral_probability  # noqa: E402
+from microlens.spot.options import SpotOptions  # noqa: E402
+from microlens.spot.spotting import spot_talking  # noqa: E402
 
 
 def _prior_label(probs: np.ndarray, labels: tuple[str, ...], times: np.ndarray, apex_s: float) -> str:

@@ -1,6 +1,6 @@
 """Speed of stages 1-2 (decode, face tracking + alignment) on a 640x480 30 fps clip.
 
-Makes a talking-face clip with microlens.synthetic (astronaut face, mouth and head motion), then
+Makes a talking-face clip with microlens.science.synthetic (astronaut face, mouth and head motion), then
 times a decode-only pass and a decode + FaceTracker pass over the same file, in the same run.
 Writes benchmarks/results/video_face_speed.json.
 
@@ -24,8 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from microlens import synthetic, video  # noqa: E402
-from microlens.face import FaceTracker  # noqa: E402
+from microlens.face.track import FaceTracker  # noqa: E402
+from microlens.science import synthetic  # noqa: E402
+from microlens.video.decode import decode as video  # noqa: E402
 
 
 def make_clip(path: str, seconds: float, fps: float = 30.0, size: tuple[int, int] = (640, 480)) -> int:

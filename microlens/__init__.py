@@ -10,9 +10,8 @@ Public API::
 Importing the package loads code only: no model, no thread settings, no files touched.
 """
 
-__version__ = "0.1.0"
-
-from microlens.analyze import analyze  # noqa: E402
-from microlens.recognize import load_model  # noqa: E402
+from microlens.analyze import analyze
+from microlens.recognize.recognizer import load_model
+from microlens.version import __version__
 
 __all__ = ["analyze", "load_model", "__version__"]

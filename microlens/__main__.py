@@ -1,3 +1,3 @@
-from microlens.cli import main
+from microlens.cli.main import main
 
 raise SystemExit(main())

@@ -1,24 +1,24 @@
-"""Stages 4-5 glue: one video -> a :class:`~microlens.report.Report` (``analyze``).
+"""Stages 4-5 glue: one video -> a :class:`~microlens.report.types.types.Report` (``analyze``).
 
 :func:`run` reads top to bottom: open the video, track, spot, recognise, build the report. Two
 streaming passes keep memory flat whatever the video's length:
 
-1. **track** (:func:`microlens.pipeline.track`): decode -> :class:`~microlens.face.FaceTracker` ->
-   :class:`~microlens.spotting.MotionMeter` -> the expression prior, the stages overlapped in
+1. **track** (:func:`microlens.pipeline.track`): decode -> :class:`~microlens.face.track.track.FaceTracker` ->
+   :class:`~microlens.spot.spotting.MotionMeter` -> the expression prior, the stages overlapped in
    threads (``pipeline_threads``; the same results one after another). The aligned face crops go
-   to the per-video scratch storage (:mod:`microlens.scratch`): an H.264 face video (the web
+   to the per-video scratch storage (:mod:`microlens.face.track.store`): an H.264 face video (the web
    results page shows it; a temporary file unless the caller asks for one) and a lossless crop
    store on disk (the gray flow inputs and the recognisers' apex inputs). Only small per-frame
    arrays stay in memory: times, motion features, a sharpness score (and the tracker's face boxes).
-2. :func:`~microlens.spotting.spot` cuts the intervals; **recognise**
-   (:func:`microlens.classify.recognise`): the face video is decoded once more, each interval is
+2. :func:`~microlens.spot.spotting.spot` cuts the intervals; **recognise**
+   (:func:`microlens.recognize.recognizer.classify.recognise`): the face video is decoded once more, each interval is
    classified at its apex from the apex input and the onset->apex flow, and the filmstrip crops and
    the representative face frame are picked.
 
 Callers (the web app) get progress as ``progress(stage, fraction)`` with the overall fraction in
 0..1, can stop the work with ``cancel() -> bool`` (checked on every frame; raises
 :class:`Cancelled`) and can keep the face video with ``face_video=PATH``. Batch runs live in
-:mod:`microlens.batch`, the ``microlens analyze`` command in :mod:`microlens.analyze_cli`.
+:mod:`microlens.cli.main.batch`, the ``microlens analyze`` command in :mod:`microlens.cli.main.analyze`.
 """
 
 from __future__ import annotations
@@ -33,19 +33,19 @@ import numpy as np
 
 from microlens import pipeline
 from microlens.errors import MicrolensError, NoFaceError, UsageError
-from microlens.face import FaceOptions
+from microlens.face.track import FaceOptions
 from microlens.options import check_numbers, option
 from microlens.pipeline import PROGRESS_SHARE as _PASS1
 from microlens.pipeline import Pass1 as _Pass1
 from microlens.pipeline import Timer as _Timer
 from microlens.pipeline import track as _track  # a module name benchmarks/recall.py can wrap
-from microlens.report import FaceSummary, Filmstrip, Images, Reading, Report
-from microlens.spotting import SpotOptions
+from microlens.report.types import FaceSummary, Filmstrip, Images, Reading, Report
+from microlens.spot.options import SpotOptions
 
 if TYPE_CHECKING:
-    from microlens.classify import Recognised
-    from microlens.recognize import Recognizer
-    from microlens.spotting import Interval
+    from microlens.recognize.classify import Recognised
+    from microlens.recognize.recognizer import Recognizer
+    from microlens.spot.intervals import Interval
 
 Progress = Callable[[str, float], None]  # (stage, overall fraction done 0..1)
 Cancel = Callable[[], bool]  # True when the caller wants the analysis to stop
@@ -140,7 +140,7 @@ def resolve_model(model: str | Recognizer) -> Recognizer:
     if not isinstance(model, str):
         return model
     if model not in _MODELS:
-        from microlens.recognize import load_model
+        from microlens.recognize.recognizer import load_model
 
         _MODELS[model] = load_model(model)
     return _MODELS[model]
@@ -196,7 +196,7 @@ def _warnings(clip: Any, p1: _Pass1, fps: float, opts: AnalyzeOptions, duration:
               flat: list[Interval]) -> list[str]:
     """What the report warns about: decoding, frame rate, length, face coverage, several faces, and
     the ``flat`` intervals skipped (apex on the onset frame)."""
-    from microlens.video import fps_warning
+    from microlens.video.decode import fps_warning
 
     out = list(p1.warnings)
     tr = p1.track
@@ -226,7 +226,7 @@ def _warnings(clip: Any, p1: _Pass1, fps: float, opts: AnalyzeOptions, duration:
 def _no_face(name: str, n: int, choice: str, seen: int) -> MicrolensError:
     """Why no face was analysed: none in the video (NoFaceError), or the face number ``choice``
     asked for does not exist while ``seen`` faces were (UsageError, naming the valid numbers)."""
-    from microlens.face import MAX_FACES
+    from microlens.face.track import MAX_FACES
 
     if choice.strip().isdigit() and seen > 0:
         count = f"at least {seen} faces were" if seen >= MAX_FACES else (
@@ -260,10 +260,10 @@ def _images(found: Recognised, times: np.ndarray, intervals: list[Interval], bes
 
 def lossless_apex_size(rec: Recognizer) -> int:
     """The side of the apex inputs to keep losslessly while tracking: the recognisers' common input
-    side when both read the apex as :func:`microlens.models.apex_input` does without equalisation
+    side when both read the apex as :func:`microlens.recognize.recognizer.models.apex_input` does without equalisation
     (an area resize first: a stored resized crop then gives exactly the input the full crop would),
     else 0 (the apex crops are read back from the face video)."""
-    from microlens.expression import INPUT_SIZE
+    from microlens.recognize.expression import INPUT_SIZE
 
     prep = rec.preprocessing
     return INPUT_SIZE if prep["apex_size"] == INPUT_SIZE and prep["equalization"] == "none" else 0
@@ -276,14 +276,14 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         window: tuple[float, float] | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built; ``window`` (start_s, end_s)
     analyses only that time segment (times stay the video's; :mod:`microlens.segments`)."""
-    from microlens import __version__
-    from microlens.appearance import cues, expressive, neutral_probability, read_seconds
-    from microlens.classify import recognise
+    from microlens.face.store import Scratch
     from microlens.provenance import model_info, settings, utc_now
-    from microlens.scratch import Scratch
-    from microlens.signals import build as build_signals
-    from microlens.spotting import spot_talking
-    from microlens.video import effective_fps, open_clip
+    from microlens.recognize.appearance import cues, expressive, neutral_probability, read_seconds
+    from microlens.recognize.classify import recognise
+    from microlens.report.signals import build as build_signals
+    from microlens.spot.spotting import spot_talking
+    from microlens.version import __version__
+    from microlens.video.decode import effective_fps, open_clip
 
     report_progress: Progress = progress or (lambda stage, frac: None)
     timer, created = _Timer(), utc_now()
@@ -315,7 +315,7 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         if opts.neutral_baseline:  # (T,) each: the prior's neutral probability, an expression read or not
             neutral = neutral_probability(p1.appearance, p1.appearance_labels)
             shown = expressive(p1.appearance, p1.appearance_labels)
-        # the expression prior's readings start intervals too (microlens.priorspot)
+        # the expression prior's readings start intervals too (microlens.spot.priorspot)
         intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown,
                                            cues(p1.appearance)) if n > 1 else ([], ()))
         flat = [iv for iv in intervals if iv.apex == iv.onset]

@@ -1,9 +1,9 @@
 """The tracking pass of :mod:`microlens.analyze` (pass 1) as a pipeline of per-frame stages.
 
-Every frame goes through the same stages in order: decode -> face (:class:`~microlens.face.FaceTracker`)
--> motion (:class:`~microlens.motion.MotionMeter`) -> appearance (the expression prior,
-:class:`~microlens.appearance.AppearanceMeter`) -> write (the face video and the crop store,
-:class:`~microlens.scratch.FaceSink`). Each stage keeps its own state and sees the frames in
+Every frame goes through the same stages in order: decode -> face (:class:`~microlens.face.track.track.FaceTracker`)
+-> motion (:class:`~microlens.spot.motion.MotionMeter`) -> appearance (the expression prior,
+:class:`~microlens.recognize.recognizer.appearance.AppearanceMeter`) -> write (the face video and the crop store,
+:class:`~microlens.face.track.store.FaceSink`). Each stage keeps its own state and sees the frames in
 order, so the stages can run one after another in the calling thread or, the default, overlapped
 in threads (:func:`run_stages`): PyAV, OpenCV, mediapipe and onnxruntime release the GIL, so both
 cores of a small machine work at once. The threads are joined by small bounded queues (memory
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from microlens.scratch import Scratch
+    from microlens.face.store import Scratch
 
 Stage = tuple[str, Callable[[Any], Any]]  # (name for the timings, item -> item)
 QUEUE_SIZE = 4  # frames waiting between two threads (a 720p frame is 2.8 MB before the face stage)
@@ -208,7 +208,7 @@ class Pass1:
     appearance_labels: tuple[str, ...]  # (L,) their class names
     sharp: np.ndarray  # (T,) float32 Laplacian variance of the face, NaN without a face
     warnings: list[str]
-    track: Any  # microlens.face.FaceTrack
+    track: Any  # microlens.face.track.track.FaceTrack
 
 
 @dataclass
@@ -217,8 +217,8 @@ class _Item:
 
     index: int  # frame row in the pass
     time_s: float
-    frame: Any  # microlens.video.Frame; None once the face is tracked (the image is not kept)
-    face: Any = None  # microlens.face.FaceFrame or None
+    frame: Any  # microlens.video.decode.decode.Frame; None once the face is tracked (the image is not kept)
+    face: Any = None  # microlens.face.track.track.FaceFrame or None
     motion: np.ndarray | None = None  # (N_FEATURES,) float32
 
 
@@ -230,11 +230,11 @@ def track(clip: Any, opts: Any, face_opts: Any, spot_opts: Any, scratch: Scratch
     model's ``vocabulary``); each face crop goes to the scratch storage. ``cancel()`` raises to stop;
     ``threads`` overlaps the stages (same results); ``window`` (start_s, end_s) tracks only that
     time segment of the video (:mod:`microlens.segments`)."""
-    from microlens.appearance import AppearanceMeter
-    from microlens.face import CROP_SIZE, FaceTracker
-    from microlens.scratch import FaceSink
-    from microlens.spotting import MotionMeter
-    from microlens.video import frames
+    from microlens.face.store import FaceSink
+    from microlens.face.track import CROP_SIZE, FaceTracker
+    from microlens.recognize.appearance import AppearanceMeter
+    from microlens.spot.motion import MotionMeter
+    from microlens.video.decode import frames
 
     with native_logs_muted(QUIET_NATIVE_LOGS):
         tracker = FaceTracker(face_opts)

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from microlens.report import ModelInfo
+from microlens.report.types import ModelInfo
 
 if TYPE_CHECKING:
     from microlens.analyze import AnalyzeOptions
-    from microlens.face import FaceOptions
-    from microlens.recognize import Recognizer
-    from microlens.spotting import SpotOptions
+    from microlens.face.track import FaceOptions
+    from microlens.recognize.recognizer import Recognizer
+    from microlens.spot.options import SpotOptions
 
 _SHA256: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest, once per process
 
@@ -51,7 +51,7 @@ def output_labels(labels: tuple[str, ...], macro: str) -> tuple[str, ...]:
     named in that vocabulary."""
     prior: tuple[str, ...] = ()
     if macro == "fer2013":
-        from microlens.recognize import ExpressionPrior
+        from microlens.recognize.recognizer import ExpressionPrior
 
         prior = ExpressionPrior(labels).labels
     return tuple(dict.fromkeys([*labels, *prior]))

@@ -29,9 +29,10 @@ from multiprocessing import get_context
 from typing import Any
 
 from microlens.errors import NoFaceError, UsageError
-from microlens.report import Event, Filmstrip, Images, Report
+from microlens.recognize.event import Event
+from microlens.report.types import Filmstrip, Images, Report
 
-READ_EVERY_S = 0.1  # microlens.appearance.AppearanceMeter's every_s: one face read per 0.1 s
+READ_EVERY_S = 0.1  # microlens.recognize.recognizer.appearance.AppearanceMeter's every_s: one face read per 0.1 s
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def _unit(fps: float) -> float:
 def plan(duration_s: float, fps: float, parts: int, overlap_s: float | None = None) -> list[Segment]:
     """``parts`` segments of a video of ``duration_s`` seconds at ``fps`` frames a second, read with
     ``overlap_s`` (default and at least the spotting baseline window) on each side."""
-    from microlens.spotting import SpotOptions
+    from microlens.spot.options import SpotOptions
 
     if parts < 1:
         raise UsageError(f"parts must be at least 1, got {parts}")
@@ -136,7 +137,7 @@ def _images(parts: Sequence[tuple[Segment, Report]], events: list[Event], strips
 
 def merge(parts: Sequence[tuple[Segment, Report | None]]) -> Report:
     """One report of the whole video from its segments' reports (None: no face in that segment)."""
-    from microlens.face import describe_choice
+    from microlens.face.track import describe_choice
 
     done = [(s, r) for s, r in parts if r is not None]
     if not done:
@@ -199,7 +200,7 @@ def analyze_segmented(path: str, parts: int, workers: int, model: str = "casme2"
     (``cores``: the CPUs each worker is held to, e.g. [[0], [1]]) and merge them (:func:`merge`).
     A queue of workers on several machines does the same with :func:`plan`,
     :func:`analyze_segment` and :func:`merge`."""
-    from microlens.video import open_clip
+    from microlens.video.decode import open_clip
 
     clip = open_clip(path)
     segs = plan(clip.duration_s, clip.nominal_fps or 30.0, parts, overlap_s)

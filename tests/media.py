@@ -14,7 +14,7 @@ and reuses the file when called again, so a session fixture can share them::
 
 Ground truth of each file is in the module constants next to its maker. Everything is small (at most
 a few hundred kB; well under a second to make, the 4K clip and the VP8 WebM about 1-2 s) and built
-from ``microlens.synthetic`` (the public-domain astronaut face) and PyAV; nothing is downloaded.
+from ``microlens.science.synthetic`` (the public-domain astronaut face) and PyAV; nothing is downloaded.
 
 Files: clean talking face, 1 frame, 4K (2 frames), portrait phone video (rotation 90) and any
 rotation, variable-frame-rate WebM (VP8/VP9), a face that leaves and comes back, no face, an MP4
@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from microlens import synthetic
+from microlens.science import synthetic
 
 FPS = 30.0  # frame rate of the generated clips (except the VFR one)
 

@@ -1,6 +1,6 @@
 """Small synthetic raw datasets in the CASME II and SAMM layouts, with their coding xlsx.
 
-A real face (``microlens.synthetic.astronaut_scene`` on a 640x480 frame, like CASME II's raw frames)
+A real face (``microlens.science.synthetic.astronaut_scene`` on a 640x480 frame, like CASME II's raw frames)
 is warped by a known motion per emotion, so a test can check that ``microlens prepare`` puts each
 class's motion in the right place and direction of its flow image:
 
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import openpyxl
 
-from microlens.synthetic import Scene, astronaut_scene, bump, warp
+from microlens.science.synthetic import Scene, astronaut_scene, bump, warp
 
 # emotion -> bumps (landmark or landmark pair, radius / face width, dx / face width, dy / face width);
 # image coordinates: x to the right, y down.

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from test_cli_analyze import model_name  # noqa: F401 - the shared model fixture
 
-from microlens import synthetic as sy
 from microlens.analyze import (
     OPTION_CLASSES,
     AnalyzeOptions,
@@ -21,10 +20,11 @@ from microlens.analyze import (
     analyze,
     split_options,
 )
-from microlens.batch import expand_inputs
+from microlens.cli.batch import expand_inputs
 from microlens.errors import UsageError
-from microlens.face import FaceOptions
-from microlens.spotting import SpotOptions
+from microlens.face.track import FaceOptions
+from microlens.science import synthetic as sy
+from microlens.spot.options import SpotOptions
 
 FPS = 30.0
 MICRO = (1.6, 0.3)  # injected micro smile: start, duration (s)
@@ -156,7 +156,7 @@ def test_end_to_end_micro(micro_clip: Path, tmp_path: Path, model_name: str) -> 
     fracs = [f for _, f in calls]
     assert fracs == sorted(fracs) and fracs[-1] == 1.0
     # the face video is synchronised with the source: one frame per source frame
-    from microlens.video import frames, open_clip
+    from microlens.video.decode import frames, open_clip
 
     got = [f.time_s for f in frames(open_clip(str(face_video)))]
     assert len(got) == d["frames"] and got[-1] == pytest.approx(d["duration_s"] - 1 / FPS, abs=0.02)
@@ -198,7 +198,7 @@ def test_failing_stage_leaves_nothing(micro_clip: Path, tmp_path: Path, model_na
     is, stops the other threads without a hang and leaves no partial output."""
     import threading
 
-    from microlens.motion import MotionMeter
+    from microlens.spot.motion import MotionMeter
 
     calls = {"n": 0}
     real = MotionMeter.__call__
@@ -275,8 +275,8 @@ def test_two_faces_says_which(tmp_path: Path, model_name: str) -> None:  # noqa:
 
 
 def _boxes_of(path: str, face: str) -> np.ndarray:
-    from microlens.face import FaceTracker
-    from microlens.video import frames, open_clip
+    from microlens.face.track import FaceTracker
+    from microlens.video.decode import frames, open_clip
 
     tracker = FaceTracker(FaceOptions(face=face))
     try:

@@ -9,7 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from microlens.annotations import (
+from microlens.errors import DataError
+from microlens.science.annotations import (
     PARSERS,
     SPOT_PARSERS,
     Annotation,
@@ -21,7 +22,6 @@ from microlens.annotations import (
     parse_samm,
     parse_samm_lv,
 )
-from microlens.errors import DataError
 
 
 def write_xlsx(path: Path, rows: list[list], sheet: str = "Sheet1",

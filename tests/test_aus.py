@@ -15,20 +15,11 @@ from test_analyze import write_micro_clip
 from test_cli_analyze import model_name  # noqa: F401 - the shared model fixture
 from test_data import make_prepared
 
-from microlens.aus import (
-    AU_NAMES,
-    AU_PATH,
-    ActionUnit,
-    au_targets,
-    aus_text,
-    load_aus,
-    parse_aus,
-    read_au_checkpoint,
-)
 from microlens.errors import UsageError
-from microlens.metrics import f1_columns, f1_resampled, percentile_interval
-from microlens.train.aucard import save_au_model
-from microlens.train.aus import AUOptions, best_thresholds, select_aus, train_aus
+from microlens.recognize.aus import AU_NAMES, AU_PATH, ActionUnit, au_targets, aus_text, load_aus, parse_aus, read_au_checkpoint
+from microlens.science.metrics import f1_columns, f1_resampled, percentile_interval
+from microlens.science.train.aucard import save_au_model
+from microlens.science.train.aus import AUOptions, best_thresholds, select_aus, train_aus
 
 # the AUs every CASME II AU with at least 10 samples (issue 23), in numeric order
 CASME2_AUS = ["AU1", "AU2", "AU4", "AU6", "AU7", "AU9", "AU10", "AU12", "AU14", "AU15", "AU17"]
@@ -161,7 +152,7 @@ def test_aus_text() -> None:
 
 def test_events_of_a_generated_clip_carry_aus(tmp_path: Path, model_name: str) -> None:  # noqa: F811
     from microlens.analyze import analyze
-    from microlens.report import to_html
+    from microlens.report.writers import to_html
 
     report = analyze(str(write_micro_clip(tmp_path / "smile.mp4")), model=model_name)
     assert report.events, "the generated clip's micro smile was not spotted"

@@ -22,8 +22,8 @@ import pytest
 from test_web_clips import face_clip
 
 from microlens.labels import UNCERTAIN
-from microlens.recognize import ExpressionPrior
-from microlens.web import runtime
+from microlens.recognize.recognizer import ExpressionPrior
+from microlens.web.context import runtime
 
 CHROMIUM = "/usr/bin/chromium"
 # Screenshots land in benchmarks/screenshots/ (linked from the README) only when asked for with
@@ -48,7 +48,8 @@ def serve(config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
     """A threaded werkzeug server (WebSockets work) with the embedded queue consumer."""
     from werkzeug.serving import make_server
 
-    from microlens.web import create_app, runtime
+    from microlens.web import create_app
+    from microlens.web.context import runtime
 
     app = create_app(config)
     srv = make_server("127.0.0.1", 0, app, threaded=True)
@@ -223,8 +224,8 @@ def start_camera(page: Any) -> None:
 
 def test_webcam_live_page_updates_and_saves(site: Any, pw: Any, tmp_path: Path) -> None:
     app, base = site
-    from microlens.video import frames as decode
-    from microlens.video import open_clip
+    from microlens.video.decode import frames as decode
+    from microlens.video.decode import open_clip
 
     clip = face_clip(tmp_path / "cam.mp4", seconds=6.0, fps=20.0, size=(480, 360), micro_at=(1.0, 3.0, 5.0))
     cam = y4m(tmp_path / "cam.y4m", [f.image for f in decode(open_clip(str(clip)))], 20)

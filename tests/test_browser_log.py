@@ -16,7 +16,7 @@ import pytest
 from test_browser import CHROMIUM, _playwright, serve, wait_js
 from test_web_clips import clip, quick_analyzer  # noqa: F401  (clip is a fixture)
 
-from microlens.web import runtime
+from microlens.web.context import runtime
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

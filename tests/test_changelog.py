@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from test_report import _probs, make_report
 
-from microlens.report import Event, FaceSummary, Reading, Report
-from microlens.views import NEUTRAL, NO_FACE
+from microlens.recognize.event import Event
+from microlens.report.types import FaceSummary, Reading, Report
+from microlens.report.views import NEUTRAL, NO_FACE
 
 
 def _report(events: tuple[Event, ...], readings: tuple[Reading, ...], spans: tuple[tuple[float, float], ...],
@@ -63,7 +64,7 @@ def test_report_log_keeps_a_short_whole_event() -> None:
 
 
 def test_live_log_lists_no_zero_length_rows() -> None:
-    from microlens.live import _StateLog
+    from microlens.live.analyzer import _StateLog
 
     log = _StateLog()
     # status ticks: (stream time, state); at 2.0 the stream stalls and the state flickers

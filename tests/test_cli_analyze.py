@@ -15,9 +15,9 @@ import media
 import numpy as np
 import pytest
 
-from microlens import synthetic as sy
-from microlens.cli import main
-from microlens.report import SCHEMA_VERSION
+from microlens.cli.main import main
+from microlens.report.types import SCHEMA_VERSION
+from microlens.science import synthetic as sy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,14 +26,14 @@ REPO = Path(__file__).resolve().parents[1]
 def model_name(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The shipped casme2 model; where it is not shipped yet, a small untrained checkpoint with the same
     labels (these tests check the pipeline and the CLI, not the model's accuracy)."""
-    from microlens.recognize import available_models
+    from microlens.recognize.recognizer import available_models
 
     if "casme2" in available_models():
         return "casme2"
     import torch
 
     from microlens.labels import LABEL_SETS
-    from microlens.models import build
+    from microlens.recognize.models import build
 
     torch.manual_seed(0)
 
@@ -309,7 +309,7 @@ def test_subprocess_clean_stderr(good: Path, model_name: str, tmp_path: Path) ->
 
 def test_every_help_reads_as_plain_text(capsys) -> None:
     """--help of the command and of every subcommand: no reStructuredText marks from docstrings."""
-    from microlens.cli import COMMANDS, main
+    from microlens.cli.main import COMMANDS, main
 
     for command in ["", *COMMANDS]:
         with pytest.raises(SystemExit) as exit_:
@@ -324,7 +324,8 @@ def test_a_closed_stdout_is_not_an_error() -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nfrom microlens import cli, recognize\n"
+    code = ("import sys\nfrom microlens.cli.main import main as cli\n"
+            "from microlens.recognize.recognizer import recognizer as recognize\n"
             "def closed(args):\n    raise BrokenPipeError(32, 'Broken pipe')\n"
             "recognize.run = closed\nsys.exit(cli.main(['models']))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -333,7 +334,7 @@ def test_a_closed_stdout_is_not_an_error() -> None:
 
 def test_format_help_names_every_writer(capsys: pytest.CaptureFixture[str]) -> None:
     """`microlens analyze --help` lists every report format, timeline included (issue 19)."""
-    from microlens.report import WRITERS
+    from microlens.report.writers import WRITERS
 
     with pytest.raises(SystemExit):
         main(["analyze", "--help"])
@@ -387,8 +388,8 @@ def test_unwritable_outputs_are_usage_errors_before_any_work(good: Path, tmp_pat
                                                              capfd: pytest.CaptureFixture[str]) -> None:
     """-o under a regular file (fails for root too), a batch folder that cannot be made, --face-video
     in a missing folder or naming a folder: exit 2 with the reason before the analysis (issue 19)."""
-    import microlens.analyze_cli as acli
-    import microlens.batch as batch
+    import microlens.cli.main.analyze as acli
+    import microlens.cli.main.batch as batch
 
     monkeypatch.setattr(acli, "analyze", _no_analysis)
     monkeypatch.setattr(batch, "analyze", _no_analysis)
@@ -412,7 +413,7 @@ def test_a_write_failure_after_the_analysis_is_an_output_error(good: Path, tmp_p
     OutputError), not 'internal error' (issue 19)."""
     from test_report import make_report
 
-    import microlens.analyze_cli as acli
+    import microlens.cli.main.analyze as acli
     from microlens.errors import OutputError
 
     out = tmp_path / "out"
@@ -489,9 +490,9 @@ def test_reports_say_what_produced_them(two_reports: Path, model_name: str) -> N
 
     import microlens
     from microlens.analyze import AnalyzeOptions
-    from microlens.face import FaceOptions
-    from microlens.recognize import model_path
-    from microlens.spotting import SpotOptions
+    from microlens.face.track import FaceOptions
+    from microlens.recognize.recognizer import model_path
+    from microlens.spot.options import SpotOptions
 
     d = json.loads((two_reports / "micro.json").read_text(encoding="utf-8"))
     assert d["schema_version"] == SCHEMA_VERSION and d["microlens_version"] == microlens.__version__

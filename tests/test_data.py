@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from microlens.data import load_dataset
 from microlens.errors import DataError
+from microlens.science.data import load_dataset
 
 CLASSES = ("happiness", "surprise", "disgust")
 MEGC = {"happiness": "positive", "surprise": "surprise", "disgust": "negative", "others": ""}

@@ -28,10 +28,13 @@ from media import (
     texture,
 )
 
-from microlens import align, face, synthetic, video
 from microlens.errors import UsageError
-from microlens.face import CROP_SIZE, FaceOptions, FaceTracker
-from microlens.video import Frame
+from microlens.face.track import align
+from microlens.face.track import track as face
+from microlens.face.track import CROP_SIZE, FaceOptions, FaceTracker
+from microlens.science import synthetic
+from microlens.video.decode import decode as video
+from microlens.video.decode import Frame
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,8 @@ import pytest
 from skimage import data
 
 from microlens.labels import UNCERTAIN
-from microlens.metrics import ece, fit_temperature, scaled, selective
-from microlens.recognize import ExpressionPrior, calibrate, decide, label_events, load_model
+from microlens.recognize.recognizer import ExpressionPrior, calibrate, decide, label_events, load_model, scaled
+from microlens.science.metrics import ece, fit_temperature, selective
 
 
 def astronaut_crop() -> np.ndarray:
@@ -80,8 +80,8 @@ def test_micro_label_while_talking_is_uncertain() -> None:
     is labelled uncertain (it never saw speech); a macro-expression keeps the prior's label from
     TALKING_PRIOR_MIN_PROB on (the astronaut's smile reads 0.58: uncertain, leaning happiness, while
     talking); the switch restores the labels."""
-    from microlens.classify import TALKING_PRIOR_MIN_PROB, classify_batch, talking_label
-    from microlens.spotting import Interval
+    from microlens.recognize.classify import TALKING_PRIOR_MIN_PROB, classify_batch, talking_label
+    from microlens.spot.intervals import Interval
 
     rec = load_model("casme2")
     apex = astronaut_crop()
@@ -176,7 +176,7 @@ def test_still_moments_of_a_talking_face_do_not_make_the_baseline(real_clip) -> 
 def test_expressive_reading_follows_the_macro_rule() -> None:
     """appearance.expressive: 1 where the top FER2013 class is not neutral and reaches 0.5, 0 where
     the face was scored otherwise, NaN where it was not scored."""
-    from microlens.appearance import expressive
+    from microlens.recognize.appearance import expressive
 
     labels = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
     p = np.array([[0, 0, 0, 0.9, 0, 0, 0.1],  # a smile
@@ -190,8 +190,8 @@ def test_expressive_reading_follows_the_macro_rule() -> None:
 def test_appearance_meter_scores_ten_faces_a_second() -> None:
     """AppearanceMeter scores one face per 0.1 s (in batches), leaves the frames between and the
     frames without a face NaN, and gives the prior's probabilities (the astronaut smiles)."""
-    from microlens.appearance import AppearanceMeter, neutral_probability, read_seconds
-    from microlens.recognize import ExpressionPrior
+    from microlens.recognize.appearance import AppearanceMeter, neutral_probability, read_seconds
+    from microlens.recognize.recognizer import ExpressionPrior
 
     face = astronaut_crop()
     meter = AppearanceMeter(every_s=0.1, batch=4)
@@ -234,7 +234,7 @@ def test_prior_decides_on_its_seven_classes_in_any_vocabulary() -> None:
     """An ambiguous face (no FER2013 class at 0.5, the four negative ones summing to 0.6) is
     uncertain in the MEGC vocabulary as in the CASME II one; a clear smile is named in each; a face
     whose top class is neutral is uncertain, and its best non-neutral class is still given."""
-    from microlens.recognize import ExpressionPrior
+    from microlens.recognize.recognizer import ExpressionPrior
 
     # FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral
     p = np.array([[0.2, 0.05, 0.15, 0.1, 0.2, 0.0, 0.3],

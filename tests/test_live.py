@@ -1,4 +1,4 @@
-"""Live analyzer (microlens.live) and the webcam WebSocket (/ws/live), with the real face tracker,
+"""Live analyzer (microlens.live.analyzer.analyzer) and the webcam WebSocket (/ws/live), with the real face tracker,
 motion meter, spotter and the default shipped model."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from test_web_clips import face_clip
 
 from microlens.labels import UNCERTAIN
-from microlens.live import LiveAnalyzer, LiveOptions
-from microlens.recognize import ExpressionPrior
+from microlens.live.analyzer import LiveAnalyzer, LiveOptions
+from microlens.recognize.recognizer import ExpressionPrior
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,8 @@ def model() -> Any:
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[float, np.ndarray]]:
-    from microlens.video import frames as decode
-    from microlens.video import open_clip
+    from microlens.video.decode import frames as decode
+    from microlens.video.decode import open_clip
 
     path = face_clip(tmp_path_factory.mktemp("live") / "face.mp4", seconds=4.0, fps=20.0, micro_at=(2.0,))
     return [(f.time_s, f.image) for f in decode(open_clip(str(path)))]
@@ -62,7 +62,7 @@ def test_status_fields_log_and_recording(model: Any, frames: list, tmp_path: Pat
     assert {"state", "emoji", "confidence", "new_events", "log", "stats", "motion"} <= set(d)
     path = live.close()
     assert path == str(rec)
-    from microlens.video import open_clip
+    from microlens.video.decode import open_clip
 
     clip = open_clip(path)
     assert abs(clip.duration_s - frames[-1][0]) < 0.3
@@ -130,7 +130,7 @@ def save_session(ws: Any) -> dict | None:
 
 
 def test_websocket_streams_status_and_saves(server: Any, frames: list) -> None:
-    from microlens.web import runtime
+    from microlens.web.context import runtime
 
     app, port = server
     jpegs = [cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes() for _, img in frames]
@@ -176,8 +176,8 @@ def test_held_smile_on_real_footage_is_one_happiness_event_live(model: Any, real
     neutral) into the live analyzer: with the spotting baseline on the faces FER2013 reads as
     neutral (as in ``analyze``) the held smile is one macro-expression labelled happiness by the
     macro recogniser; on the median of the history (the smile fills most of it) it is not found."""
-    from microlens.video import frames as decode
-    from microlens.video import open_clip
+    from microlens.video.decode import frames as decode
+    from microlens.video.decode import open_clip
 
     fwd = [(f.time_s, f.image) for f in decode(open_clip(str(real_clip("single_face.mp4"))), max_side=640)]
     dt = fwd[1][0] - fwd[0][0]
@@ -206,9 +206,9 @@ def test_an_expression_re_spotted_with_other_bounds_is_reported_once(model: Any)
     does not overlap it is a new event."""
     from skimage import data
 
-    from microlens.livebuffer import AlignedCrop
-    from microlens.livespot import EventCollector
-    from microlens.spotting import Interval
+    from microlens.live.buffer import AlignedCrop
+    from microlens.live.spot import EventCollector
+    from microlens.spot.intervals import Interval
 
     face = cv2.resize(data.astronaut()[20:240, 140:340], (224, 224), interpolation=cv2.INTER_AREA)
     times = np.arange(200) / 20.0  # (T,) 10 s at 20 fps
@@ -229,7 +229,7 @@ def test_an_expression_re_spotted_with_other_bounds_is_reported_once(model: Any)
 def test_live_talking_switch_reaches_the_saved_analysis(server: Any, frames: list) -> None:
     """/ws/live?talking_abstain=0 turns the talking rule off for the session and for the analysis
     of its saved recording."""
-    from microlens.web import runtime
+    from microlens.web.context import runtime
 
     app, port = server
     jpegs = [cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes() for _, img in frames]
@@ -254,9 +254,9 @@ def test_a_micro_expression_while_talking_is_listed_uncertain_live(model: Any) -
     from skimage import data
 
     from microlens.labels import UNCERTAIN
-    from microlens.livebuffer import AlignedCrop
-    from microlens.livespot import EventCollector
-    from microlens.spotting import Interval
+    from microlens.live.buffer import AlignedCrop
+    from microlens.live.spot import EventCollector
+    from microlens.spot.intervals import Interval
 
     face = cv2.resize(data.astronaut()[20:240, 140:340], (224, 224), interpolation=cv2.INTER_AREA)
     times = np.arange(200) / 20.0  # (T,) 10 s at 20 fps

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microlens.metrics import accuracy, confusion, plot_confusion, report, uar, uf1
+from microlens.science.metrics import accuracy, confusion, plot_confusion, report, uar, uf1
 
 
 def test_scores_by_hand():
@@ -36,7 +36,7 @@ def test_report_schema(tmp_path):
 
 
 def test_margin_interval_is_a_paired_subject_bootstrap():
-    from microlens.metrics import margin_interval
+    from microlens.science.metrics import margin_interval
 
     rng = np.random.default_rng(0)
     y = np.tile([0, 1, 2], 40)  # (120,) 3 classes
@@ -56,7 +56,7 @@ def test_margin_interval_is_a_paired_subject_bootstrap():
 
 
 def test_uf1_interval_brackets_the_score_and_narrows_with_more_subjects():
-    from microlens.metrics import uf1_interval
+    from microlens.science.metrics import uf1_interval
 
     rng = np.random.default_rng(1)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from microlens.models import CBAM, MODELS, ExpressionNet, apex_input, build, flow_input
+from microlens.recognize.models import CBAM, MODELS, ExpressionNet, apex_input, build, flow_input
 
 INPUT = {
     "apexnet": (1, 32, 32), "expressionnet": (1, 64, 64), "flownet": (3, 28, 28), "regionlinear": (3, 28, 28),
@@ -70,7 +70,7 @@ def test_expression_backbone_reads_a_smile():
     import cv2
     from skimage import data
 
-    from microlens.expression import FER_CLASSES, pretrained
+    from microlens.recognize.expression import FER_CLASSES, pretrained
 
     face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)[30:230, 150:330]  # (200, 180) her face
     x = torch.from_numpy(cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA) / 127.5 - 1.0)
@@ -81,7 +81,7 @@ def test_expression_backbone_reads_a_smile():
 
 def test_expressionnet_trains_only_its_head():
     """The backbone stays as shipped; the head is solved to convergence, the same for any seed."""
-    from microlens.train.loop import LoopOptions, train_stream
+    from microlens.science.train.loop import LoopOptions, train_stream
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (12, 1, 64, 64)).astype(np.float32)
@@ -100,7 +100,7 @@ def test_expressionnet_trains_only_its_head():
 def test_mirror_averaged_flow_stream_is_mirror_invariant():
     """Test-time mirroring: a flow image and its mirror get the same probabilities, and mirroring
     twice is the identity (u -> 1 - u undone)."""
-    from microlens.models import StreamModule, mirror_flow
+    from microlens.recognize.models import StreamModule, mirror_flow
 
     torch.manual_seed(0)
     member = {"config": {"arch": "flownet", "n_classes": 3},
@@ -118,7 +118,7 @@ def test_mirror_averaged_flow_stream_is_mirror_invariant():
 @pytest.mark.parametrize("mixup", [0.0, 0.4])
 def test_flow_stream_learns_separable_classes(mixup):
     """The loop (with and without mixup) fits three flow patterns that differ in where u moves."""
-    from microlens.train.loop import LoopOptions, predict_proba, train_stream
+    from microlens.science.train.loop import LoopOptions, predict_proba, train_stream
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 16)
@@ -133,7 +133,7 @@ def test_flow_stream_learns_separable_classes(mixup):
 def test_weight_averaging_flow_noise_and_zoom():
     """Averaging the last epoch alone is the plain result, averaging more is not; flow noise and zoom
     change the flow networks' training and leave other architectures alone."""
-    from microlens.train.loop import LoopOptions, train_stream
+    from microlens.science.train.loop import LoopOptions, train_stream
 
     rng = np.random.default_rng(0)
     y = np.arange(12) % 3
@@ -159,7 +159,7 @@ def test_weight_averaging_flow_noise_and_zoom():
 def test_zoom_keeps_the_centre_and_scales_about_it():
     """A zoom by 1 is the identity; random zooms scale a centred square's area both ways and keep
     its centre of mass at the image centre (13.5 on 28 px)."""
-    from microlens.train.loop import _zoom
+    from microlens.science.train.loop import _zoom
 
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 13:15, 13:15] = 1.0
@@ -176,7 +176,7 @@ def test_zoom_keeps_the_centre_and_scales_about_it():
 def test_flownet_blur_smooths_inside_the_model():
     """The blur is a normalised Gaussian applied per channel: a constant input stays constant, a
     point spreads symmetrically, mirroring commutes with it, and blur 0 is the plain network."""
-    from microlens.models import FlowNet, mirror_flow
+    from microlens.recognize.models import FlowNet, mirror_flow
 
     net = FlowNet(3, blur=1.0).eval()
     assert net.radius == 2 and torch.allclose(net.kernel.sum(dim=(1, 2, 3)), torch.ones(3))
@@ -197,7 +197,7 @@ def test_flownet_blur_smooths_inside_the_model():
 
 
 def test_erase_fills_one_square_with_the_median():
-    from microlens.train.loop import _erase
+    from microlens.science.train.loop import _erase
 
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(16, 3, 28, 28)
@@ -213,7 +213,7 @@ def test_erase_fills_one_square_with_the_median():
 
 
 def test_strain_drop_blanks_only_the_strain_channel():
-    from microlens.train.loop import _drop_strain
+    from microlens.science.train.loop import _drop_strain
 
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(64, 3, 28, 28)
@@ -227,7 +227,7 @@ def test_strain_drop_blanks_only_the_strain_channel():
 
 
 def test_flow_grid_sets_the_head_size():
-    from microlens.models import FlowNet, build
+    from microlens.recognize.models import FlowNet, build
 
     assert build({"arch": "flownet", "n_classes": 3, "grid": 2}).head[-1].in_features == 64 * 2 * 2
     assert FlowNet(3).head[-1].in_features == 64 * 4 * 4  # the default
@@ -236,7 +236,7 @@ def test_flow_grid_sets_the_head_size():
 
 
 def test_flow_erase_and_blur_change_only_flow_training():
-    from microlens.train.loop import LoopOptions, train_stream
+    from microlens.science.train.loop import LoopOptions, train_stream
 
     rng = np.random.default_rng(0)
     y = np.arange(12) % 3

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from rawdata import frames, subject_scene
 
-from microlens.annotations import Annotation
-from microlens.face import CROP_SIZE, FaceTracker
-from microlens.flow import flow_image
-from microlens.models import model_input
-from microlens.prepare import prepare_sample
-from microlens.scratch import CropStore, FaceSink
-from microlens.synthetic import write_video
-from microlens.video import frames as decode
-from microlens.video import open_clip
+from microlens.face.flow import flow_image
+from microlens.face.store import CropStore, FaceSink
+from microlens.face.track import CROP_SIZE, FaceTracker
+from microlens.recognize.models import model_input
+from microlens.science.annotations import Annotation
+from microlens.science.prepare import prepare_sample
+from microlens.science.synthetic import write_video
+from microlens.video.decode import frames as decode
+from microlens.video.decode import open_clip
 
 ONSET, APEX, OFFSET = 12, 18, 26  # frame numbers of the expression; frames 0..11 are still
 
@@ -81,8 +81,8 @@ def tracked_store(imgs: dict[int, np.ndarray], tmp_path) -> tuple[CropStore, np.
 
 def prepare_pair(imgs: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``prepare``'s geometry: onset and apex cropped with the onset's affine, as (128, 128) gray."""
-    from microlens import face
-    from microlens.flow import WORK_SIZE, _gray
+    from microlens.face.track import track as face
+    from microlens.face.flow import WORK_SIZE, _gray
 
     affine = face.locate(imgs[ONSET])
     assert affine is not None
@@ -101,7 +101,7 @@ Pair = tuple[np.ndarray, np.ndarray]  # (onset, apex) (128, 128) uint8 gray crop
 def field_agreement(ref: Pair, got: Pair) -> tuple[float, float]:
     """Correlation and relative end-point error of the raw onset->apex TV-L1 fields of two
     (onset, apex) pairs of (128, 128) uint8 gray crops."""
-    from microlens.flow import tvl1
+    from microlens.face.flow import tvl1
 
     f1, f2 = tvl1(*ref), tvl1(*got)  # (128, 128, 2) pixels
     epe = np.linalg.norm(f1 - f2, axis=2).mean() / max(float(np.linalg.norm(f1, axis=2).mean()), 1e-9)
@@ -138,7 +138,7 @@ def test_inference_flow_matches_training_flow(emotion: str, tmp_path) -> None:
 def test_model_input_recipe_is_the_checkpoints() -> None:
     """Inference applies exactly the input recipe training recorded: the same function, the same
     preprocessing dict, for both streams."""
-    from microlens.recognize import load_model
+    from microlens.recognize.recognizer import load_model
 
     rec = load_model("casme2", backend="torch")
     rng = np.random.default_rng(0)
@@ -157,9 +157,9 @@ def test_stored_apex_input_is_the_full_crops_model_input(name: str, tmp_path) ->
     of reading the apex crop back from the H.264 face video: for the shipped models and the FER2013
     prior, the stored crop gives exactly the model input the original 224 px crop gives."""
     from microlens.analyze import lossless_apex_size
-    from microlens.expression import INPUT_SIZE
-    from microlens.models import apex_input
-    from microlens.recognize import load_model
+    from microlens.recognize.expression import INPUT_SIZE
+    from microlens.recognize.models import apex_input
+    from microlens.recognize.recognizer import load_model
 
     rec = load_model(name, backend="torch")
     size = lossless_apex_size(rec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microlens.train.protocols import PROTOCOLS, SUBJECT_DISJOINT, group_kfold
+from microlens.science.train.protocols import PROTOCOLS, SUBJECT_DISJOINT, group_kfold
 
 SUBJECTS = tuple(f"d/s{i % 7}" for i in range(60))
 

@@ -1,5 +1,5 @@
 """The real-video recall benchmark's scoring (benchmarks/recall.py) on hand-made events and spans,
-and the expression prior's intervals (microlens.priorspot)."""
+and the expression prior's intervals (microlens.spot.priorspot)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from microlens.priorspot import cue_intervals, cue_runs, merge
-from microlens.spotting import Interval
+from microlens.spot.intervals import Interval
+from microlens.spot.priorspot import cue_intervals, cue_runs, merge
 
 REPO = Path(__file__).resolve().parents[1]
 

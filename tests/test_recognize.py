@@ -11,16 +11,8 @@ import torch
 from test_data import make_prepared
 from test_train import core_main
 
-from microlens.models import MODELS, build
-from microlens.recognize import (
-    DEFAULT_MODEL,
-    Prediction,
-    _stream_module,
-    available_models,
-    export_onnx,
-    load_model,
-    read_checkpoint,
-)
+from microlens.recognize.models import MODELS, build
+from microlens.recognize.recognizer import DEFAULT_MODEL, Prediction, _stream_module, available_models, export_onnx, load_model, read_checkpoint
 
 ort = pytest.importorskip("onnxruntime")
 PREP = {"apex_size": 24, "apex_color": False, "equalization": "none", "flow_mirror_average": True}
@@ -155,7 +147,7 @@ def test_an_uncertain_decision_says_why() -> None:
     """decide: below the threshold is low_confidence, an ignored class on top is neutral_face, a
     label has no reason; the FER2013 prior decides on its seven classes with the same reasons."""
     from microlens.labels import UNCERTAIN
-    from microlens.recognize import ExpressionPrior, decide
+    from microlens.recognize.recognizer import ExpressionPrior, decide
 
     labels = ("happiness", "neutral", "surprise")
     probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [0.2, 0.7, 0.1]])

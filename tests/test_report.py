@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 
 from microlens.labels import emoji
-from microlens.report import (
-    NEUTRAL,
-    NO_FACE,
-    SCHEMA_VERSION,
-    WRITERS,
-    Event,
-    FaceSummary,
-    Filmstrip,
-    Images,
-    ModelInfo,
-    Reading,
-    Report,
-    save,
-)
+from microlens.recognize.event import Event
+from microlens.report.types import SCHEMA_VERSION, FaceSummary, Filmstrip, Images, ModelInfo, Reading, Report
+from microlens.report.views import NEUTRAL, NO_FACE
+from microlens.report.writers import WRITERS, save
 
 LABELS = ("happiness", "surprise", "disgust", "repression", "sadness")
 EVIL = 'clip <script>alert("x")</script> & "q".mp4'
@@ -234,8 +224,8 @@ def test_saved_files_honour_the_umask(tmp_path, umask: int, mode: int) -> None:
 
 def test_events_while_talking_are_counted_and_written() -> None:
     """An event's talking flag reaches the JSON, the CSV, the statistics and the HTML page."""
-    from microlens.page import render
-    from microlens.report import to_csv, to_vtt
+    from microlens.report.page import render
+    from microlens.report.writers import to_csv, to_vtt
 
     talking = Event(2.0, 2.1, 2.3, "micro", "uncertain", 0.8, _probs("disgust", 0.8), score=7.0, talking=True,
                     reason="talking")
@@ -257,8 +247,8 @@ def test_events_while_talking_are_counted_and_written() -> None:
 def test_talking_spans_reach_the_json_timeline_and_statistics() -> None:
     from dataclasses import replace
 
-    from microlens.page import render
-    from microlens.report import to_timeline_csv
+    from microlens.report.page import render
+    from microlens.report.writers import to_timeline_csv
 
     rep = replace(make_report(), talking=((1.5, 2.25), (6.0, 7.0)))
     d = rep.to_dict()
@@ -287,7 +277,7 @@ def test_schema_doc_names_the_current_version_and_every_reason() -> None:
     from pathlib import Path
 
     from microlens.labels import UNCERTAIN_REASONS
-    from microlens.report import SCHEMA_VERSION
+    from microlens.report.types import SCHEMA_VERSION
 
     usage = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
     assert f"| `schema_version` | {SCHEMA_VERSION} (" in usage
@@ -298,7 +288,7 @@ def test_schema_doc_names_the_current_version_and_every_reason() -> None:
 def test_emotion_changes_skip_abstention_and_flicker() -> None:
     """Issue 20: an ``uncertain`` span is no state and a state shown between events for under a
     second is flicker; events count however short."""
-    from microlens.views import emotion_changes
+    from microlens.report.views import emotion_changes
 
     def row(label: str, a: float, b: float, source: str = "appearance") -> dict:
         return {"label": label, "source": source, "start_s": a, "end_s": b}
@@ -327,8 +317,8 @@ def test_micro_count_skips_abstention_and_flicker() -> None:
 
 
 def test_events_csv_lists_the_action_units_read_as_present() -> None:
-    from microlens.aus import ActionUnit
-    from microlens.report import to_csv
+    from microlens.recognize.aus import ActionUnit
+    from microlens.report.writers import to_csv
 
     units = (ActionUnit("AU12", "lip corner puller", 0.91, True),
              ActionUnit("AU6", "cheek raiser", 0.55, True), ActionUnit("AU4", "brow lowerer", 0.10, False))

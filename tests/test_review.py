@@ -16,9 +16,9 @@ from test_report import make_report
 from test_web import drain, make_app, upload
 from test_web_clips import clip  # noqa: F401  (a fixture)
 
-from microlens.exports import BORIS_COLUMNS, TIERS
-from microlens.report import WRITERS
-from microlens.review import Added, Review, Verdict, reviewed_events
+from microlens.report.exports import BORIS_COLUMNS, TIERS
+from microlens.report.review import Added, Review, Verdict, reviewed_events
+from microlens.report.writers import WRITERS
 
 REVIEW = Review((Verdict(0, "accept", note="clear smile"), Verdict(1, "relabel", "sadness"),
                  Verdict(2, "reject")), (Added(7, 2.0, 2.3, "disgust", "missed"),))
@@ -112,8 +112,8 @@ def test_boris_table_has_boris_columns_and_paired_state_events() -> None:
 
 
 def test_report_comes_back_from_its_json() -> None:
-    from microlens.reportio import report_from_dict
-    from microlens.signals import Signals
+    from microlens.report.load import report_from_dict
+    from microlens.report.signals import Signals
 
     sig = Signals((0.0, 0.1), (1.0, None), (0.9, None), (0, None), ("happiness",), 6.0, 0.8)
     r = dataclasses.replace(make_report(), signals=sig)
@@ -208,7 +208,7 @@ def test_review_of_an_unknown_or_unfinished_analysis(tmp_path: Path, clip: Path)
 
 
 def test_deleting_an_analysis_deletes_its_review(done: tuple[Any, str]) -> None:
-    from microlens.web import runtime
+    from microlens.web.context import runtime
     from microlens.web.verdicts import load_review
 
     app, aid = done
@@ -231,7 +231,7 @@ def test_original_video_is_served_with_ranges(done: tuple[Any, str]) -> None:
 def test_an_upload_browsers_cannot_play_is_transcoded(tmp_path: Path, clip: Path) -> None:  # noqa: F811
     import av
 
-    from microlens.video import frames, open_clip
+    from microlens.video.decode import frames, open_clip
     from microlens.web.original import NAME, playable, prepare
 
     avi = tmp_path / "clip.avi"  # MPEG-4 part 2 in AVI: what old cameras write
@@ -252,7 +252,7 @@ def test_an_upload_browsers_cannot_play_is_transcoded(tmp_path: Path, clip: Path
 
 
 def test_review_without_a_readable_report_is_409(done: tuple[Any, str]) -> None:
-    from microlens.web import runtime
+    from microlens.web.context import runtime
 
     app, aid = done
     (runtime(app).store.result_dir(aid) / "report.json").write_text("{not json", encoding="utf-8")

@@ -50,7 +50,7 @@ def runs(long_clip: Path, model_name: str):  # noqa: ANN201, F811
 
 
 def test_window_decodes_the_same_frames(long_clip: Path) -> None:
-    from microlens.video import frames, open_clip
+    from microlens.video.decode import frames, open_clip
 
     clip = open_clip(str(long_clip))
     whole = [(f.time_s, f.image) for f in frames(clip) if 20.0 <= f.time_s + 1e-6 < 25.0]
@@ -74,7 +74,7 @@ def test_merged_report_covers_the_video(runs) -> None:  # noqa: ANN001
 
 
 @pytest.mark.xfail(strict=True, reason="the spotter's noise scale (MAD) and the expression prior's "
-                   "share are taken over all a segment reads (microlens.spotting.strength), not over a "
+                   "share are taken over all a segment reads (microlens.spot.spotting.strength), not over a "
                    "local window: events near the threshold differ from a single run (issue 22)")
 def test_merged_events_equal_a_single_run(runs) -> None:  # noqa: ANN001
     single, merged, _ = runs

@@ -9,10 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from microlens import spotting
 from microlens.errors import UsageError
-from microlens.face import CROP_SIZE, FaceFrame
-from microlens.synthetic import astronaut_scene, bump, warp
+from microlens.face.track import CROP_SIZE, FaceFrame
+from microlens.science.synthetic import astronaut_scene, bump, warp
+from microlens.spot import baseline as baseline_spotter
+from microlens.spot import motion as motion_meter
+from microlens.spot import spotting
 
 Field = Callable[[float], np.ndarray | None]  # time -> (224, 224, 2) displacement or None
 
@@ -70,7 +72,7 @@ def run(
     """Render the crop sequence, measure it with MotionMeter and spot. Returns times, motion, intervals."""
     crop, lm = face
     rng = np.random.default_rng(seed)
-    meter = spotting.MotionMeter()
+    meter = motion_meter.MotionMeter()
     times, motion = [], []
     for i in range(int(round(duration * fps))):
         t = i / fps
@@ -261,7 +263,7 @@ def test_nan_rows_break_intervals(face):
 
 def test_motion_meter_features_shape_and_rigid_invariance(face):
     crop, lm = face
-    meter = spotting.MotionMeter()
+    meter = motion_meter.MotionMeter()
     a = meter(FaceFrame(0, 0.0, (0, 0, 1, 1), crop, lm, 1))
     shifted = cv2.warpAffine(
         crop, np.float32([[1, 0, 3], [0, 1, -2]]), (CROP_SIZE, CROP_SIZE), borderMode=cv2.BORDER_REFLECT
@@ -305,7 +307,7 @@ def test_bad_arrays_raise_usage_error():
 def test_baseline_spots_a_strong_motion_and_ignores_no_face(face):
     crop, lm = face
     f = smile(face, 8.0, 2.0, 2.2, 2.45)
-    bm = spotting.BaselineMeter()
+    bm = baseline_spotter.BaselineMeter()
     rng = np.random.default_rng(1)
     times = np.arange(0, 5, 1 / 30)
     diff = []
@@ -314,15 +316,17 @@ def test_baseline_spots_a_strong_motion_and_ignores_no_face(face):
         img = warp(crop, d) if d is not None else crop
         img = np.clip(img + rng.normal(0, 1.5, img.shape), 0, 255).astype(np.uint8)
         diff.append(bm(FaceFrame(i, t, (0, 0, 1, 1), img, lm, 1)))
-    iv = spotting.spot_baseline(times, np.array(diff))
+    iv = baseline_spotter.spot_baseline(times, np.array(diff))
     assert any(i.onset_s <= 2.2 <= i.offset_s for i in iv), iv
-    assert spotting.spot_baseline(times, np.full((len(times), spotting.BASELINE_GRID**2), np.nan)) == []
+    nothing = np.full((len(times), baseline_spotter.BASELINE_GRID**2), np.nan)
+    assert baseline_spotter.spot_baseline(times, nothing) == []
 
 
 def test_interval_at_the_start_of_a_face_segment_is_dropped() -> None:
     """Motion that is already under way when the face appears has no observed onset: not spotted.
     The same motion one second later, after neutral frames, is spotted."""
-    from microlens.spotting import N_FEATURES, spot
+    from microlens.spot.motion import N_FEATURES
+    from microlens.spot.spotting import spot
 
     rng = np.random.default_rng(0)
     times = np.arange(300) / 30.0  # (T,) 10 s at 30 fps
@@ -375,7 +379,9 @@ def test_rest_frames_in_a_running_window() -> None:
     """In a clip longer than the baseline window, a 3 s hold inside a 4 s window shifts the running
     median; the windowed median of the rest frames does not, and the hold is one interval. With
     expression readings, the rest frames are used in the windows the hold fills (over half)."""
-    from microlens.spotting import N_FEATURES, REGIONS, SpotOptions, spot
+    from microlens.spot.motion import N_FEATURES, REGIONS
+    from microlens.spot.options import SpotOptions
+    from microlens.spot.spotting import spot
 
     rng = np.random.default_rng(0)
     times = np.arange(450) / 30.0  # (T,) 15 s at 30 fps

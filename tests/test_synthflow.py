@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microlens.train import synthflow
-from microlens.train.loop import LoopOptions, predict_proba, train_stream
-from microlens.train.run import synthetic_samples
+from microlens.science.train import synthflow
+from microlens.science.train.loop import LoopOptions, predict_proba, train_stream
+from microlens.science.train.run import synthetic_samples
 
 
 def test_lip_corner_puller_moves_the_mouth_corners_up_and_out():
@@ -72,7 +72,7 @@ def test_action_units_are_learnable_from_the_flow_images():
 def test_train_adds_them_to_the_flow_stream_only(tmp_path, monkeypatch):
     from test_data import make_prepared
 
-    import microlens.train.run as run
+    import microlens.science.train.run as run
 
     data = make_prepared(tmp_path / "data", subjects=3, per_class=3,
                          classes=("happiness", "surprise", "disgust"))

@@ -11,8 +11,8 @@ import pytest
 import torch
 from test_data import make_prepared
 
-import microlens.cli as cli
-from microlens.metrics import uf1
+import microlens.cli.main.main as cli
+from microlens.science.metrics import uf1
 
 # the from-scratch apex CNN at 16 px keeps these runs short; the default apex network has its own test
 FAST = ["--epochs", "12", "--apex-arch", "apexnet", "--apex-size", "16", "--workers", "1", "--no-onnx"]
@@ -167,7 +167,7 @@ def test_bad_input_one_line_exit_2(tmp_path, main, capsys):
 def test_flow_members_of_two_architectures_with_blur(tmp_path, main):
     """--flow-arch flownet+ststnet trains one member of each; --flow-blur reaches FlowNet's config;
     the checkpoint loads and scores through the shipped loader."""
-    from microlens.recognize import load_model
+    from microlens.recognize.recognizer import load_model
 
     data = make_prepared(tmp_path / "d", subjects=3, per_class=1)
     out = tmp_path / "o"
@@ -246,7 +246,7 @@ def test_ensemble_weight_one_standard_error_rule():
     """A stream at chance gets no weight; a stream that is clearly better gets most of it."""
     import numpy as np
 
-    from microlens.train.run import best_weight
+    from microlens.science.train.run import best_weight
 
     rng = np.random.default_rng(3)
     k, n = 3, 240
@@ -276,8 +276,8 @@ def test_two_subjects_loso_skips_the_inner_fit(tmp_path, main):
 def test_loso_with_two_workers_is_reproducible(tmp_path):
     """The same options give the same pooled predictions, ensemble weights and calibration twice,
     with folds spread over two worker processes (what the benchmarks' figures rely on)."""
-    from microlens.train.loop import LoopOptions
-    from microlens.train.run import TrainOptions, train
+    from microlens.science.train.loop import LoopOptions
+    from microlens.science.train.run import TrainOptions, train
 
     data = make_prepared(tmp_path / "d", subjects=4, per_class=2)
     opts = TrainOptions(data=str(data), labels="casme2", apex_arch="apexnet", apex_size=16, final=False,
@@ -292,7 +292,7 @@ def test_loso_with_two_workers_is_reproducible(tmp_path):
 def test_train_defaults_to_the_shipped_inner_cv_weights() -> None:
     """`microlens train` without --weights uses the shipped recipe's inner-CV ensemble weights (issue 19)."""
     from microlens.options import options_from_args
-    from microlens.train.run import TrainOptions
+    from microlens.science.train.run import TrainOptions
 
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--data", "d", "--labels", "megc3", "--protocol", "loso"])

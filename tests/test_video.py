@@ -28,8 +28,9 @@ from media import (
     talking_frames,
 )
 
-from microlens import synthetic, video
 from microlens.errors import VideoError
+from microlens.science import synthetic
+from microlens.video.decode import decode as video
 
 
 @pytest.fixture(scope="session")
@@ -278,7 +279,7 @@ def test_joined_mpegts_continues_after_the_backward_jump(tmp_path: Path) -> None
 def test_frame_clock_keeps_real_times_and_repairs_repeats() -> None:
     """Sound timestamps are kept as they are (variable rate too); a repeated one is placed one frame
     period on; a frame without a timestamp too."""
-    from microlens.frametimes import FrameClock
+    from microlens.video.frametimes import FrameClock
 
     clock = FrameClock(0.04)
     got = [clock(t) for t in (10.0, 10.04, 10.1, 10.1, 10.2, None, 10.3)]

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from test_web_clips import clip, face_clip, quick_analyzer  # noqa: F401  (clip is a fixture)
 
-from microlens.report import SCHEMA_VERSION
-from microlens.web import create_app, runtime
+from microlens.report.types import SCHEMA_VERSION
+from microlens.web import create_app
+from microlens.web.context import runtime
 
 
 def make_app(tmp_path: Path, **config: Any) -> Any:
@@ -208,8 +209,8 @@ def test_reports_and_errors_show_the_uploaded_name_not_server_paths(tmp_path: Pa
                                                                     clip: Path) -> None:  # noqa: F811
     """The real analysis of an upload: report.json's source, the HTML title and a failed job's error
     name the uploaded file, never DATA_DIR/uploads/<id>.video (issue 19)."""
-    from microlens import synthetic
     from microlens.analyze import analyze
+    from microlens.science import synthetic
 
     app = make_app(tmp_path, ANALYZER=analyze)
     c = app.test_client()
@@ -487,7 +488,8 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys, microlens.web, microlens.web.serve, microlens.live, microlens.web.jobs as j; "
+    code = ("import sys, microlens.web, microlens.web.serve, microlens.live.analyzer.analyzer, "
+            "microlens.web.jobs as j; "
             "print(int('torch' in sys.modules), int('onnxruntime' in sys.modules), len(j._MODELS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})

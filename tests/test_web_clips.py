@@ -1,4 +1,4 @@
-"""Fixtures for the web tests: real face clips made with microlens.synthetic, and a quick analyzer
+"""Fixtures for the web tests: real face clips made with microlens.science.synthetic, and a quick analyzer
 (a real Report built from the clip's own frames) for tests of the queue mechanics only.
 
 Tests that check analysis results use the real pipeline (microlens.analyze); the quick analyzer
@@ -20,7 +20,7 @@ def face_clip(path: Path, seconds: float = 3.0, fps: float = 30.0, size: tuple[i
               micro_at: tuple[float, ...] = (1.2,)) -> Path:
     """A face video (the astronaut) with a brief mouth-corner pull at each time in ``micro_at``
     (0.3 s, a micro-expression) and a slow brow raise; H.264 MP4."""
-    from microlens.synthetic import astronaut_scene, bump, warp, write_video
+    from microlens.science.synthetic import astronaut_scene, bump, warp, write_video
 
     w, h = size
     scene = astronaut_scene(w, h, face_width=w * 0.38)
@@ -59,8 +59,10 @@ def quick_analyzer(delay_s: float = 0.0, fail: Exception | None = None) -> Calla
 
     def analyze(path: str, model: Any = None, progress: Any = None, cancel: Any = None,
                 face_video: str | None = None, **_: Any) -> Any:
-        from microlens.report import Event, FaceSummary, Filmstrip, Images, ModelInfo, Report
-        from microlens.video import VideoWriter, frames, open_clip
+        from microlens.recognize.event import Event
+        from microlens.report.types import FaceSummary, Filmstrip, Images, ModelInfo, Report
+        from microlens.video.decode import frames, open_clip
+        from microlens.video.writer import VideoWriter
 
         clip = open_clip(path)
         imgs, times = [], []

@@ -16,7 +16,7 @@ import pytest
 from test_web import drain, make_app, upload
 from test_web_clips import clip, face_clip, quick_analyzer  # noqa: F401  (clip is a fixture)
 
-from microlens.web import runtime
+from microlens.web.context import runtime
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def test_the_job_gives_the_analysis_a_work_dir_inside_data_dir(tmp_path: Path, c
 
 
 def test_scratch_work_folder_goes_in_work_dir_and_is_removed(tmp_path: Path) -> None:
-    from microlens.scratch import WORK_PREFIX, Scratch
+    from microlens.face.store import WORK_PREFIX, Scratch
 
     work = tmp_path / "work"
     work.mkdir()
@@ -68,7 +68,7 @@ def test_scratch_work_folder_goes_in_work_dir_and_is_removed(tmp_path: Path) -> 
 
 
 def test_purge_keeps_running_work_folders_and_sweeps_dead_ones(tmp_path: Path) -> None:
-    from microlens.scratch import WORK_PREFIX
+    from microlens.face.store import WORK_PREFIX
     from microlens.web.storage import Store
 
     store = Store(tmp_path / "data")
@@ -94,7 +94,7 @@ def test_onnxruntime_sessions_write_no_telemetry(tmp_path: Path) -> None:
     onnx = sorted((REPO / "microlens" / "assets").glob("*.onnx"))
     if not onnx:
         pytest.skip("no shipped ONNX model")
-    code = f"from microlens.ortsession import session; session({str(onnx[0])!r}); print('ok')"
+    code = f"from microlens.recognize.recognizer.ortsession import session; session({str(onnx[0])!r}); print('ok')"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=folders[2], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
@@ -104,7 +104,8 @@ def test_onnxruntime_sessions_write_no_telemetry(tmp_path: Path) -> None:
 _JOB = """
 import io, sys
 from pathlib import Path
-from microlens.web import create_app, runtime
+from microlens.web import create_app
+from microlens.web.context import runtime
 app = create_app({"DATA_DIR": sys.argv[1], "TESTING": True})
 c = app.test_client()
 r = c.post("/api/analyses", data={"file": (io.BytesIO(Path(sys.argv[2]).read_bytes()), "face.mp4")},

@@ -3,7 +3,7 @@ the page shows (the analysed face, ``face.chosen``) are translated too.
 
 The catalogue test (test_web.py::test_every_page_string_has_a_korean_translation) checks the strings
 marked in microlens/web; "the only face" slipped past it because it is made outside the web package
-(microlens.facemesh.describe_choice), stored in the report and shown by the page script as it is.
+(microlens.face.track.mesh.describe_choice), stored in the report and shown by the page script as it is.
 Here every phrase describe_choice can make must come out in Korean."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
 def every_face_choice() -> list[str]:
-    from microlens.facemesh import MAX_FACES, PICKERS, describe_choice
+    from microlens.face.mesh import MAX_FACES, PICKERS, describe_choice
 
     choices = [*PICKERS, "0", "1", "3"]
     return sorted({describe_choice(c, n) for c in choices for n in range(0, MAX_FACES + 2)})

@@ -12,7 +12,7 @@ from typing import Any
 from test_web import files_under, make_app
 from test_web_clips import clip  # noqa: F401  (a fixture)
 
-from microlens.web import runtime
+from microlens.web.context import runtime
 
 
 def test_parallel_uploads_never_overfill_the_queue(tmp_path: Path, clip: Path) -> None:  # noqa: F811

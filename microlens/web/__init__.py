@@ -9,32 +9,16 @@ use (jobs.get_model).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
 
+from microlens.web.context import Runtime
 from microlens.web.forms import FIELD_LIMIT
 from microlens.web.jobs import Analyzer
 from microlens.web.queue import Queue
-from microlens.web.settings import Settings, load_settings
+from microlens.web.settings import load_settings
 from microlens.web.storage import Store, keep_caches_inside
-
-LANGUAGES = ("en", "ko")
-
-
-@dataclass
-class Runtime:
-    """What the request handlers share: settings, store and queue."""
-
-    settings: Settings
-    store: Store
-    queue: Queue
-
-
-def runtime(app: Flask) -> Runtime:
-    """The app's Runtime."""
-    return app.extensions["microlens"]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 
 from microlens.errors import MicrolensError, VideoError
-from microlens.report import EXTENSIONS
+from microlens.report.writers import EXTENSIONS
 from microlens.web.downloads import render, result_json
 from microlens.web.errors import ApiError
 from microlens.web.original import original_file
@@ -28,7 +28,7 @@ _STARTED = time.time()
 
 
 def _rt() -> Any:
-    from microlens.web import runtime
+    from microlens.web.context import runtime
 
     return runtime(current_app)
 
@@ -37,7 +37,7 @@ def known_models() -> list[str]:
     """Model names a client may ask for (shipped models, plus the configured default)."""
     names: list[str] = []
     try:
-        from microlens.recognize import available_models
+        from microlens.recognize.recognizer import available_models
 
         names = list(available_models())
     except (NotImplementedError, ImportError, OSError):
@@ -100,7 +100,7 @@ def health() -> Any:
 
 
 def _version() -> str:
-    from microlens import __version__
+    from microlens.version import __version__
 
     return __version__
 
@@ -218,7 +218,7 @@ def _queue_full(max_queue: int) -> ApiError:
 
 
 def _probe(path: str) -> Any:
-    from microlens.video import open_clip
+    from microlens.video.decode import open_clip
 
     try:
         return open_clip(path)
@@ -239,7 +239,7 @@ def _is_picture(clip: Any) -> bool:
         return False
     from itertools import islice
 
-    from microlens.video import frames
+    from microlens.video.decode import frames
 
     try:
         with frames(clip, max_side=64) as stream:

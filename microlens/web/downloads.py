@@ -2,7 +2,7 @@
 
 The job writes every report format once (results.py). While nobody has reviewed the analysis,
 those files are served as they are. Once there are verdicts or added events, each download is
-rendered from the stored JSON report (:func:`microlens.reportio.report_from_dict`) with the review
+rendered from the stored JSON report (:func:`microlens.report.types.load.report_from_dict`) with the review
 (:func:`microlens.web.verdicts.load_review`), so every format carries it; the HTML page gets its
 pictures back from the stored JPEGs.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from microlens.report import Filmstrip, Images, Report
-from microlens.review import Review
+from microlens.report.review import Review
+from microlens.report.types import Filmstrip, Images, Report
 from microlens.web.verdicts import load_review
 
 
@@ -28,7 +28,7 @@ def stored_json(store: Any, analysis_id: str) -> dict[str, Any]:
 
 def reviewed(store: Any, analysis_id: str, review: Review | None = None) -> Report:
     """The stored report with its review (the current one unless ``review`` is given)."""
-    from microlens.reportio import report_from_dict
+    from microlens.report.load import report_from_dict
 
     report = report_from_dict(stored_json(store, analysis_id))
     if review is None:
@@ -74,7 +74,7 @@ def stored_images(folder: Path, report: Report) -> Images:
 def render(store: Any, analysis_id: str, fmt: str) -> str | None:
     """The report in ``fmt`` with the review, or None when there is no review (serve the stored
     file)."""
-    from microlens.report import WRITERS
+    from microlens.report.writers import WRITERS
 
     review = load_review(store, analysis_id)
     if review.empty:

@@ -62,7 +62,7 @@ def init(app: Flask) -> None:
         status = e.code or 500
         message = e.description or e.name
         if status == 413 and not isinstance(e, FieldTooLarge):
-            from microlens.web import runtime
+            from microlens.web.context import runtime
 
             mb = runtime(app).settings.max_upload_mb
             message = f"the upload is larger than the limit of {mb:g} MB"

@@ -15,7 +15,7 @@ def _err(desc: str) -> dict[str, Any]:
 
 def spec(settings: Settings) -> dict[str, Any]:
     """The API description, with this server's limits filled in."""
-    from microlens import __version__
+    from microlens.version import __version__
 
     return {
         "openapi": "3.1.0",

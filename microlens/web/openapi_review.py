@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from microlens.review import LABEL_MAX, NOTE_MAX, VERDICTS
+from microlens.report.review import LABEL_MAX, NOTE_MAX, VERDICTS
 
 
 def _err(desc: str) -> dict[str, Any]:

@@ -47,8 +47,8 @@ def playable(path: Path) -> bool:
 def transcode(source: Path, target: Path) -> None:
     """Write ``source`` as browser-playable H.264 MP4 at ``target`` (at most MAX_SIDE px, each frame
     at the time the analysis decoded it; no sound). Raises on failure and leaves no partial file."""
-    from microlens.video import frames, open_clip
-    from microlens.videowriter import VideoWriter
+    from microlens.video.decode import frames, open_clip
+    from microlens.video.writer import VideoWriter
 
     clip = open_clip(str(source))
     with VideoWriter(str(target), clip.nominal_fps or 30.0, crf=23) as w, frames(clip, MAX_SIDE) as stream:

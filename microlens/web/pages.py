@@ -42,7 +42,7 @@ STAGE_NAMES = {  # pipeline stages reported by microlens.analyze and the job run
 }
 
 
-# microlens.facemesh.describe_choice's English phrases (the report's face.chosen) -> the page's words;
+# microlens.face.track.mesh.describe_choice's English phrases (the report's face.chosen) -> the page's words;
 # the results page matches them in the page script (S.face_choices), tests check every phrase.
 FACE_CHOICES = (
     (re.compile(r"^the only face$"), lazy_gettext("the only face")),
@@ -65,7 +65,7 @@ def face_choice(text: str) -> str:
 
 def select_locale() -> str:
     """The language: the ``lang`` cookie if set, else the browser's preference, else English."""
-    from microlens.web import LANGUAGES
+    from microlens.web.context import LANGUAGES
 
     chosen = request.cookies.get("lang", "")
     if chosen in LANGUAGES:
@@ -74,7 +74,7 @@ def select_locale() -> str:
 
 
 def _rt() -> Any:
-    from microlens.web import runtime
+    from microlens.web.context import runtime
 
     return runtime(current_app)
 
@@ -199,7 +199,7 @@ def webcam() -> Any:
 @bp.get("/lang/<code>")
 def language(code: str) -> Any:
     """Switch the language (a cookie) and go back."""
-    from microlens.web import LANGUAGES
+    from microlens.web.context import LANGUAGES
 
     if code not in LANGUAGES:
         raise ApiError(404, "unknown language")

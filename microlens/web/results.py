@@ -18,7 +18,7 @@ REPORT_FORMATS = ("json", "csv", "timeline", "vtt", "html", "eaf", "boris")
 def write_results(report: Any, out: Path, source: Path) -> dict[str, Any]:
     """Write report.<fmt> for every format, face.jpg and micro-<n>.jpg, and the original video in a
     form browsers play (original.py; transcoded once where the upload is not); return the summary."""
-    from microlens.report import WRITERS, save
+    from microlens.report.writers import WRITERS, save
     from microlens.web.original import prepare
 
     for fmt in REPORT_FORMATS:
@@ -94,7 +94,7 @@ def _save_images(images: Any, events: Any, out: Path) -> None:
 
 def _grab(video: Path, times: list[float], max_side: int = 480) -> list[np.ndarray | None]:
     """The decoded frames nearest to each of ``times`` (one streaming pass)."""
-    from microlens.video import frames, open_clip
+    from microlens.video.decode import frames, open_clip
 
     order = sorted(range(len(times)), key=lambda i: times[i])
     out: list[np.ndarray | None] = [None] * len(times)

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from microlens.review import LABEL_MAX, NOTE_MAX, VERDICTS, Verdict, added_dict, review_labels
+from microlens.report.review import LABEL_MAX, NOTE_MAX, VERDICTS, Verdict, added_dict, review_labels
 from microlens.web import verdicts
 from microlens.web.errors import ApiError
 from microlens.web.storage import Analysis, valid_id
@@ -31,7 +31,7 @@ _INDEX = re.compile(r"^\d{1,9}$")
 
 
 def _store() -> Any:
-    from microlens.web import runtime
+    from microlens.web.context import runtime
 
     return runtime(current_app).store
 
@@ -99,7 +99,7 @@ def _label(report: Any, label: str) -> str:
 
 def review_json(a: Analysis) -> dict[str, Any]:
     """The review of analysis ``a`` for the API and the results page."""
-    from microlens.review import counts, event_review, reviewed_report
+    from microlens.report.review import counts, event_review, reviewed_report
 
     report = _report(a)
     events = [{"event": i, **(event_review(report, i) or {"verdict": None})}

@@ -29,7 +29,7 @@ class DataDirRequest(Request):
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
-        from microlens.web import runtime
+        from microlens.web.context import runtime
 
         return tempfile.TemporaryFile("wb+", dir=runtime(current_app).store.tmp_dir())
 
@@ -52,7 +52,8 @@ def _without_token() -> str:
 
 def init(app: Flask) -> None:
     """Register the Host and Origin checks (hosts.py), the token check and the security headers."""
-    from microlens.web import hosts, runtime
+    from microlens.web import hosts
+    from microlens.web.context import runtime
 
     hosts.init(app, runtime(app).settings)
     token = runtime(app).settings.api_token

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _start_consumer(worker: Any) -> None:
     """gunicorn hook, in the HTTP worker process: recover lost jobs, start the queue consumer."""
-    from microlens.web import runtime
+    from microlens.web.context import runtime
 
     rt = runtime(worker.wsgi)
     import torch
@@ -127,8 +127,8 @@ def _warm_up(rt: Any) -> None:
         rt.queue.loader(rt.settings.model)
         import numpy as np
 
-        from microlens.face import FaceTracker
-        from microlens.video import Frame
+        from microlens.face.track import FaceTracker
+        from microlens.video.decode import Frame
 
         tracker = FaceTracker()
         tracker(Frame(index=0, time_s=0.0, image=np.zeros((120, 160, 3), np.uint8)))

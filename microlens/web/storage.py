@@ -89,7 +89,7 @@ def keep_caches_inside(root: Path) -> None:
     """Point the caches libraries write under the home folder into ``root``/cache, so that the web
     app writes nothing outside its data directory: matplotlib's font cache and config folder
     (mediapipe imports matplotlib). A MPLCONFIGDIR the environment already sets is kept; onnxruntime's
-    telemetry files are switched off where it is imported (microlens.ortsession)."""
+    telemetry files are switched off where it is imported (microlens.recognize.recognizer.ortsession)."""
     os.environ.setdefault("MPLCONFIGDIR", str(root / "cache" / "matplotlib"))
 
 
@@ -325,7 +325,7 @@ class Store:
         ids = self.expired(retention_s)
         for i in ids:
             self.delete(i)
-        from microlens.scratch import sweep_stale_work
+        from microlens.face.store import sweep_stale_work
 
         sweep_stale_work(str(self.work_dir()))  # work folders of this host's analyses that died
         cutoff = time.time() - max(retention_s, 3600.0)

@@ -3,7 +3,7 @@
 Protocol: the page sends one JPEG frame as a binary message and waits for ``{"type": "ack"}`` before
 sending the next, so one frame is in flight and stale frames are dropped in the browser. The ack goes
 out when the server takes the frame up for analysis, so the page encodes the next frame meanwhile.
-A reporter thread sends ``{"type": "status", ...}`` (see :class:`microlens.live.LiveStatus`) every
+A reporter thread sends ``{"type": "status", ...}`` (see :class:`microlens.live.analyzer.analyzer.LiveStatus`) every
 ``report_every_s``. The text message ``{"action": "save"}`` stops the session and queues its
 recording as an analysis (answer ``{"type": "saved", "id", "url"}``); ``{"action": "stop"}`` stops
 and discards it.
@@ -54,8 +54,8 @@ def init(app: Flask, sock: Any) -> None:
 
 def _session(ws: Any) -> None:
     """Run one live session on ``ws``: open the analyzer (or say why not), then :class:`_Session`."""
-    from microlens.live import LiveAnalyzer, LiveOptions
-    from microlens.web import runtime
+    from microlens.live.analyzer import LiveAnalyzer, LiveOptions
+    from microlens.web.context import runtime
     from microlens.web.storage import new_id
 
     rt = runtime(current_app)
@@ -239,8 +239,8 @@ def _raise_priority() -> None:
 
 def _save(analyzer: Any, record: Any, send: Any) -> bool:
     """Finish the recording and queue it as an analysis; tell the page."""
-    from microlens.web import runtime
     from microlens.web.api import accept_video
+    from microlens.web.context import runtime
     from microlens.web.errors import ApiError
     from microlens.web.storage import new_id
 
