@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,10 +141,24 @@ def render(report: Report) -> str:
     """A self-contained HTML page (inline CSS, SVG and base64 JPEG images; no scripts, no external
     assets): timeline plot, representative face, statistics, emotion-change log, events and a
     filmstrip (onset, apex, offset) per micro-expression. All text is escaped."""
-    e_ = html.escape
     d = report.to_dict()
-    st = d["stats"]
-    img = report.images
+    out = _head_html(report)
+    out += _overview_html(report, d["stats"])
+    out.append("<h2>Timeline</h2>" + timeline_svg(report))
+    out.append(_legend_html(report, d))
+    out += _log_html(d["log"])
+    out += _events_html(report)
+    out += review_html(report)
+    out += _filmstrips_html(report)
+    out += provenance_html(report)
+    out.append(f'<p class="note">microlens report, schema version {SCHEMA_VERSION}.</p></body></html>')
+    return "\n".join(out) + "\n"
+
+
+def _head_html(report: Report) -> list[str]:
+    """The document head, the title, the source line, the notice on what inference can tell and
+    the report's warnings."""
+    e_ = html.escape
     name = Path(report.source).name or report.source
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width,initial-scale=1">',
@@ -159,12 +174,20 @@ def render(report: Report) -> str:
         out.append('<div class="warn"><strong>Warnings</strong><ul>')
         out += [f"<li>{e_(w)}</li>" for w in report.warnings]
         out.append("</ul></div>")
+    return out
+
+
+def _overview_html(report: Report, st: dict[str, Any]) -> list[str]:
+    """The 'Overview' section: the representative face beside the statistics and the per-label
+    table (``st``: the report's ``stats``)."""
+    e_ = html.escape
+    img = report.images
     rep_caption = (f"{img.representative_kind} at {img.representative_s:.2f} s"
                    if img.representative is not None else "no face frame")
-    out.append('<h2>Overview</h2><div class="top"><figure style="margin:0">')
-    out.append(_img(img.representative, "representative face frame", "rep"))
-    out.append(f'<figcaption class="note">{e_(rep_caption)}</figcaption></figure>')
-    out.append("<div><table><tbody>")
+    out = ['<h2>Overview</h2><div class="top"><figure style="margin:0">',
+           _img(img.representative, "representative face frame", "rep"),
+           f'<figcaption class="note">{e_(rep_caption)}</figcaption></figure>',
+           "<div><table><tbody>"]
     rows = [("Emotion changes", st["emotion_changes"]), ("Micro-expressions", st["micro_count"]),
             ("Macro-expressions", st["macro_count"]),
             ("Micro ratio (micro / labelled expressions)", f"{st['micro_ratio_percent']:.1f} %"),
@@ -179,44 +202,68 @@ def render(report: Report) -> str:
                    f"{e_(emoji(lab))} {e_(lab)}</td><td class=num>{p['micro']}</td>"
                    f"<td class=num>{p['macro']}</td><td class=num>{p['duration_s']:.2f}</td></tr>")
     out.append("</tbody></table></div></div>")
-    out.append("<h2>Timeline</h2>" + timeline_svg(report))
+    return out
+
+
+def _legend_html(report: Report, d: dict[str, Any]) -> str:
+    """The timeline's legend: a swatch per state the page shows (``d``: the report's ``to_dict()``)."""
+    e_ = html.escape
     states = [*(r["state"] for r in d["timeline"]), *(r["label"] for r in d["log"])]
     legend = list(dict.fromkeys([NEUTRAL, NO_FACE, *report.model.labels, *states]))
-    out.append('<p class="note">' + " ".join(
+    return ('<p class="note">' + " ".join(
         f'<span class="swatch" style="background:{colour(lab)}"></span> {e_(lab)}' for lab in legend)
         + " · black tick: apex" + (f" · pale: no event, what the {e_(report.model.appearance)} prior reads "
                                    "on the face" if report.model.appearance else "") + "</p>")
-    out.append("<h2>Emotion-change log</h2><table><thead><tr><th>from</th><th>to</th><th>duration</th>"
-               "<th>state</th><th>kind</th></tr></thead><tbody>")
-    for r in d["log"]:
+
+
+def _log_html(log: list[dict[str, Any]]) -> list[str]:
+    """The 'Emotion-change log' section, one row per state change (``log``: the report's ``log``)."""
+    e_ = html.escape
+    out = ["<h2>Emotion-change log</h2><table><thead><tr><th>from</th><th>to</th><th>duration</th>"
+           "<th>state</th><th>kind</th></tr></thead><tbody>"]
+    for r in log:
         out.append(f"<tr><td>{_fmt_t(r['start_s'])}</td><td>{_fmt_t(r['end_s'])}</td>"
                    f"<td class=num>{r['duration_s']:.3f} s</td><td>{e_(r['emoji'])} {e_(r['label'])}</td>"
                    f"<td>{e_(r['kind'] or ('read on the face' if r['source'] == 'appearance' else ''))}</td>"
                    "</tr>")
     out.append("</tbody></table>")
-    out.append("<h2>Events</h2>")
-    if report.events:
-        out.append("<table><thead><tr><th>#</th><th>kind</th><th>label</th><th>confidence</th>"
-                   "<th>onset</th><th>apex</th><th>offset</th><th>duration</th><th>recogniser</th>"
-                   "<th>action units</th>" + ("<th>reviewer</th>" if report.review else "")
-                   + "</tr></thead><tbody>")
-        for i, ev in enumerate(report.events):
-            why = f" ({e_(reason_words(ev.reason))})" if ev.reason else ""
-            out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}{why}"
-                       f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
-                       f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
-                       f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}"
-                       f"{' (talking)' if ev.talking else ''}</td><td>{e_(aus_text(ev.aus))}</td>"
-                       + (f"<td>{e_(verdict_words(report, i) or '-')}</td>" if report.review else "")
-                       + "</tr>")
-        out.append("</tbody></table>")
-        out.append('<p class="note">Action units: those the AU detector reads on the onset-to-apex flow '
-                   "(FACS codes, probability at or above the detector's threshold; where none is, the "
-                   "most likely in brackets). See the detector's card for its measured F1 per AU.</p>")
-    else:
+    return out
+
+
+def _events_html(report: Report) -> list[str]:
+    """The 'Events' section: one table row per spotted event (with the reviewer's verdict when
+    there is a review), or a line saying none was spotted."""
+    e_ = html.escape
+    out = ["<h2>Events</h2>"]
+    if not report.events:
         out.append("<p>No expression was spotted.</p>")
-    out += review_html(report)
-    out.append("<h2>Micro-expression filmstrips</h2>")
+        return out
+    out.append("<table><thead><tr><th>#</th><th>kind</th><th>label</th><th>confidence</th>"
+               "<th>onset</th><th>apex</th><th>offset</th><th>duration</th><th>recogniser</th>"
+               "<th>action units</th>" + ("<th>reviewer</th>" if report.review else "")
+               + "</tr></thead><tbody>")
+    for i, ev in enumerate(report.events):
+        why = f" ({e_(reason_words(ev.reason))})" if ev.reason else ""
+        out.append(f"<tr><td>{i}</td><td>{e_(ev.kind)}</td><td>{e_(emoji(ev.label))} {e_(ev.label)}{why}"
+                   f"</td><td class=num>{ev.confidence * 100:.0f} %</td><td>{_fmt_t(ev.start_s)}</td>"
+                   f"<td>{_fmt_t(ev.apex_s)}</td><td>{_fmt_t(ev.end_s)}</td>"
+                   f"<td class=num>{ev.duration_s:.3f} s</td><td>{e_(ev.recognizer)}"
+                   f"{' (talking)' if ev.talking else ''}</td><td>{e_(aus_text(ev.aus))}</td>"
+                   + (f"<td>{e_(verdict_words(report, i) or '-')}</td>" if report.review else "")
+                   + "</tr>")
+    out.append("</tbody></table>")
+    out.append('<p class="note">Action units: those the AU detector reads on the onset-to-apex flow '
+               "(FACS codes, probability at or above the detector's threshold; where none is, the "
+               "most likely in brackets). See the detector's card for its measured F1 per AU.</p>")
+    return out
+
+
+def _filmstrips_html(report: Report) -> list[str]:
+    """The 'Micro-expression filmstrips' section: onset, apex and offset face crops per
+    micro-expression."""
+    e_ = html.escape
+    img = report.images
+    out = ["<h2>Micro-expression filmstrips</h2>"]
     if not img.filmstrips:
         out.append("<p>No micro-expression was spotted.</p>")
     for fs in img.filmstrips:
@@ -227,9 +274,7 @@ def render(report: Report) -> str:
                             ("offset", fs.offset, ev.end_s)):
             out.append(f"<figure>{_img(im, what)}<figcaption>{what} {t:.3f} s</figcaption></figure>")
         out.append("</div>")
-    out += provenance_html(report)
-    out.append(f'<p class="note">microlens report, schema version {SCHEMA_VERSION}.</p></body></html>')
-    return "\n".join(out) + "\n"
+    return out
 
 
 def review_html(report: Report) -> list[str]:
