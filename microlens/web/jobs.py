@@ -57,23 +57,7 @@ def run_analysis(store: Store, analysis_id: str, *, analyzer: Analyzer | None = 
     stopping = stopping or threading.Event()
     out = store.result_dir(analysis_id)
     out.mkdir(parents=True, exist_ok=True)
-    last = {"progress": 0.0, "cancel": 0.0}
-
-    def progress(stage: str, frac: float) -> None:
-        now = time.monotonic()
-        if now - last["progress"] >= 0.25 or frac >= 1.0:
-            last["progress"] = now
-            store.update(analysis_id, stage=str(stage), progress=float(max(0.0, min(1.0, frac))))
-
-    def cancel() -> bool:
-        if stopping.is_set():
-            return True
-        now = time.monotonic()
-        if now - last["cancel"] < 0.5:
-            return False
-        last["cancel"] = now
-        return store.cancel_requested(analysis_id)
-
+    progress, cancel = _callbacks(store, analysis_id, stopping)
     try:
         if analyzer is None:
             from microlens.analyze import analyze as real_analyze
@@ -96,25 +80,60 @@ def run_analysis(store: Store, analysis_id: str, *, analyzer: Analyzer | None = 
                      duration_s=float(summary.get("duration_s") or row.duration_s))
         return "done"
     except BaseException as e:  # noqa: BLE001 - every failure becomes a status, never a lost job
-        if stopping.is_set():
-            # the server is stopping: give the job back so a restart runs it again
-            store.update(analysis_id, status="queued", stage="queued (server restarting)", progress=0.0,
-                         worker="")
-            return "queued"
-        if store.cancel_requested(analysis_id) or isinstance(e, Cancelled):
-            store.update(analysis_id, status="cancelled", stage="cancelled", finished=time.time())
-            _clear(out)
-            return "cancelled"
-        # the user sees their file's name, never the server's paths
-        shown = {str(store.upload_path(analysis_id)): row.filename, str(store.root): "DATA_DIR"}
-        store.update(analysis_id, status="failed", stage="failed", error=_reason(e, shown),
-                     finished=time.time())
-        if not isinstance(e, Exception):
+        status = _record_failure(store, analysis_id, row.filename, out, e, stopping)
+        if status == "failed" and not isinstance(e, Exception):
             raise
-        log.warning("analysis %s failed: %s", analysis_id, _reason(e))
-        return "failed"
+        return status
     finally:
         trim_heap()  # without this the server's RSS grows by MBs with every job (see trim_heap)
+
+
+def _callbacks(store: Store, analysis_id: str,
+               stopping: threading.Event) -> tuple[Callable[[str, float], None], Callable[[], bool]]:
+    """The job's ``progress(stage, frac)`` and ``cancel()`` for the analyzer: progress written to the
+    database at most every 0.25 s (and always at the end), the cancel flag read at most every 0.5 s
+    (``stopping`` answers at once)."""
+    last = {"progress": 0.0, "cancel": 0.0}
+
+    def progress(stage: str, frac: float) -> None:
+        now = time.monotonic()
+        if now - last["progress"] >= 0.25 or frac >= 1.0:
+            last["progress"] = now
+            store.update(analysis_id, stage=str(stage), progress=float(max(0.0, min(1.0, frac))))
+
+    def cancel() -> bool:
+        if stopping.is_set():
+            return True
+        now = time.monotonic()
+        if now - last["cancel"] < 0.5:
+            return False
+        last["cancel"] = now
+        return store.cancel_requested(analysis_id)
+
+    return progress, cancel
+
+
+def _record_failure(store: Store, analysis_id: str, filename: str, out: Path, e: BaseException,
+                    stopping: threading.Event) -> str:
+    """Store what became of a job that raised ``e``; return its status: 'queued' (the server is
+    stopping), 'cancelled' (its results in ``out`` cleared) or 'failed' (with a reason for the
+    user; logged when ``e`` is an Exception, the caller re-raises the others)."""
+    if stopping.is_set():
+        # the server is stopping: give the job back so a restart runs it again
+        store.update(analysis_id, status="queued", stage="queued (server restarting)", progress=0.0,
+                     worker="")
+        return "queued"
+    if store.cancel_requested(analysis_id) or isinstance(e, Cancelled):
+        store.update(analysis_id, status="cancelled", stage="cancelled", finished=time.time())
+        _clear(out)
+        return "cancelled"
+    # the user sees their file's name, never the server's paths
+    shown = {str(store.upload_path(analysis_id)): filename, str(store.root): "DATA_DIR"}
+    store.update(analysis_id, status="failed", stage="failed", error=_reason(e, shown),
+                 finished=time.time())
+    if isinstance(e, Exception):
+        log.warning("analysis %s failed: %s", analysis_id, _reason(e))
+    return "failed"
 
 
 class _TooLong(Exception):

@@ -86,12 +86,22 @@ def _with_common(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
-# _paths is long because it is one OpenAPI data literal (no logic); splitting it would scatter the API.
 def _paths(settings: Settings) -> dict[str, Any]:
-    """The operations, their parameters and their answers."""
+    """The operations, their parameters and their answers, one group of paths per resource."""
     id_param = {"name": "analysis_id", "in": "path", "required": True,
                 "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
-    analysis_ref = {"$ref": "#/components/schemas/Analysis"}
+    return {
+        **_service_paths(),
+        "/api/analyses": {"get": _list_op(), "post": _upload_op(settings)},
+        **_analysis_paths(id_param),
+        **_file_paths(id_param),
+        **review_paths(id_param),
+        **_live_paths(),
+    }
+
+
+def _service_paths() -> dict[str, Any]:
+    """Health, this description and the models: what a client asks before it uploads."""
     obj = {"type": "object"}
     return {
         "/api/health": {"get": {"summary": "Health, queue backlog and limits", "security": [],
@@ -109,48 +119,62 @@ def _paths(settings: Settings) -> dict[str, Any]:
                                     "type": "object", "required": ["models", "default"],
                                     "properties": {"models": {"type": "array", "items": {"type": "string"}},
                                                    "default": {"type": "string"}}})}}},
-        "/api/analyses": {
-            "get": {"summary": "List analyses, newest first",
-                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"},
-                                    "description": "at most this many (clamped to 1..1000; default 100)"}],
-                    "responses": {"200": _json("the analyses", {
-                                      "type": "object", "required": ["analyses", "count"],
-                                      "properties": {"analyses": {"type": "array", "items": analysis_ref},
-                                                     "count": {"type": "integer"}}}),
-                                  "400": _err("bad limit")}},
-            "post": {
-                "summary": "Upload a video and queue its analysis",
-                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                    "type": "object", "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"},
-                                   "model": {"type": "string",
-                                             "description": "default: " + settings.model},
-                                   "options": {"type": "string", "description": (
-                                       "a JSON object of analysis options, named as the CLI "
-                                       "flags of `microlens analyze` with underscores, e.g. "
-                                       '{"talking_abstain": false, "macro_recognizer": "micro"}; '
-                                       "default: {} (every option at its default)")}},
-                }}}},
-                "responses": {
-                    "202": {"description": "queued",
-                            "headers": {"Location": {"schema": {"type": "string"}}},
-                            "content": {"application/json": {"schema": {
-                                "type": "object", "required": ["id", "status", "status_url", "page_url"],
-                                "properties": {"id": {"type": "string"}, "status": {"const": "queued"},
-                                               "status_url": {"type": "string"},
-                                               "page_url": {"type": "string"}}}}}},
-                    "400": _err("not multipart/form-data, no 'file' field, empty file, unknown model, "
-                                "bad options"),
-                    "413": _err(f"larger than {settings.max_upload_mb:g} MB, or a form field over its limit"),
-                    "415": _err("not a readable video (probed with the decoder, not the extension)"),
-                    "422": _err(f"longer than {settings.max_duration_s:g} s, or a video the decoder "
-                                "cannot use"),
-                    "429": {**_err("queue full; retry after the Retry-After seconds"),
-                            "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
-                    "503": _err("the video decoder is not available in this installation"),
-                },
-            },
+    }
+
+
+def _list_op() -> dict[str, Any]:
+    """GET /api/analyses: the list of analyses."""
+    analysis_ref = {"$ref": "#/components/schemas/Analysis"}
+    return {"summary": "List analyses, newest first",
+            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"},
+                            "description": "at most this many (clamped to 1..1000; default 100)"}],
+            "responses": {"200": _json("the analyses", {
+                              "type": "object", "required": ["analyses", "count"],
+                              "properties": {"analyses": {"type": "array", "items": analysis_ref},
+                                             "count": {"type": "integer"}}}),
+                          "400": _err("bad limit")}}
+
+
+def _upload_op(settings: Settings) -> dict[str, Any]:
+    """POST /api/analyses: an upload, with this server's limits in its answers."""
+    return {
+        "summary": "Upload a video and queue its analysis",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"},
+                           "model": {"type": "string",
+                                     "description": "default: " + settings.model},
+                           "options": {"type": "string", "description": (
+                               "a JSON object of analysis options, named as the CLI "
+                               "flags of `microlens analyze` with underscores, e.g. "
+                               '{"talking_abstain": false, "macro_recognizer": "micro"}; '
+                               "default: {} (every option at its default)")}},
+        }}}},
+        "responses": {
+            "202": {"description": "queued",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["id", "status", "status_url", "page_url"],
+                        "properties": {"id": {"type": "string"}, "status": {"const": "queued"},
+                                       "status_url": {"type": "string"},
+                                       "page_url": {"type": "string"}}}}}},
+            "400": _err("not multipart/form-data, no 'file' field, empty file, unknown model, "
+                        "bad options"),
+            "413": _err(f"larger than {settings.max_upload_mb:g} MB, or a form field over its limit"),
+            "415": _err("not a readable video (probed with the decoder, not the extension)"),
+            "422": _err(f"longer than {settings.max_duration_s:g} s, or a video the decoder "
+                        "cannot use"),
+            "429": {**_err("queue full; retry after the Retry-After seconds"),
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+            "503": _err("the video decoder is not available in this installation"),
         },
+    }
+
+
+def _analysis_paths(id_param: dict[str, Any]) -> dict[str, Any]:
+    """One analysis: its status (and report), its deletion and its cancellation."""
+    analysis_ref = {"$ref": "#/components/schemas/Analysis"}
+    return {
         "/api/analyses/{analysis_id}": {
             "parameters": [id_param],
             "get": {"summary": "Status, progress, stage; the report when done",
@@ -167,6 +191,12 @@ def _paths(settings: Settings) -> dict[str, Any]:
                      "responses": {"200": _json("the analysis", analysis_ref), "404": _err("unknown id"),
                                    "409": _err("already finished")}},
         },
+    }
+
+
+def _file_paths(id_param: dict[str, Any]) -> dict[str, Any]:
+    """An analysis' files: the report in each format and the media (face video, images, original)."""
+    return {
         "/api/analyses/{analysis_id}/report.{fmt}": {
             "parameters": [id_param, {"name": "fmt", "in": "path", "required": True,
                                       "schema": {"enum": ["json", "csv", "timeline", "vtt", "html", "eaf",
@@ -198,7 +228,12 @@ def _paths(settings: Settings) -> dict[str, Any]:
                                   "404": _err("unknown id or media"),
                                   "416": _err("the requested range is not in the file")}},
         },
-        **review_paths(id_param),
+    }
+
+
+def _live_paths() -> dict[str, Any]:
+    """The webcam page's WebSocket."""
+    return {
         "/ws/live": {"get": {
             "summary": "WebSocket for the webcam page: send binary JPEG frames (one in flight), "
                        "receive JSON {type: ack|status|saved|error}; send text {\"action\": \"save\"} "
