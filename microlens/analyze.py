@@ -1,24 +1,24 @@
-"""Stages 4-5 glue: one video -> a :class:`~microlens.report.types.types.Report` (``analyze``).
+"""Stages 4-5 glue: one video -> a :class:`~microlens.report.types.Report` (``analyze``).
 
 :func:`run` reads top to bottom: open the video, track, spot, recognise, build the report. Two
 streaming passes keep memory flat whatever the video's length:
 
-1. **track** (:func:`microlens.pipeline.track`): decode -> :class:`~microlens.face.track.track.FaceTracker` ->
-   :class:`~microlens.spot.spotting.MotionMeter` -> the expression prior, the stages overlapped in
+1. **track** (:func:`microlens.pipeline.track`): decode -> :class:`~microlens.face.track.FaceTracker` ->
+   :class:`~microlens.spot.motion.MotionMeter` -> the expression prior, the stages overlapped in
    threads (``pipeline_threads``; the same results one after another). The aligned face crops go
-   to the per-video scratch storage (:mod:`microlens.face.track.store`): an H.264 face video (the web
+   to the per-video scratch storage (:mod:`microlens.face.store`): an H.264 face video (the web
    results page shows it; a temporary file unless the caller asks for one) and a lossless crop
    store on disk (the gray flow inputs and the recognisers' apex inputs). Only small per-frame
    arrays stay in memory: times, motion features, a sharpness score (and the tracker's face boxes).
 2. :func:`~microlens.spot.spotting.spot` cuts the intervals; **recognise**
-   (:func:`microlens.recognize.recognizer.classify.recognise`): the face video is decoded once more, each interval is
+   (:func:`microlens.recognize.classify.recognise`): the face video is decoded once more, each interval is
    classified at its apex from the apex input and the onset->apex flow, and the filmstrip crops and
    the representative face frame are picked.
 
 Callers (the web app) get progress as ``progress(stage, fraction)`` with the overall fraction in
 0..1, can stop the work with ``cancel() -> bool`` (checked on every frame; raises
 :class:`Cancelled`) and can keep the face video with ``face_video=PATH``. Batch runs live in
-:mod:`microlens.cli.main.batch`, the ``microlens analyze`` command in :mod:`microlens.cli.main.analyze`.
+:mod:`microlens.cli.batch`, the ``microlens analyze`` command in :mod:`microlens.cli.analyze`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -43,8 +43,11 @@ from microlens.report.types import FaceSummary, Filmstrip, Images, Reading, Repo
 from microlens.spot.options import SpotOptions
 
 if TYPE_CHECKING:
+    from microlens.face.store import Scratch
     from microlens.recognize.classify import Recognised
+    from microlens.recognize.event import Event
     from microlens.recognize.recognizer import Recognizer
+    from microlens.report.signals import Signals
     from microlens.spot.intervals import Interval
 
 Progress = Callable[[str, float], None]  # (stage, overall fraction done 0..1)
@@ -260,13 +263,88 @@ def _images(found: Recognised, times: np.ndarray, intervals: list[Interval], bes
 
 def lossless_apex_size(rec: Recognizer) -> int:
     """The side of the apex inputs to keep losslessly while tracking: the recognisers' common input
-    side when both read the apex as :func:`microlens.recognize.recognizer.models.apex_input` does without equalisation
+    side when both read the apex as :func:`microlens.recognize.models.apex_input` does without equalisation
     (an area resize first: a stored resized crop then gives exactly the input the full crop would),
     else 0 (the apex crops are read back from the face video)."""
     from microlens.recognize.expression import INPUT_SIZE
 
     prep = rec.preprocessing
     return INPUT_SIZE if prep["apex_size"] == INPUT_SIZE and prep["equalization"] == "none" else 0
+
+
+class _Spotted(NamedTuple):  # what spotting found
+    intervals: list[Interval]  # to classify
+    flat: list[Interval]  # skipped: the apex is the onset (no onset->apex motion to classify)
+    talking: tuple[tuple[float, float], ...]  # (start_s, end_s) spans in which the person talks
+    signals: Signals | None  # the motion strength and the prior's reading over time (None under 2 frames)
+
+
+def _spot(p1: _Pass1, opts: AnalyzeOptions, spot_opts: SpotOptions) -> _Spotted:
+    """Spot the intervals in the motion features (T, N_FEATURES) and the expression prior's
+    readings (T, L), which start intervals too (:mod:`microlens.spot.priorspot`)."""
+    from microlens.recognize.appearance import cues, expressive, neutral_probability
+    from microlens.report.signals import build as build_signals
+    from microlens.spot.spotting import spot_talking
+
+    neutral = shown = None
+    if opts.neutral_baseline:  # (T,) each: the prior's neutral probability, an expression read or not
+        neutral = neutral_probability(p1.appearance, p1.appearance_labels)
+        shown = expressive(p1.appearance, p1.appearance_labels)
+    intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown,
+                                       cues(p1.appearance)) if len(p1.times) > 1 else ([], ()))
+    flat = [iv for iv in intervals if iv.apex == iv.onset]
+    intervals = [iv for iv in intervals if iv.apex != iv.onset]
+    signals = build_signals(p1.times, p1.motion, spot_opts, neutral, shown, p1.appearance,
+                            p1.appearance_labels) if len(p1.times) > 1 else None
+    return _Spotted(intervals, flat, talking, signals)
+
+
+def _recognise(p1: _Pass1, intervals: list[Interval], scratch: Scratch, rec: Recognizer,
+               opts: AnalyzeOptions, cancel: Cancel | None, progress: Progress) -> tuple[list[Event], Images]:
+    """The events (each interval classified at its apex from the face video and the crop store) and the
+    pictures; the representative frame is the strongest micro apex (without one, the sharpest face)."""
+    from microlens.recognize.classify import recognise
+
+    best = max((iv for iv in intervals if iv.kind == "micro"), key=lambda iv: iv.score, default=None)
+    rep_index = best.apex if best is not None else int(np.nanargmax(p1.sharp))
+
+    def tick(frac: float) -> None:
+        _check_cancel(cancel)
+        progress("recognising", _PASS1 + 0.08 * frac)
+
+    found = recognise(scratch.face_path, intervals, scratch.store, rec, rep_index,
+                      thumb_size=opts.thumb_size, max_filmstrips=opts.max_filmstrips, tick=tick,
+                      macro=opts.macro_recognizer, abstain=opts.abstain, talking_abstain=opts.talking_abstain)
+    return found.events, _images(found, p1.times, intervals, best, rep_index)
+
+
+def _report(source: str, created: str, clip: Any, p1: _Pass1, spotted: _Spotted, events: list[Event],
+            images: Images, rec: Recognizer,
+            options: tuple[AnalyzeOptions, FaceOptions, SpotOptions]) -> Report:
+    """The report (timings aside) of what the stages found in the frames read (T >= 1)."""
+    from microlens.provenance import model_info, settings
+    from microlens.recognize.appearance import read_seconds
+    from microlens.version import __version__
+    from microlens.video.decode import effective_fps
+
+    opts, tr, n = options[0], p1.track, len(p1.times)
+    fps = effective_fps(p1.times)
+    dt = float(np.median(np.diff(p1.times))) if n > 1 else (
+        1.0 / clip.nominal_fps if clip.nominal_fps > 0 else 0.0)
+    duration = float(p1.times[-1] + dt) if n else 0.0
+    return Report(
+        source=source, duration_s=duration, fps=fps, frames=n, events=tuple(events),
+        warnings=tuple(_warnings(clip, p1, fps, opts, duration, spotted.flat)),
+        face=FaceSummary(frames_with_face=int(tr.frames_with_face), coverage=float(tr.coverage),
+                         max_faces=int(tr.max_faces), chosen=str(tr.chosen),
+                         spans=_face_spans(p1.times, p1.face_seen, dt)),
+        model=model_info(rec, opts),
+        appearance=tuple(Reading(k, lab, p) for k, (lab, p) in sorted(read_seconds(
+            p1.times, p1.appearance, p1.appearance_labels, talking=spotted.talking).items())),
+        images=images,
+        width=clip.width, height=clip.height, rotation=clip.rotation, codec=clip.codec,
+        nominal_fps=clip.nominal_fps, talking=spotted.talking, version=__version__, created=created,
+        signals=spotted.signals, settings=settings(*options))
 
 
 def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: FaceOptions,
@@ -276,14 +354,11 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
         window: tuple[float, float] | None = None) -> Report:
     """:func:`analyze` with the option dataclasses already built; ``window`` (start_s, end_s)
     analyses only that time segment (times stay the video's; :mod:`microlens.segments`)."""
+    import microlens.recognize.classify  # noqa: F401 - the stages load before the clock starts
+    import microlens.spot.spotting  # noqa: F401 - (scipy: most of a second)
     from microlens.face.store import Scratch
-    from microlens.provenance import model_info, settings, utc_now
-    from microlens.recognize.appearance import cues, expressive, neutral_probability, read_seconds
-    from microlens.recognize.classify import recognise
-    from microlens.report.signals import build as build_signals
-    from microlens.spot.spotting import spot_talking
-    from microlens.version import __version__
-    from microlens.video.decode import effective_fps, open_clip
+    from microlens.provenance import utc_now
+    from microlens.video.decode import open_clip
 
     report_progress: Progress = progress or (lambda stage, frac: None)
     timer, created = _Timer(), utc_now()
@@ -295,66 +370,23 @@ def run(path: str, model: str | Recognizer, opts: AnalyzeOptions, face_opts: Fac
     scratch = Scratch(face_video, clip.nominal_fps or 30.0, opts.crf, lossless_apex_size(rec), work_dir)
     ok = False
     try:
-        # track: decode, face, motion; the face crops go to the scratch storage
+        # video -> face: decode, track, motion; the face crops go to the scratch storage
         p1 = _track(clip, opts, face_opts, spot_opts, scratch, timer, report_progress,
                     lambda: _check_cancel(cancel), tuple(rec.labels), pipeline_threads, window)
         scratch.finish_video()
         timer.lap("write")
-        n = len(p1.times)
-        valid = np.all(np.isfinite(p1.motion), axis=1) if n else np.zeros(0, bool)  # (T,) face seen
-        if p1.track.frames_with_face == 0 or not valid.any():
-            raise _no_face(path, n, face_opts.face, p1.track.max_faces)
-        fps = effective_fps(p1.times)
-        dt = float(np.median(np.diff(p1.times))) if n > 1 else (
-            1.0 / clip.nominal_fps if clip.nominal_fps > 0 else 0.0)
-        duration = float(p1.times[-1] + dt) if n else 0.0
-
-        # spot: intervals, without those whose apex is the onset (no onset->apex motion to classify)
+        if p1.track.frames_with_face == 0 or not p1.face_seen.any():
+            raise _no_face(path, len(p1.times), face_opts.face, p1.track.max_faces)
+        # spot: intervals, without those whose apex is the onset
         report_progress("spotting", _PASS1)
-        neutral = shown = None
-        if opts.neutral_baseline:  # (T,) each: the prior's neutral probability, an expression read or not
-            neutral = neutral_probability(p1.appearance, p1.appearance_labels)
-            shown = expressive(p1.appearance, p1.appearance_labels)
-        # the expression prior's readings start intervals too (microlens.spot.priorspot)
-        intervals, talking = (spot_talking(p1.times, p1.motion, spot_opts, neutral, shown,
-                                           cues(p1.appearance)) if n > 1 else ([], ()))
-        flat = [iv for iv in intervals if iv.apex == iv.onset]
-        intervals = [iv for iv in intervals if iv.apex != iv.onset]
-        # what the reviewer sees behind the events: the motion strength and the prior's reading
-        signals = build_signals(p1.times, p1.motion, spot_opts, neutral, shown, p1.appearance,
-                                p1.appearance_labels) if n > 1 else None
+        spotted = _spot(p1, opts, spot_opts)
         timer.lap("spot")
-
-        # recognise: every interval at its apex; the strongest micro apex (else the sharpest face)
-        # is the representative frame
-        best = max((iv for iv in intervals if iv.kind == "micro"), key=lambda iv: iv.score, default=None)
-        rep_index = best.apex if best is not None else int(np.nanargmax(p1.sharp))
-
-        def tick(frac: float) -> None:
-            _check_cancel(cancel)
-            report_progress("recognising", _PASS1 + 0.08 * frac)
-
-        found = recognise(scratch.face_path, intervals, scratch.store, rec, rep_index,
-                          thumb_size=opts.thumb_size, max_filmstrips=opts.max_filmstrips, tick=tick,
-                          macro=opts.macro_recognizer, abstain=opts.abstain,
-                          talking_abstain=opts.talking_abstain)
+        # recognise: every interval at its apex; the strongest micro apex is the representative frame
+        events, images = _recognise(p1, spotted.intervals, scratch, rec, opts, cancel, report_progress)
         timer.lap("recognise")
-
         # report
-        tr = p1.track
-        report = Report(
-            source=source_name or path, duration_s=duration, fps=fps, frames=n, events=tuple(found.events),
-            warnings=tuple(_warnings(clip, p1, fps, opts, duration, flat)),
-            face=FaceSummary(frames_with_face=int(tr.frames_with_face), coverage=float(tr.coverage),
-                             max_faces=int(tr.max_faces), chosen=str(tr.chosen),
-                             spans=_face_spans(p1.times, valid, dt)),
-            model=model_info(rec, opts),
-            appearance=tuple(Reading(k, lab, p) for k, (lab, p) in sorted(
-                read_seconds(p1.times, p1.appearance, p1.appearance_labels, talking=talking).items())),
-            images=_images(found, p1.times, intervals, best, rep_index), width=clip.width,
-            height=clip.height, rotation=clip.rotation, codec=clip.codec, nominal_fps=clip.nominal_fps,
-            talking=talking, version=__version__, created=created, signals=signals,
-            settings=settings(opts, face_opts, spot_opts))
+        report = _report(source_name or path, created, clip, p1, spotted, events, images, rec,
+                         (opts, face_opts, spot_opts))
         timer.lap("report")
         report = dataclasses.replace(report, timings_s=dict(timer.s))
         report_progress("done", 1.0)

@@ -1,9 +1,9 @@
 """The tracking pass of :mod:`microlens.analyze` (pass 1) as a pipeline of per-frame stages.
 
-Every frame goes through the same stages in order: decode -> face (:class:`~microlens.face.track.track.FaceTracker`)
+Every frame goes through the same stages in order: decode -> face (:class:`~microlens.face.track.FaceTracker`)
 -> motion (:class:`~microlens.spot.motion.MotionMeter`) -> appearance (the expression prior,
-:class:`~microlens.recognize.recognizer.appearance.AppearanceMeter`) -> write (the face video and the crop store,
-:class:`~microlens.face.track.store.FaceSink`). Each stage keeps its own state and sees the frames in
+:class:`~microlens.recognize.appearance.AppearanceMeter`) -> write (the face video and the crop store,
+:class:`~microlens.face.store.FaceSink`). Each stage keeps its own state and sees the frames in
 order, so the stages can run one after another in the calling thread or, the default, overlapped
 in threads (:func:`run_stages`): PyAV, OpenCV, mediapipe and onnxruntime release the GIL, so both
 cores of a small machine work at once. The threads are joined by small bounded queues (memory
@@ -109,6 +109,39 @@ def _sequential(source: Iterator[Any], groups: Sequence[Sequence[Stage]], timer:
         yield apply(item)
 
 
+def _feed(source: Iterator[Any], out: _Link, timer: Timer) -> None:
+    """The decode thread: every item of ``source`` into ``out``, then the end mark."""
+    while True:
+        t0 = time.perf_counter()
+        item = next(source, _END)
+        timer.add("decode", time.perf_counter() - t0)
+        out.put(item)
+        if item is _END:
+            return
+
+
+def _work(stages: Sequence[Stage], timer: Timer, inbox: _Link, out: _Link) -> None:
+    """A stage group's thread: each item of ``inbox`` through ``stages`` into ``out``, then the end mark."""
+    apply = _timed(stages, timer)
+    while (item := inbox.get()) is not _END:
+        out.put(apply(item))
+    out.put(_END)
+
+
+def _guarded(fn: Callable[[], None], stop: threading.Event,
+             errors: list[BaseException]) -> Callable[[], None]:
+    """``fn`` as a thread's target: an exception goes to ``errors`` (for the consumer) and sets ``stop``."""
+    def run() -> None:
+        try:
+            fn()
+        except _Stop:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            errors.append(e)
+            stop.set()
+    return run
+
+
 def run_stages(source: Iterator[Any], groups: Sequence[Sequence[Stage]], timer: Timer,
                threads: bool = True) -> Generator[Any, None, None]:
     """Each item of ``source`` through every stage of ``groups`` in order; yields the results.
@@ -124,37 +157,12 @@ def run_stages(source: Iterator[Any], groups: Sequence[Sequence[Stage]], timer: 
         return
     stop = threading.Event()
     errors: list[BaseException] = []
-    links = [_Link(stop) for _ in range(len(groups) + 1)]
-
-    def feed() -> None:
-        while True:
-            t0 = time.perf_counter()
-            item = next(source, _END)
-            timer.add("decode", time.perf_counter() - t0)
-            links[0].put(item)
-            if item is _END:
-                return
-
-    def work(k: int) -> None:
-        apply = _timed(groups[k], timer)
-        while (item := links[k].get()) is not _END:
-            links[k + 1].put(apply(item))
-        links[k + 1].put(_END)
-
-    def guard(fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                fn()
-            except _Stop:
-                pass
-            except BaseException as e:  # noqa: BLE001 - handed to the consumer
-                errors.append(e)
-                stop.set()
-        return run
-
-    workers = [threading.Thread(target=guard(feed), name="microlens-decode", daemon=True)]
-    workers += [threading.Thread(target=guard(functools.partial(work, k)), name=f"microlens-stage{k}",
-                                 daemon=True) for k in range(len(groups))]
+    links = [_Link(stop) for _ in range(len(groups) + 1)]  # links[k] feeds group k; links[-1] the consumer
+    jobs = {"microlens-decode": functools.partial(_feed, source, links[0], timer)}
+    jobs |= {f"microlens-stage{k}": functools.partial(_work, stages, timer, links[k], links[k + 1])
+             for k, stages in enumerate(groups)}
+    workers = [threading.Thread(target=_guarded(fn, stop, errors), name=name, daemon=True)
+               for name, fn in jobs.items()]
     for w in workers:
         w.start()
     try:
@@ -208,7 +216,12 @@ class Pass1:
     appearance_labels: tuple[str, ...]  # (L,) their class names
     sharp: np.ndarray  # (T,) float32 Laplacian variance of the face, NaN without a face
     warnings: list[str]
-    track: Any  # microlens.face.track.track.FaceTrack
+    track: Any  # microlens.face.track.FaceTrack
+
+    @property
+    def face_seen(self) -> np.ndarray:
+        """(T,) bool: the frames in which the face was tracked (a finite motion row)."""
+        return np.all(np.isfinite(self.motion), axis=1) if len(self.times) else np.zeros(0, bool)
 
 
 @dataclass
@@ -217,9 +230,66 @@ class _Item:
 
     index: int  # frame row in the pass
     time_s: float
-    frame: Any  # microlens.video.decode.decode.Frame; None once the face is tracked (the image is not kept)
-    face: Any = None  # microlens.face.track.track.FaceFrame or None
+    frame: Any  # microlens.video.decode.Frame; None once the face is tracked (the image is not kept)
+    face: Any = None  # microlens.face.track.FaceFrame or None
     motion: np.ndarray | None = None  # (N_FEATURES,) float32
+
+
+def _stage_groups(tracker: Any, meter: Any, reader: Any, sink: Any) -> list[list[Stage]]:
+    """The per-frame stages, one thread per group: face | motion | appearance and write."""
+    def face(it: _Item) -> _Item:
+        with native_logs_muted(QUIET_NATIVE_LOGS and it.index < 2):  # the models start lazily
+            it.face, it.frame = tracker(it.frame), None
+        return it
+
+    def move(it: _Item) -> _Item:
+        it.motion = meter(it.face)
+        return it
+
+    def read(it: _Item) -> _Item:
+        reader(it.index, it.time_s, None if it.face is None else it.face.crop)
+        return it
+
+    def write(it: _Item) -> _Item:
+        f = it.face
+        sink.put(None if f is None else f.crop, it.time_s, None if f is None else f.affine)
+        return it
+
+    return [[("face", face)], [("motion", move)], [("appearance", read), ("write", write)]]
+
+
+def _progress_ticker(clip: Any, window: tuple[float, float] | None,
+                     progress: Callable[[str, float], None]) -> Callable[[_Item], None]:
+    """``tick(item)`` for every tracked frame, reporting at most every 0.2 s the share of the video
+    (or of ``window``) done; a guess rising with the frame count when the duration is unknown."""
+    start = window[0] if window else 0.0
+    expect = min(clip.duration_s, window[1] if window else np.inf) - start if clip.duration_s > 0 else 0.0
+    last_report = 0.0
+
+    def tick(it: _Item) -> None:
+        nonlocal last_report
+        now = time.monotonic()
+        if now - last_report > 0.2:
+            last_report = now
+            i = it.index
+            frac = (it.time_s - start) / expect if expect > 0 else 1.0 - 1.0 / (1.0 + i / 300)
+            progress("tracking face", PROGRESS_SHARE * min(frac, 0.99))
+    return tick
+
+
+def _collect(pipe: Iterator[Any], cancel: Callable[[], None],
+             tick: Callable[[_Item], None]) -> tuple[list[float], list[np.ndarray]]:
+    """Consume the pipeline's items (:class:`_Item`, motion measured) in the calling thread, with
+    ``cancel()`` and ``tick`` on every frame: the frame times (T,) and motion rows, (T,) of
+    (N_FEATURES,) float32."""
+    times: list[float] = []
+    motion: list[np.ndarray] = []
+    for it in pipe:
+        cancel()
+        times.append(it.time_s)
+        motion.append(it.motion)
+        tick(it)
+    return times, motion
 
 
 def track(clip: Any, opts: Any, face_opts: Any, spot_opts: Any, scratch: Scratch, timer: Timer,
@@ -241,45 +311,13 @@ def track(clip: Any, opts: Any, face_opts: Any, spot_opts: Any, scratch: Scratch
     meter, reader = MotionMeter(spot_opts), AppearanceMeter(vocabulary)
     blank = np.full((CROP_SIZE, CROP_SIZE, 3), 96, np.uint8)  # the face video's frame without a face
     sink = FaceSink(scratch.writer, scratch.store, blank)
-    times: list[float] = []
-    motion: list[np.ndarray] = []  # (T,) of (N_FEATURES,) float32
-    start = window[0] if window else 0.0
-    expect = min(clip.duration_s, window[1] if window else np.inf) - start if clip.duration_s > 0 else 0.0
+    tick = _progress_ticker(clip, window, progress)
     stream = frames(clip, max_side=opts.max_side, window=window)
-
-    def face(it: _Item) -> _Item:
-        with native_logs_muted(QUIET_NATIVE_LOGS and it.index < 2):  # the models start lazily
-            it.face, it.frame = tracker(it.frame), None
-        return it
-
-    def move(it: _Item) -> _Item:
-        it.motion = meter(it.face)
-        return it
-
-    def read(it: _Item) -> _Item:
-        reader(it.index, it.time_s, None if it.face is None else it.face.crop)
-        return it
-
-    def write(it: _Item) -> _Item:
-        f = it.face
-        sink.put(None if f is None else f.crop, it.time_s, None if f is None else f.affine)
-        return it
-
-    groups = [[("face", face)], [("motion", move)], [("appearance", read), ("write", write)]]
-    last_report = 0.0
+    groups = _stage_groups(tracker, meter, reader, sink)
     timer.lap("setup")
     pipe = run_stages((_Item(fr.index, fr.time_s, fr) for fr in stream), groups, timer, threads)
     try:
-        for it in pipe:
-            cancel()
-            times.append(it.time_s)
-            motion.append(it.motion)
-            now = time.monotonic()
-            if now - last_report > 0.2:
-                last_report = now
-                i = it.index
-                frac = (it.time_s - start) / expect if expect > 0 else 1.0 - 1.0 / (1.0 + i / 300)
-                progress("tracking face", PROGRESS_SHARE * min(frac, 0.99))
+        times, motion = _collect(pipe, cancel, tick)
         timer.lap("track_wall")
         appearance = reader.probs(len(times))  # (T, L), scoring the last batch
         timer.lap("appearance")
