@@ -77,8 +77,8 @@
     g.fillStyle = "#e2e8f0";
     g.fillRect(PAD, 46, w - 2 * PAD, 2);
     const sel = RV ? RV.selected() : null;
-    (R.events || []).forEach((e, i) => {
-      const b = eventBox(e), v = RV ? RV.verdictOf(i) : null;
+    stacked().forEach((i) => {
+      const e = R.events[i], b = eventBox(e), v = RV ? RV.verdictOf(i) : null;
       g.fillStyle = ML.color(e.label);
       g.globalAlpha = (v && v.verdict === "reject" ? 0.25 : 1) * (e.kind === "micro" ? 1 : 0.55);
       box(g, b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, 3); g.fill();
@@ -160,11 +160,20 @@
     const x = xOf(now());  // playhead
     g.fillStyle = "#0f172a"; g.fillRect(x - 1, 4, 2, LANE.motion[1] - 2);
   }
+  // event indices in drawing order: the widest first, so that a short event inside a long one (a
+  // micro-expression, or a movement on a face that smiles throughout) is drawn on top of it
+  function stacked() {
+    const width = (i) => { const b = eventBox(R.events[i]); return b.x1 - b.x0; };
+    return (R.events || []).map((e, i) => i).sort((i, j) => width(j) - width(i) || i - j);
+  }
+  // the event under (x, y), or -1: the topmost one drawn there, so a click on a short event inside
+  // a long one picks the short one (the first match picked the long one and seeked to its start)
   function hit(x, y) {
-    return (R.events || []).findIndex((e) => {
-      const b = eventBox(e);
+    const under = stacked().filter((i) => {
+      const b = eventBox(R.events[i]);
       return x >= b.x0 - 4 && x <= b.x1 + 4 && y >= b.y0 - 6 && y <= b.y1 + 6;
     });
+    return under.length ? under[under.length - 1] : -1;
   }
   function loopRange(i) {
     const e = R.events[i];
