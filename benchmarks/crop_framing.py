@@ -1,7 +1,7 @@
 """Crop framing: where the face sits in our aligned crops versus the MEGC2019 training apex crops.
 
 The recognition models are trained on the MEGC2019 apex crops (224x224, CASME II + SMIC). Our
-crops (``microlens.face.track.track``) should frame a face the same way: the same margins above the brows and
+crops (``microlens.face.track``) should frame a face the same way: the same margins above the brows and
 below the chin, the eyes at the same place. This script runs the same landmarker (mediapipe
 face_mesh, still mode) on
 
@@ -40,10 +40,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from microlens.face.track import track as face  # noqa: E402
+from microlens.face import track as face  # noqa: E402
 from microlens.face.track import CROP_SIZE, FaceTracker  # noqa: E402
 from microlens.science import synthetic  # noqa: E402
-from microlens.video.decode import decode as video  # noqa: E402
+from microlens.video import decode as video  # noqa: E402
 
 # Key landmarks (face-mesh indices, averaged): image-left / image-right as seen in the crop.
 KEYPOINTS: dict[str, tuple[int, ...]] = {

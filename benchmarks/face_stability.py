@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from microlens.face.track import track as face  # noqa: E402
+from microlens.face import track as face  # noqa: E402
 from microlens.face.track import FaceTracker  # noqa: E402
 from microlens.science import synthetic  # noqa: E402
 from microlens.video.decode import Frame  # noqa: E402

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-REPORT_EVERY_S = 0.4  # the live page's status period (microlens.live.analyzer.analyzer.LiveOptions.report_every_s)
+REPORT_EVERY_S = 0.4  # the live page's status period (microlens.live.analyzer.LiveOptions.report_every_s)
 MIN_FPS = 15.0  # frames per second the live page must take from a camera
 MAX_GAP_CEILING_S = 2.0  # whatever the load: a display this long without an update is stalled
 

@@ -5,7 +5,7 @@ flow that training builds from the same frames, and how far both are from the sh
    happiness, surprise, disgust, repression) goes (a) through ``microlens prepare``'s
    ``prepare_sample`` (JPEG frames, one affine for onset and apex) and (b) through the inference path
    (H.264, decode, FaceTracker, gray store, flow), with and without re-framing the apex crop by the
-   onset's alignment (:func:`microlens.face.track.flow.realign`). Reported: the correlation of the raw onset->apex
+   onset's alignment (:func:`microlens.face.flow.realign`). Reported: the correlation of the raw onset->apex
    TV-L1 fields (u and v together, pixels), the relative end-point error, and the per-channel
    correlation of the 28x28 images the model reads.
 2. **Distribution.** Simple statistics of the 28x28 flow images that depend on the recipe rather

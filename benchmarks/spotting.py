@@ -2,7 +2,7 @@
 
 Clips (benchmarks/spotclips.py) animate real face textures with injected micro/macro expressions
 and distractors (blinks, head motion, talking, lighting flicker); they are encoded to H.264 and
-run through the real stages: microlens.video.decode.decode -> microlens.face.track.track.FaceTracker -> MotionMeter and
+run through the real stages: microlens.video.decode -> microlens.face.track.FaceTracker -> MotionMeter and
 the expression prior (AppearanceMeter) -> the spotting of microlens.analyze (spot_talking with the
 prior's readings, intervals whose apex is their onset dropped), and BaselineMeter -> spot_baseline
 on the same crops; ``ours_without_prior`` is the motion spotter alone (spot, the figure before
@@ -18,7 +18,7 @@ reports. Every clip is re-rendered from its seed, so anyone gets the same videos
     .venv/bin/python benchmarks/spotting.py --quick    # two short clips, a smoke run
     .venv/bin/python benchmarks/spotting.py --set tune --tune   # parameter search (tune set only)
 
-``--crops direct`` skips microlens.face.track.track and crops from the known landmarks (a fallback, marked in
+``--crops direct`` skips microlens.face.track and crops from the known landmarks (a fallback, marked in
 the results); ``--cache DIR`` keeps per-clip features so a second ``--tune`` run takes seconds.
 """
 
@@ -125,10 +125,9 @@ def _add(total: dict[str, dict[str, int]], c: dict[str, dict[str, int]]) -> None
 
 
 def _tracker_ready() -> bool:
-    """True when microlens.video.decode.decode and microlens.face.track.track are implemented (not skeletons)."""
+    """True when microlens.video.decode and microlens.face.track are implemented (not skeletons)."""
     try:
-        from microlens.face.track import track as face
-
+        from microlens.face import track as face
         face.FaceTracker().close()
         return True
     except NotImplementedError:
@@ -152,9 +151,8 @@ def features(spec: sc.ClipSpec, tex: sc.Texture, script: sc.Script, workdir: Pat
     timing.update(decode_s=0.0, face_s=0.0, meter_s=0.0, appearance_s=0.0, baseline_meter_s=0.0)
     n_face = 0
     if crops == "tracker":
-        from microlens.face.track import track as face
-        from microlens.video.decode import decode as video
-
+        from microlens.face import track as face
+        from microlens.video import decode as video
         tracker = face.FaceTracker()
         clip = video.open_clip(str(path))
         it: Iterator[Any] = iter(video.frames(clip))
@@ -284,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     textures: dict[str, sc.Texture | None] = {}
     notes = []
     if crops == "direct":
-        notes.append("face crops made directly from the known landmarks (microlens.face.track.track not used)")
+        notes.append("face crops made directly from the known landmarks (microlens.face.track not used)")
     opts, bopts = spotting.SpotOptions(), baseline_spotter.BaselineOptions()
     total_ours: dict[str, dict[str, int]] = {}
     total_base: dict[str, dict[str, int]] = {}

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from microlens.face.track import FaceTracker  # noqa: E402
 from microlens.science import synthetic  # noqa: E402
-from microlens.video.decode import decode as video  # noqa: E402
+from microlens.video import decode as video  # noqa: E402
 
 
 def make_clip(path: str, seconds: float, fps: float = 30.0, size: tuple[int, int] = (640, 480)) -> int:

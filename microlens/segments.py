@@ -32,7 +32,7 @@ from microlens.errors import NoFaceError, UsageError
 from microlens.recognize.event import Event
 from microlens.report.types import Filmstrip, Images, Report
 
-READ_EVERY_S = 0.1  # microlens.recognize.recognizer.appearance.AppearanceMeter's every_s: one face read per 0.1 s
+READ_EVERY_S = 0.1  # microlens.recognize.appearance.AppearanceMeter's every_s: one face read per 0.1 s
 
 
 @dataclass(frozen=True)

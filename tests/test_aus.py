@@ -16,7 +16,16 @@ from test_cli_analyze import model_name  # noqa: F401 - the shared model fixture
 from test_data import make_prepared
 
 from microlens.errors import UsageError
-from microlens.recognize.aus import AU_NAMES, AU_PATH, ActionUnit, au_targets, aus_text, load_aus, parse_aus, read_au_checkpoint
+from microlens.recognize.aus import (
+    AU_NAMES,
+    AU_PATH,
+    ActionUnit,
+    au_targets,
+    aus_text,
+    load_aus,
+    parse_aus,
+    read_au_checkpoint,
+)
 from microlens.science.metrics import f1_columns, f1_resampled, percentile_interval
 from microlens.science.train.aucard import save_au_model
 from microlens.science.train.aus import AUOptions, best_thresholds, select_aus, train_aus

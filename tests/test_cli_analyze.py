@@ -324,8 +324,8 @@ def test_a_closed_stdout_is_not_an_error() -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nfrom microlens.cli.main import main as cli\n"
-            "from microlens.recognize.recognizer import recognizer as recognize\n"
+    code = ("import sys\nfrom microlens.cli import main as cli\n"
+            "from microlens.recognize import recognizer as recognize\n"
             "def closed(args):\n    raise BrokenPipeError(32, 'Broken pipe')\n"
             "recognize.run = closed\nsys.exit(cli.main(['models']))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -388,8 +388,8 @@ def test_unwritable_outputs_are_usage_errors_before_any_work(good: Path, tmp_pat
                                                              capfd: pytest.CaptureFixture[str]) -> None:
     """-o under a regular file (fails for root too), a batch folder that cannot be made, --face-video
     in a missing folder or naming a folder: exit 2 with the reason before the analysis (issue 19)."""
-    import microlens.cli.main.analyze as acli
-    import microlens.cli.main.batch as batch
+    import microlens.cli.analyze as acli
+    import microlens.cli.batch as batch
 
     monkeypatch.setattr(acli, "analyze", _no_analysis)
     monkeypatch.setattr(batch, "analyze", _no_analysis)
@@ -413,7 +413,7 @@ def test_a_write_failure_after_the_analysis_is_an_output_error(good: Path, tmp_p
     OutputError), not 'internal error' (issue 19)."""
     from test_report import make_report
 
-    import microlens.cli.main.analyze as acli
+    import microlens.cli.analyze as acli
     from microlens.errors import OutputError
 
     out = tmp_path / "out"

@@ -29,11 +29,11 @@ from media import (
 )
 
 from microlens.errors import UsageError
-from microlens.face.track import align
-from microlens.face.track import track as face
+from microlens.face import align
+from microlens.face import track as face
 from microlens.face.track import CROP_SIZE, FaceOptions, FaceTracker
 from microlens.science import synthetic
-from microlens.video.decode import decode as video
+from microlens.video import decode as video
 from microlens.video.decode import Frame
 
 REPO = Path(__file__).resolve().parents[1]

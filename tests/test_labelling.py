@@ -9,7 +9,14 @@ import pytest
 from skimage import data
 
 from microlens.labels import UNCERTAIN
-from microlens.recognize.recognizer import ExpressionPrior, calibrate, decide, label_events, load_model, scaled
+from microlens.recognize.recognizer import (
+    ExpressionPrior,
+    calibrate,
+    decide,
+    label_events,
+    load_model,
+    scaled,
+)
 from microlens.science.metrics import ece, fit_temperature, selective
 
 

@@ -81,7 +81,7 @@ def tracked_store(imgs: dict[int, np.ndarray], tmp_path) -> tuple[CropStore, np.
 
 def prepare_pair(imgs: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``prepare``'s geometry: onset and apex cropped with the onset's affine, as (128, 128) gray."""
-    from microlens.face.track import track as face
+    from microlens.face import track as face
     from microlens.face.flow import WORK_SIZE, _gray
 
     affine = face.locate(imgs[ONSET])

@@ -30,7 +30,7 @@ from media import (
 
 from microlens.errors import VideoError
 from microlens.science import synthetic
-from microlens.video.decode import decode as video
+from microlens.video import decode as video
 
 
 @pytest.fixture(scope="session")

@@ -488,7 +488,7 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys, microlens.web, microlens.web.serve, microlens.live.analyzer.analyzer, "
+    code = ("import sys, microlens.web, microlens.web.serve, microlens.live.analyzer, "
             "microlens.web.jobs as j; "
             "print(int('torch' in sys.modules), int('onnxruntime' in sys.modules), len(j._MODELS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,

@@ -94,7 +94,7 @@ def test_onnxruntime_sessions_write_no_telemetry(tmp_path: Path) -> None:
     onnx = sorted((REPO / "microlens" / "assets").glob("*.onnx"))
     if not onnx:
         pytest.skip("no shipped ONNX model")
-    code = f"from microlens.recognize.recognizer.ortsession import session; session({str(onnx[0])!r}); print('ok')"
+    code = f"from microlens.recognize.ortsession import session; session({str(onnx[0])!r}); print('ok')"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=folders[2], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -3,7 +3,7 @@ the page shows (the analysed face, ``face.chosen``) are translated too.
 
 The catalogue test (test_web.py::test_every_page_string_has_a_korean_translation) checks the strings
 marked in microlens/web; "the only face" slipped past it because it is made outside the web package
-(microlens.face.track.mesh.describe_choice), stored in the report and shown by the page script as it is.
+(microlens.face.mesh.describe_choice), stored in the report and shown by the page script as it is.
 Here every phrase describe_choice can make must come out in Korean."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``microlens analyze``: the subcommand's parser and its dispatch to one video or a batch.
 
 One video: the report goes to stdout (or -o FILE, or one file per format into -o DIR). Several
-videos or a folder: :func:`microlens.cli.main.batch.run_batch` into -o DIR plus summary.csv and events.csv.
+videos or a folder: :func:`microlens.cli.batch.run_batch` into -o DIR plus summary.csv and events.csv.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ COMMANDS = {
     "prepare": "microlens.science.prepare",  # raw CASME II / SAMM -> prepared dataset
     "train": "microlens.science.train.run",  # LOSO / holdout / random training of both streams
     "evaluate": "microlens.science.evaluate",  # a model on a prepared dataset -> metrics JSON
-    "models": "microlens.recognize.recognizer.recognizer",  # list shipped models
-    "analyze": "microlens.cli.main.analyze",  # video(s) -> report(s)
+    "models": "microlens.recognize.recognizer",  # list shipped models
+    "analyze": "microlens.cli.analyze",  # video(s) -> report(s)
     "serve": "microlens.web.serve",  # web app + embedded queue worker
 }
 

@@ -80,7 +80,7 @@ def transform(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 
 def crop(image: np.ndarray, affine: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
-    """Apply an alignment affine (from ``microlens.face.track.track.locate``): (H, W, 3) -> (size, size, 3) uint8.
+    """Apply an alignment affine (from ``microlens.face.track.locate``): (H, W, 3) -> (size, size, 3) uint8.
 
     The affine is defined for a CROP_SIZE crop; other sizes give the same framing, rescaled.
     Pixels outside the image are black (never invented).

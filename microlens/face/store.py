@@ -3,7 +3,7 @@
 The tracking pass writes every frame's aligned face crop to the face video (the web results page
 shows it) and losslessly to a :class:`CropStore`: the 128x128 gray image the flow recipe starts
 from and, where the recognisers allow it, the small RGB apex input (the crop area-resized to the
-recognisers' input side, what :func:`microlens.recognize.recognizer.models.apex_input` makes of it first), both
+recognisers' input side, what :func:`microlens.recognize.models.apex_input` makes of it first), both
 PNG-compressed. The recognisers so read exactly the inputs they would get from the original crop,
 not an H.264 copy (whose bytes, with the bundled libx264, can even differ between runs).
 :class:`Scratch` owns the temporary work folder these live in (``microlens-work-<pid>-*`` in the
@@ -35,7 +35,7 @@ _PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PN
 class CropStore:
     """Lossless on-disk store (PNG) of each face frame's (128, 128) uint8 gray flow input and, when
     ``apex_size`` > 0, its (apex_size, apex_size, 3) uint8 RGB apex input (the 224 px crop resized
-    with INTER_AREA, as :func:`microlens.recognize.recognizer.models.apex_input` does before anything else)."""
+    with INTER_AREA, as :func:`microlens.recognize.models.apex_input` does before anything else)."""
 
     def __init__(self, folder: str, apex_size: int = 0) -> None:
         fd, self.path = tempfile.mkstemp(prefix="microlens-crops-", suffix=".bin", dir=folder)
@@ -99,7 +99,7 @@ class CropStore:
 
     def pair(self, onset: int, apex: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The (128, 128) uint8 gray onset and apex crops, the apex re-framed with the onset's
-        alignment (:func:`microlens.face.track.flow.realign`, the training geometry); None without a face."""
+        alignment (:func:`microlens.face.flow.realign`, the training geometry); None without a face."""
         from microlens.face.flow import realign
 
         a, b = self.get(onset), self.get(apex)
@@ -126,8 +126,7 @@ class FaceSink:
     def put(self, crop: np.ndarray | None, time_s: float, affine: np.ndarray | None = None) -> None:
         """Write one frame: the (224, 224, 3) uint8 face crop and its (2, 3) alignment affine, or
         None without a face."""
-        from microlens.face.track import flow
-
+        from microlens.face import flow
         t0 = time.perf_counter()
         try:
             if crop is None:

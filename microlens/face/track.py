@@ -1,7 +1,7 @@
 """Stage 2, face: detect, track and align one face per frame into CROP_SIZE crops.
 
-The stage is three modules: :mod:`microlens.face.track.mesh` finds faces and their 468 face-mesh landmarks
-(mediapipe 0.10.21, offline) and picks the face to analyse; :mod:`microlens.face.track.align` maps landmarks to
+The stage is three modules: :mod:`microlens.face.mesh` finds faces and their 468 face-mesh landmarks
+(mediapipe 0.10.21, offline) and picks the face to analyse; :mod:`microlens.face.align` maps landmarks to
 the crop with the training framing (MEGC2019 apex crops: brows to chin); this module puts them
 together for still images (:func:`locate`, :func:`landmarks`) and video (:class:`FaceTracker`, with
 the alignment smoothed over time). The names other modules use are importable from here.
@@ -17,8 +17,37 @@ import cv2
 import numpy as np
 
 from microlens.errors import UsageError
-from microlens.face.align import ASPECT, CROP_SIZE, TEMPLATE, TEMPLATE_IDS, affine_of, align_affine, crop, framed, pose_of, rigid_affine, similarity, transform
-from microlens.face.mesh import MAX_FACES, N_LANDMARKS, PICKERS, REGIONS, Models, add_far_faces, area, describe_choice, face_box, iou, is_new, mesh_faces, picker, roi_face, still_models
+from microlens.face.align import (
+    ASPECT,
+    CROP_SIZE,
+    TEMPLATE,
+    TEMPLATE_IDS,
+    affine_of,
+    align_affine,
+    crop,
+    framed,
+    pose_of,
+    rigid_affine,
+    similarity,
+    transform,
+)
+from microlens.face.mesh import (
+    MAX_FACES,
+    N_LANDMARKS,
+    PICKERS,
+    REGIONS,
+    Models,
+    add_far_faces,
+    area,
+    describe_choice,
+    face_box,
+    iou,
+    is_new,
+    mesh_faces,
+    picker,
+    roi_face,
+    still_models,
+)
 from microlens.options import check_numbers, option
 from microlens.video.decode import Frame
 

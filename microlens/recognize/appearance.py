@@ -1,6 +1,6 @@
 """What the expression prior reads on the face between events, ten faces a second.
 
-:class:`AppearanceMeter` runs the FER2013 prior (:class:`microlens.recognize.recognizer.recognizer.ExpressionPrior`) on
+:class:`AppearanceMeter` runs the FER2013 prior (:class:`microlens.recognize.recognizer.ExpressionPrior`) on
 at most one face per 0.1 s while a video is tracked. Its neutral probability puts the spotting
 baseline on the frames at rest where expressions fill the baseline window (:func:`neutral_probability`,
 :func:`expressive`, :func:`microlens.spot.spotting.spot`); its
@@ -103,7 +103,7 @@ def read_seconds(times: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
     """Second k -> (label, probability) that the prior reads in [k, k+1) from the mean of its
     scored faces there (``times`` (T,) seconds, ``probs`` (T, 7) with NaN rows), as
     :func:`read_mean`. In a second that the person talks through more than half of (``talking``
-    spans), an expression is named from :data:`microlens.recognize.recognizer.classify.TALKING_PRIOR_MIN_PROB`, as an
+    spans), an expression is named from :data:`microlens.recognize.classify.TALKING_PRIOR_MIN_PROB`, as an
     event's label is (on the development part of benchmarks/recall.py: per-second agreement 117/160
     -> 120/160). Seconds without a scored face are absent."""
     from microlens.recognize.classify import TALKING_PRIOR_MIN_PROB

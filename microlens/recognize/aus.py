@@ -1,6 +1,6 @@
 """Action units per event: a multi-label FACS action-unit (AU) detector on the onset->apex flow.
 
-The detector is FlowNet (:mod:`microlens.recognize.recognizer.models`) with one logit per AU read through a sigmoid
+The detector is FlowNet (:mod:`microlens.recognize.models`) with one logit per AU read through a sigmoid
 (several AUs can move at once), trained on the CASME II AU codes of the prepared data
 (:mod:`microlens.science.train.aus`). It reads the same 28x28 (u, v, strain) flow image the micro
 recogniser reads. The shipped detector is the self-describing checkpoint ``assets/aus/aus.pt``
@@ -121,7 +121,7 @@ class AUDetector:
         self._members = ckpt["members"]
 
     def predict(self, flow: np.ndarray) -> np.ndarray:
-        """(N, 28, 28, 3) uint8 onset->apex flow images (:func:`microlens.face.track.flow.flow_image`, the
+        """(N, 28, 28, 3) uint8 onset->apex flow images (:func:`microlens.face.flow.flow_image`, the
         micro recogniser's input) -> (N, A) float32 probabilities, one column per ``self.aus``."""
         from microlens.recognize.models import flow_input
 

@@ -1,7 +1,7 @@
 """The recognition pass of an analysis: each spotted interval -> a classified :class:`Event`.
 
 The face video written by the tracking pass is decoded once more; at each interval's apex the
-onset->apex flow image is built from the lossless crop store with :func:`microlens.face.track.flow.flow_image`
+onset->apex flow image is built from the lossless crop store with :func:`microlens.face.flow.flow_image`
 (exactly the training recipe; an H.264 round trip changed the flow images measurably, see
 docs/usage.md) and the apex input (from the same store where it keeps one, else the face video's
 crop) plus the flow go to the recogniser in bounded batches. The same
@@ -123,10 +123,10 @@ def classify_batch(rec: Recognizer, batch: list[tuple[Interval, np.ndarray, np.n
     """The one place where recognition becomes Events: ``batch`` holds (interval, apex crop
     (224, 224, 3) uint8, onset->apex flow image (28, 28, 3) uint8). Micro-expressions are labelled
     by the micro model, macro-expressions by the full-expression prior (``macro``, see
-    :func:`microlens.recognize.recognizer.recognizer.label_events`); a label is ``uncertain`` below the recogniser's
+    :func:`microlens.recognize.recognizer.label_events`); a label is ``uncertain`` below the recogniser's
     calibrated threshold (when ``abstain``), and so is a micro-model label of an interval spotted
     while the person talks (when ``talking_abstain``, see :func:`talking_label`). Every event also
-    gets the action units the AU detector reads on the same flow image (:mod:`microlens.recognize.recognizer.aus`)."""
+    gets the action units the AU detector reads on the same flow image (:mod:`microlens.recognize.aus`)."""
     from microlens.recognize.aus import load_aus
     from microlens.recognize.recognizer import label_events
 

@@ -130,7 +130,7 @@ def convert(hdf5: str | Path) -> dict[str, torch.Tensor]:
     return {k: v.contiguous().clone() for k, v in state.items()}
 
 
-if __name__ == "__main__":  # python -m microlens.recognize.recognizer.expression PATH/emotion_model.hdf5
+if __name__ == "__main__":  # python -m microlens.recognize.expression PATH/emotion_model.hdf5
     import sys
 
     torch.save(convert(sys.argv[1]), WEIGHTS)

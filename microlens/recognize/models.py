@@ -203,7 +203,7 @@ class STSTNet(nn.Module):
 
 class ExpressionNet(nn.Module):
     """Apex stream on prior knowledge: the frozen FER2013 mini-Xception
-    (:mod:`microlens.recognize.recognizer.expression`) reads the 64x64 gray apex crop and its mirror image into
+    (:mod:`microlens.recognize.expression`) reads the 64x64 gray apex crop and its mirror image into
     seven expression scores; a linear head
     on the standardised scores maps them to our classes.
 

@@ -1,9 +1,9 @@
-"""A :class:`~microlens.report.types.types.Report` back from its JSON (``Report.to_dict()``), without the images.
+"""A :class:`~microlens.report.types.Report` back from its JSON (``Report.to_dict()``), without the images.
 
 The web app keeps each analysis' JSON report; a reviewer's verdicts, given later, are rendered
 into every export from it: :func:`report_from_dict` rebuilds the report (times at the JSON's
 millisecond precision), :func:`dataclasses.replace` adds the review, and any writer of
-:data:`microlens.report.types.types.WRITERS` renders it. Reports of schema 6 carry no face spans: the face is
+:data:`microlens.report.writers.WRITERS` renders it. Reports of schema 6 carry no face spans: the face is
 then taken as seen in each second the timeline says it was.
 """
 

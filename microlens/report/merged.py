@@ -1,7 +1,7 @@
 """The merged events table of a batch: one row per event of every video (``events.csv``).
 
 ``microlens analyze FOLDER -o OUT`` writes, besides one report per video and ``summary.csv``,
-``OUT/events.csv``: the events CSV of every video (the columns of :func:`microlens.report.types.types.to_csv`,
+``OUT/events.csv``: the events CSV of every video (the columns of :func:`microlens.report.writers.to_csv`,
 frame numbers included) stacked, each row led by the video it comes from. With ``--sidecar FILE``,
 a CSV with a ``video`` column and any others (typically ``participant`` and ``condition``), each
 video's row of the sidecar is copied onto its events, so the table goes straight into R, pandas or

@@ -1,5 +1,5 @@
 """The HTML report page: one self-contained file (inline CSS, SVG timeline and base64 JPEG images; no
-scripts, no external assets), rendered from a :class:`~microlens.report.types.types.Report`."""
+scripts, no external assets), rendered from a :class:`~microlens.report.types.Report`."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def frame_at(report: Report, t: float) -> int:
 
 
 def added_event(report: Report, a: Added) -> Event:
-    """An added event as an :class:`~microlens.report.types.types.Event` (apex: the middle; confidence 1; no
+    """An added event as an :class:`~microlens.report.types.Event` (apex: the middle; confidence 1; no
     probabilities; recognizer ``reviewer``)."""
     from microlens.recognize.event import Event
 

@@ -2,8 +2,8 @@
 
 A :class:`Report` holds the classified events, the face summary, the model and the images the HTML
 page shows (numpy arrays, never in the JSON). The per-second timeline, the statistics and the
-emotion-change log are derived from those fields by pure functions (:mod:`microlens.report.types.views`), so
-every writer and ``to_dict()`` agree. The writers are in :mod:`microlens.report.types.writers`.
+emotion-change log are derived from those fields by pure functions (:mod:`microlens.report.views`), so
+every writer and ``to_dict()`` agree. The writers are in :mod:`microlens.report.writers`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Reading:
 
     second: int  # the second [second, second + 1) of the video
     # its most likely class (mean over the faces scored in that second) where the prior reads it
-    # clearly, else "neutral" (no clear expression; microlens.recognize.recognizer.appearance.read_mean)
+    # clearly, else "neutral" (no clear expression; microlens.recognize.appearance.read_mean)
     label: str
     confidence: float  # that class's mean probability (for "neutral": the neutral class's)
 
@@ -116,7 +116,7 @@ class Report:
     # every option as resolved: "analysis", "face", "spotting" -> field -> value
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     signals: Signals | None = None  # the spotter's motion strength and the prior's reading over time
-    review: Review | None = None  # a person's verdicts and added events (microlens.report.types.review)
+    review: Review | None = None  # a person's verdicts and added events (microlens.report.review)
 
     def timeline(self) -> list[dict[str, Any]]:
         """Per-second states, see :func:`timeline`."""

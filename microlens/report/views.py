@@ -1,6 +1,6 @@
-"""The derived views of a :class:`~microlens.report.types.types.Report`: the per-second timeline, the
+"""The derived views of a :class:`~microlens.report.types.Report`: the per-second timeline, the
 emotion-change log and the statistics, pure functions of the report's fields (so every writer and
-``Report.to_dict()`` agree). :mod:`microlens.report.types.types` re-exports them."""
+``Report.to_dict()`` agree). :mod:`microlens.report.types` re-exports them."""
 
 from __future__ import annotations
 

@@ -110,21 +110,21 @@ def to_vtt(report: Report) -> str:
 
 
 def to_html(report: Report) -> str:
-    """The self-contained HTML page (see :func:`microlens.report.types.page.render`)."""
+    """The self-contained HTML page (see :func:`microlens.report.page.render`)."""
     from microlens.report.page import render
 
     return render(report)
 
 
 def to_eaf(report: Report) -> str:
-    """An ELAN annotation file (see :func:`microlens.report.types.exports.to_eaf`)."""
+    """An ELAN annotation file (see :func:`microlens.report.exports.to_eaf`)."""
     from microlens.report.exports import to_eaf as eaf
 
     return eaf(report)
 
 
 def to_boris(report: Report) -> str:
-    """A BORIS tabular-events table (see :func:`microlens.report.types.exports.to_boris`)."""
+    """A BORIS tabular-events table (see :func:`microlens.report.exports.to_boris`)."""
     from microlens.report.exports import to_boris as boris
 
     return boris(report)

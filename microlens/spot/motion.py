@@ -88,7 +88,7 @@ EXPRESSIVE = tuple(r for r in REGIONS if r not in EYES)
 
 # Fallback region centres (fraction of the crop side) for crops without landmarks: the mean layout
 # of an aligned frontal face (eyes level at ~0.4 of the height).
-_DEFAULT_CENTRES: dict[str, tuple[float, float]] = {  # microlens.face.track.track framing (MEGC apex crops)
+_DEFAULT_CENTRES: dict[str, tuple[float, float]] = {  # microlens.face.track framing (MEGC apex crops)
     "brow_l": (0.10, 0.09), "brow_r": (0.89, 0.08), "brow_in_l": (0.35, 0.09),
     "brow_in_r": (0.64, 0.09), "glabella": (0.49, 0.12), "eye_l": (0.24, 0.26),
     "eye_r": (0.76, 0.25), "nose": (0.49, 0.50), "cheek_l": (0.14, 0.54), "cheek_r": (0.86, 0.53),

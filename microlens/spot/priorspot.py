@@ -1,6 +1,6 @@
 """Spotting from the expression prior's readings: a face that leaves neutral and returns.
 
-The FER2013 prior (:class:`microlens.recognize.recognizer.appearance.AppearanceMeter`) reads the face ten times a
+The FER2013 prior (:class:`microlens.recognize.appearance.AppearanceMeter`) reads the face ten times a
 second. Where one expression class becomes clear (probability at least ``prior_high`` on
 ``prior_count`` readings in a row) and stays likely (at least ``prior_low``), the face shows that
 expression: the interval runs from just after the last reading under ``prior_low`` before it
@@ -22,7 +22,7 @@ import numpy as np
 
 from microlens.spot.intervals import MICRO_MAX_S, Interval, segments
 
-# the FER2013 classes (raw names, microlens.recognize.recognizer.expression.FER_CLASSES) whose readings start an
+# the FER2013 classes (raw names, microlens.recognize.expression.FER_CLASSES) whose readings start an
 # interval: those of CASME II's fine label set. Its 'fear' and 'angry' are what it reads on many
 # neutral or talking faces (nine of ten readings of a talking woman in the development clips), and
 # neither is a label the micro model knows; the motion spotter still finds such expressions.

@@ -3,7 +3,7 @@
 Decoding uses PyAV (FFmpeg). Frame times come from the decoded presentation timestamps, never from
 the header frame rate, because browser MediaRecorder WebM files report bogus fps and frame counts.
 Phone videos are turned upright from their display matrix (or an old-style ``rotate`` tag), and
-:class:`Clip` reports the display size. :class:`VideoWriter` (:mod:`microlens.video.decode.writer`, importable
+:class:`Clip` reports the display size. :class:`VideoWriter` (:mod:`microlens.video.writer`, importable
 from here) encodes browser-playable H.264.
 """
 
@@ -303,7 +303,7 @@ def frames(clip: Clip, max_side: int | None = None, window: tuple[float, float] 
     the stream breaks before any frame; a truncated tail ends the iteration with what was decoded
     (and a message in the returned stream's ``warnings``). Times come from the decoded timestamps,
     start at 0 and strictly increase: repeated timestamps and backward jumps (joined recordings) are
-    repaired with the header's frame rate and named in ``warnings`` (:mod:`microlens.video.decode.frametimes`).
+    repaired with the header's frame rate and named in ``warnings`` (:mod:`microlens.video.frametimes`).
     """
     return FrameStream(clip, max_side, window)
 

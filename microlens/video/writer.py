@@ -1,5 +1,5 @@
 """Writing video: :class:`VideoWriter` encodes browser-playable H.264 MP4 (the face-crop video, the
-live page's recordings). Reading is :mod:`microlens.video.decode.decode`, which re-exports this class."""
+live page's recordings). Reading is :mod:`microlens.video.decode`, which re-exports this class."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The job writes every report format once (results.py). While nobody has reviewed the analysis,
 those files are served as they are. Once there are verdicts or added events, each download is
-rendered from the stored JSON report (:func:`microlens.report.types.load.report_from_dict`) with the review
+rendered from the stored JSON report (:func:`microlens.report.load.report_from_dict`) with the review
 (:func:`microlens.web.verdicts.load_review`), so every format carries it; the HTML page gets its
 pictures back from the stored JPEGs.
 """

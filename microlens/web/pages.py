@@ -42,7 +42,7 @@ STAGE_NAMES = {  # pipeline stages reported by microlens.analyze and the job run
 }
 
 
-# microlens.face.track.mesh.describe_choice's English phrases (the report's face.chosen) -> the page's words;
+# microlens.face.mesh.describe_choice's English phrases (the report's face.chosen) -> the page's words;
 # the results page matches them in the page script (S.face_choices), tests check every phrase.
 FACE_CHOICES = (
     (re.compile(r"^the only face$"), lazy_gettext("the only face")),

@@ -89,7 +89,7 @@ def keep_caches_inside(root: Path) -> None:
     """Point the caches libraries write under the home folder into ``root``/cache, so that the web
     app writes nothing outside its data directory: matplotlib's font cache and config folder
     (mediapipe imports matplotlib). A MPLCONFIGDIR the environment already sets is kept; onnxruntime's
-    telemetry files are switched off where it is imported (microlens.recognize.recognizer.ortsession)."""
+    telemetry files are switched off where it is imported (microlens.recognize.ortsession)."""
     os.environ.setdefault("MPLCONFIGDIR", str(root / "cache" / "matplotlib"))
 
 

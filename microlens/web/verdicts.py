@@ -4,7 +4,7 @@ Two tables of ``analyses.db`` (created by :class:`~microlens.web.storage.Store`)
 row per reviewed machine event (accept, reject or relabel with a label, and a note), and
 ``added_events``, the expressions the machine missed (onset, offset, label, note). Deleting an
 analysis deletes both. They survive restarts like the analyses themselves; :func:`load_review`
-reads them as a :class:`microlens.report.types.review.Review` that the report writers render.
+reads them as a :class:`microlens.report.review.Review` that the report writers render.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Protocol: the page sends one JPEG frame as a binary message and waits for ``{"type": "ack"}`` before
 sending the next, so one frame is in flight and stale frames are dropped in the browser. The ack goes
 out when the server takes the frame up for analysis, so the page encodes the next frame meanwhile.
-A reporter thread sends ``{"type": "status", ...}`` (see :class:`microlens.live.analyzer.analyzer.LiveStatus`) every
+A reporter thread sends ``{"type": "status", ...}`` (see :class:`microlens.live.analyzer.LiveStatus`) every
 ``report_every_s``. The text message ``{"action": "save"}`` stops the session and queues its
 recording as an analysis (answer ``{"type": "saved", "id", "url"}``); ``{"action": "stop"}`` stops
 and discards it.
