@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--no-cues", action="store_true", help="motion only (the spotting before issue 20)")
     args = ap.parse_args(argv)
-    kw = {k: (int(v) if k == "prior_count" else float(v)) for k, v in (s.split("=") for s in args.set)}
+    whole = ("prior_count", "prior_dip")
+    kw = {k: (int(v) if k in whole else float(v)) for k, v in (s.split("=") for s in args.set)}
     opts = SpotOptions(**kw)  # type: ignore[arg-type]
     tot = dict.fromkeys(("spans", "found", "labelled", "labelled_where_none", "events"), 0)
     for c in dev_clips():

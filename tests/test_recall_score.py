@@ -102,3 +102,16 @@ def test_a_movement_inside_a_held_expression_is_its_own():
     build_up = Interval(0, 2, 3, 0.0, 0.2, 0.3, "micro", 9.0)
     out = merge(held, [build_up, inner], np.zeros(100))
     assert [(iv.kind, iv.onset) for iv in out] == [("macro", 0), ("micro", 40)]
+
+
+def test_a_held_expression_that_dips_for_one_reading_is_one_run() -> None:
+    """``prior_dip``: a class read as held, under ``prior_low`` for one reading, then held again, is
+    one run (one expression); two readings under it end the run."""
+    t = np.arange(8) * 0.1
+    one_dip = np.array([0.9, 0.95, 0.9, 0.4, 0.9, 0.99, 0.9, 0.1])
+    assert cue_runs(t, one_dip, 0.8, 0.5, 2, dip=0) == [(0, 1, 2), (4, 5, 6)]
+    assert cue_runs(t, one_dip, 0.8, 0.5, 2, dip=1) == [(0, 5, 6)]
+    two_dips = np.array([0.9, 0.95, 0.4, 0.3, 0.9, 0.99, 0.9, 0.1])
+    assert cue_runs(t, two_dips, 0.8, 0.5, 2, dip=1) == [(0, 1, 1), (4, 5, 6)]
+    weak_after = np.array([0.9, 0.95, 0.4, 0.6, 0.7, 0.6, 0.2, 0.1])  # never strong again: not joined
+    assert cue_runs(t, weak_after, 0.8, 0.5, 2, dip=1) == [(0, 1, 1)]

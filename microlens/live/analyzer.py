@@ -1,8 +1,8 @@
 """Live analysis of a frame stream (the webcam page): push frames as they arrive, read a status.
 
 Frames are captured continuously (15 fps or more) and pushed one by one: each is face-tracked and
-turned into motion features at once (:class:`microlens.face.track.track.FaceTracker`,
-:class:`microlens.spot.spotting.MotionMeter`). Every ``report_every_s`` (0.4 s) :meth:`LiveAnalyzer.status`
+turned into motion features at once (:class:`microlens.face.track.FaceTracker`,
+:class:`microlens.spot.motion.MotionMeter`). Every ``report_every_s`` (0.4 s) :meth:`LiveAnalyzer.status`
 spots expressions in the recent history (:func:`microlens.spot.spotting.spot`, its baseline on the faces
 the FER2013 prior reads as neutral, as in ``analyze``), classifies the latest
 ~1 s window (onset = its first face frame, apex = its frame of strongest motion) and every newly
@@ -12,11 +12,11 @@ While no expression is under way, the state is what the FER2013 prior reads on t
 Sampling one frame every 0.4 s, as the seed did, cannot catch a micro-expression of under 0.5 s;
 reporting every 0.4 s on continuously captured frames can.
 
-The parts: :class:`~microlens.live.analyzer.buffer.FrameHistory` (the recent frames, counters and the
-recording), :class:`~microlens.live.analyzer.spot.LiveSpotter` and :class:`~microlens.live.analyzer.spot.EventCollector`
+The parts: :class:`~microlens.live.buffer.FrameHistory` (the recent frames, counters and the
+recording), :class:`~microlens.live.spot.LiveSpotter` and :class:`~microlens.live.spot.EventCollector`
 (spot and classify), and :class:`_StateLog` here (the emotion-change log of the status).
 
-Optionally every frame is also written to an H.264 recording (:class:`microlens.video.decode.decode.VideoWriter`,
+Optionally every frame is also written to an H.264 recording (:class:`microlens.video.decode.VideoWriter`,
 real frame times), which can be analysed afterwards like an upload.
 """
 
@@ -128,7 +128,7 @@ class _StateLog:
                      if e["duration_s"] >= self.MIN_S)
 
     def changes(self) -> int:
-        """Emotion changes so far, counted as the report counts them (:func:`microlens.report.types.views.
+        """Emotion changes so far, counted as the report counts them (:func:`microlens.report.views.
         emotion_changes`: warming up, no face and ``uncertain`` are no state, and a state read
         between events for under a second is flicker)."""
         rows = [{"label": NO_FACE if e["label"] == "no face" else e["label"], "source": e["_source"],
@@ -157,7 +157,7 @@ class LiveAnalyzer:
         self._events = EventCollector(model, talking_abstain=self.options.talking_abstain)
         self._log = _StateLog()
         self._reading: tuple[str, float] | None = None  # what the prior reads on the latest faces
-        self._prior: Any = None  # microlens.recognize.recognizer.recognizer.ExpressionPrior, made on first use
+        self._prior: Any = None  # microlens.recognize.recognizer.ExpressionPrior, made on first use
         # frame time -> the prior's (7,) class probabilities for the faces read so far (each read once)
         self._read_faces: dict[float, np.ndarray] = {}
         self._t0: float | None = None

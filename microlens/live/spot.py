@@ -61,9 +61,9 @@ class Look:
 
 
 def classify(model: Any, onset: AlignedCrop, apex: AlignedCrop, kind: str = "micro") -> Any:
-    """The :class:`microlens.recognize.recognizer.recognizer.Decision` for one expression of ``kind`` from its onset and
+    """The :class:`microlens.recognize.recognizer.Decision` for one expression of ``kind`` from its onset and
     apex crops: the apex re-framed with the onset's alignment for the flow (the training geometry),
-    then :func:`microlens.recognize.recognizer.recognizer.label_events` (macro-expressions by the full-expression prior,
+    then :func:`microlens.recognize.recognizer.label_events` (macro-expressions by the full-expression prior,
     'uncertain' below the calibrated threshold)."""
     from microlens.face.flow import flow_image, realign
     from microlens.recognize.recognizer import label_events
@@ -104,7 +104,7 @@ class LiveSpotter:
         optionally, each face's neutral probability and whether it shows an expression (T,) each
         (NaN: not read), which put the spotting baseline on the faces at rest where expressions
         fill the window (:func:`microlens.spot.spotting.spot`), and the expression prior's readings
-        (T, K) that start intervals as in ``analyze`` (:func:`microlens.recognize.recognizer.appearance.cues`)."""
+        (T, K) that start intervals as in ``analyze`` (:func:`microlens.recognize.appearance.cues`)."""
         t = float(times[-1])
         intervals, talking = self._spot(times, motion, neutral, expressive, cues)
         win = times >= t - self.window_s  # (T,) bool

@@ -69,6 +69,9 @@ class SpotOptions:
     prior_low: float = option(0.5, "expression-prior probability that an interval keeps")
     prior_count: int = option(2, "readings in a row at prior_high that start an interval (0: the "
                               "prior's readings start none)")
+    # ... and a run that drops under prior_low for this many readings in a row, then comes back, is
+    # one interval (a held smile that flickers for a reading is one expression)
+    prior_dip: int = option(1, "readings under prior_low in a row that do not end an interval")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -77,7 +80,7 @@ class SpotOptions:
                 raise UsageError(f"spotting option {f.name} must be a finite number, got {v!r}")
             if v < 0 or (v == 0 and f.name not in ("smooth_s", "blink_pad_s", "talk_pad_s", "merge_gap_s",
                                                    "min_duration_s", "noise_floor_px", "rest_expressive",
-                                                   "prior_count")):
+                                                   "prior_count", "prior_dip")):
                 raise UsageError(f"spotting option {f.name} must be positive, got {v!r}")
         if not 0 < self.rest_prob <= 1:
             raise UsageError(f"rest_prob must be in (0, 1], got {self.rest_prob}")
@@ -89,5 +92,6 @@ class SpotOptions:
             raise UsageError("min_duration_s must be smaller than max_duration_s")
         if self.edge_z >= self.peak_z:
             raise UsageError("edge_z must be smaller than peak_z")
-        if not 0 < self.prior_low < self.prior_high <= 1 or self.prior_count != int(self.prior_count):
-            raise UsageError("need 0 < prior_low < prior_high <= 1 and a whole prior_count")
+        if not 0 < self.prior_low < self.prior_high <= 1 or self.prior_count != int(self.prior_count) \
+                or self.prior_dip != int(self.prior_dip):
+            raise UsageError("need 0 < prior_low < prior_high <= 1 and a whole prior_count and prior_dip")

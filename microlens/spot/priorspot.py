@@ -32,33 +32,37 @@ CUE_CLASSES = ("happy", "surprise", "sad", "disgust")
 EDGE_S = MICRO_MAX_S
 
 
-def cue_runs(t: np.ndarray, p: np.ndarray, high: float, low: float, count: int) -> list[tuple[int, int, int]]:
+def cue_runs(t: np.ndarray, p: np.ndarray, high: float, low: float, count: int,
+             dip: int = 0) -> list[tuple[int, int, int]]:
     """Runs in one class's readings ``p`` (N,) at times ``t`` (N,): (first, apex, last) reading
     indices of each stretch at or above ``low`` that holds ``count`` readings in a row at or above
-    ``high``."""
-    out = []
+    ``high``; two such runs with at most ``dip`` readings under ``low`` between them are one run (a
+    held expression that flickers for a reading is one expression)."""
+    runs: list[tuple[int, int]] = []
     for a, b in segments(p >= low):
-        strong = [(c, d) for c, d in segments(p[a:b] >= high) if d - c >= count]
-        if strong:
-            out.append((a, a + int(np.argmax(p[a:b])), b - 1))
-    return out
+        if any(d - c >= count for c, d in segments(p[a:b] >= high)):
+            if runs and a - runs[-1][1] <= dip:
+                runs[-1] = (runs[-1][0], b)
+            else:
+                runs.append((a, b))
+    return [(a, a + int(np.argmax(p[a:b])), b - 1) for a, b in runs]
 
 
 def cue_intervals(times: np.ndarray, cues: np.ndarray, lo: int, high: float, low: float, count: int,
-                  talk_near: np.ndarray) -> list[Interval]:
+                  talk_near: np.ndarray, dip: int = 0) -> list[Interval]:
     """Intervals of one face segment from the readings ``cues`` (T, K) (NaN rows: not read) at frame
     ``times`` (T,), frame indices offset by ``lo``. The onset is the frame after the last reading under
     ``low`` before each run, the offset the frame before the first one after it (the segment's first
     / last frame where the run reaches it); the apex is
     the most probable reading, never the onset frame while the run has another reading.
-    ``talk_near`` (T,) bool marks frames at or near speech."""
+    ``talk_near`` (T,) bool marks frames at or near speech; ``dip``: see :func:`cue_runs`."""
     read = np.flatnonzero(np.all(np.isfinite(cues), axis=1))  # (N,) frame rows with a reading
     out: list[Interval] = []
     if len(read) < count:
         return out
     for k in range(cues.shape[1]):
         p = cues[read, k]
-        for a, ap, b in cue_runs(times[read], p, high, low, count):
+        for a, ap, b in cue_runs(times[read], p, high, low, count, dip):
             on = int(read[a - 1]) + 1 if a > 0 else 0
             off = int(read[b + 1]) - 1 if b + 1 < len(read) else len(times) - 1
             if ap == a and b > a and on == int(read[a]):
@@ -97,7 +101,7 @@ def merge(prior: list[Interval], motion: list[Interval], strength_at: np.ndarray
 
 
 def combine(found: list[Interval], times: np.ndarray, lo: int, cues: np.ndarray, gs: np.ndarray,
-            gap_s: float, high: float, low: float, count: int) -> list[Interval]:
+            gap_s: float, high: float, low: float, count: int, dip: int = 0) -> list[Interval]:
     """The motion intervals ``found`` of one face segment (frame ``times`` (T,), rows from ``lo``)
     merged with the intervals of the prior's readings ``cues`` (T, K) (:func:`merge`);
     ``gs`` (G, 3) is the segment's (grid time, motion strength, talking) from
@@ -107,7 +111,7 @@ def combine(found: list[Interval], times: np.ndarray, lo: int, cues: np.ndarray,
     step = float(gs[1, 0] - gs[0, 0]) if len(gs) > 1 else 1.0
     near_talk = ndimage.maximum_filter1d(gs[:, 2], size=2 * int(round(gap_s / step)) + 1)  # (G,)
     near = np.interp(times, gs[:, 0], near_talk) > 0.5  # (T,)
-    prior = cue_intervals(times, cues, lo, high, low, count, near)
+    prior = cue_intervals(times, cues, lo, high, low, count, near, dip)
     if not prior:
         return found
     rows = np.full(lo + len(times), np.nan)

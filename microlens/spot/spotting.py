@@ -286,7 +286,7 @@ def spot_talking(times: np.ndarray, motion: np.ndarray, options: SpotOptions | N
         found = _intervals(t, lo, spans, o, gs[:, 0], talk)
         if cues is not None and o.prior_count > 0:
             found = combine(found, t, lo, np.asarray(cues[lo:hi], np.float64), gs, o.talk_gap_s,
-                            o.prior_high, o.prior_low, int(o.prior_count))
+                            o.prior_high, o.prior_low, int(o.prior_count), int(o.prior_dip))
         out.extend(found)
         talking.extend((float(gs[a, 0]), float(gs[b - 1, 0]) + 1.0 / GRID_RATE) for a, b in segments(talk))
     return out, tuple(talking)
