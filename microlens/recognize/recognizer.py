@@ -49,7 +49,6 @@ class Decision:
 def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Temperature scaling of (N, K) probabilities: softmax(log(p) / T) -> (N, K) float32.
     T > 1 softens over-confident scores; T = 1 leaves them as they are."""
-
     return scaled(probs, temperature).astype(np.float32)
 
 
@@ -103,16 +102,8 @@ def export_onnx(ckpt: dict[str, Any], out: Path) -> list[Path]:
         path = Path(out) / f"{ckpt['name']}.{stream}.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about static shapes, deprecation notices
-            torch.onnx.export(
-                module,
-                (dummy,),
-                str(path),
-                input_names=["x"],
-                output_names=["probs"],
-                dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
+            torch.onnx.export(module, (dummy,), str(path), input_names=["x"], output_names=["probs"],
+                              dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}}, opset_version=17, dynamo=False)
         paths.append(path)
     return paths
 
@@ -169,7 +160,7 @@ class Recognizer:
 
     def predict(self, apex: np.ndarray, flow: np.ndarray) -> Prediction:
         """apex: (N, 224, 224, 3) uint8 RGB face crops at the apex; flow: (N, 28, 28, 3) uint8 images
-        from :func:`microlens.face.track.flow.flow_image`. Preprocessing recorded in the checkpoint is applied
+        from :func:`microlens.face.flow.flow_image`. Preprocessing recorded in the checkpoint is applied
         here."""
         from microlens.recognize.models import model_input
 
@@ -194,7 +185,6 @@ class Recognizer:
         }
         probs = (self.weights["apex"] * p["apex"] + self.weights["flow"] * p["flow"]).astype(np.float32)
         return Prediction(self.labels, probs, p["apex"], p["flow"])
-
 
     def decide(self, apex: np.ndarray, flow: np.ndarray, abstain: bool = True) -> list[Decision]:
         """Calibrated decisions for N samples (see :meth:`predict` for the inputs): the top class,

@@ -7,7 +7,7 @@ command reads::
                           never leaves a folder that looks complete
     OUT/apex/<id>.jpg     224x224 RGB aligned face crop of the apex frame (optionally equalised)
     OUT/flow/<id>.png     28x28 RGB = (u, v, optical strain) of the onset->apex TV-L1 flow, each
-                          channel min-max normalised per sample (microlens.face.track.flow.flow_image)
+                          channel min-max normalised per sample (microlens.face.flow.flow_image)
     OUT/prepare.json      settings, counts and what each filter dropped
 
 Per sample: label filter -> onset and apex frame files -> face detection and landmark alignment
@@ -25,6 +25,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -180,7 +181,7 @@ class Sample:
 def prepare_sample(folder: Path, a: Annotation, equalize: str, face_options: FaceOptions | None = None
                    ) -> Sample | tuple[str, str]:
     """Crop, align and compute the flow of one clip; or (reason, detail) when it is dropped."""
-    from microlens.face.track import track as face
+    from microlens.face import track as face
     from microlens.face.flow import flow_image
     from microlens.recognize.preprocess import equalize as enhance
 
@@ -209,7 +210,7 @@ def prepare_sample(folder: Path, a: Annotation, equalize: str, face_options: Fac
 # the whole dataset
 
 
-def _check(options: PrepareOptions) -> tuple[Layout, tuple[str, ...]]:
+def _check(options: PrepareOptions, face_options: FaceOptions | None) -> tuple[Layout, tuple[str, ...]]:
     """Validate the options; UsageError / DataError with one line."""
     from microlens.labels import resolve
     from microlens.recognize.preprocess import EQUALIZERS
@@ -234,7 +235,14 @@ def _check(options: PrepareOptions) -> tuple[Layout, tuple[str, ...]]:
         raise UsageError(f"{out} already holds a prepared dataset; pass --overwrite to replace it")
     if out.resolve() == raw.resolve():
         raise UsageError("--out must not be the raw folder")
-    return layout, resolve(options.labels or layout.default_labels)
+    labels = resolve(options.labels or layout.default_labels)
+    if face_options is not None:
+        from microlens.face.track import PICKERS
+
+        if face_options.face not in PICKERS and not str(face_options.face).isdigit():
+            raise UsageError(f"--face must be {', '.join(PICKERS)} or a number (0 = largest), "
+                             f"not {face_options.face!r}")
+    return layout, labels
 
 
 def _clear(out: Path) -> None:
@@ -261,28 +269,56 @@ def _recipe(equalize: str) -> dict[str, object]:
     }
 
 
-# One function on purpose (about 85 lines): read sheet -> per sample crop/flow/write -> manifest, top to
-# bottom, with every drop counted where it happens.
-def prepare(options: PrepareOptions, face_options: FaceOptions | None = None,
-            progress: Callable[[str, float], None] | None = None) -> Summary:
-    """Build a prepared dataset from raw frames and a coding sheet; return what was kept and dropped."""
-    from microlens.labels import TO_MEGC
-
-    t0 = time.monotonic()
-    layout, labels = _check(options)
-    if face_options is not None:
-        from microlens.face.track import PICKERS
-
-        if face_options.face not in PICKERS and not str(face_options.face).isdigit():
-            raise UsageError(f"--face must be {', '.join(PICKERS)} or a number (0 = largest), "
-                             f"not {face_options.face!r}")
-    rows = PARSERS[options.dataset](options.annotations)
-    raw, out = Path(options.raw), Path(options.out)
+def _check_raw(raw: Path, rows: list[Annotation], dataset: str, layout: Layout) -> None:
+    """DataError unless ``raw`` holds at least one of the sheet's subject folders."""
     subjects = {a.subject for a in rows}
     if not any((raw / s).is_dir() for s in subjects):
         example = sorted(subjects)[0]
         raise DataError(f"{raw} holds none of the sheet's subject folders (e.g. {example}/): expected the "
-                        f"{options.dataset} layout {layout.pattern}")
+                        f"{dataset} layout {layout.pattern}")
+
+
+def _write_sample(out: Path, a: Annotation, sample: Sample) -> dict[str, str]:
+    """Write the apex JPEG and flow PNG of ``sample`` into ``out``; return its manifest row."""
+    from microlens.labels import TO_MEGC
+
+    sid = a.sample_id
+    apex_rel, flow_rel = f"apex/{sid}.jpg", f"flow/{sid}.png"
+    cv2.imwrite(str(out / apex_rel), cv2.cvtColor(sample.apex, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, APEX_JPEG_QUALITY])
+    cv2.imwrite(str(out / flow_rel), cv2.cvtColor(sample.flow, cv2.COLOR_RGB2BGR))
+    return {
+        "sample_id": sid, "dataset": a.dataset, "subject": a.subject, "episode": a.episode,
+        "emotion": a.emotion, "megc_class": TO_MEGC.get(a.emotion, ""), "onset_frame": str(a.onset),
+        "apex_frame": str(sample.apex_frame), "offset_frame": "" if a.offset is None else str(a.offset),
+        "action_units": a.action_units, "apex_image": apex_rel, "flow_image": flow_rel,
+    }
+
+
+def _write_records(out: Path, summary: Summary, manifest: list[dict[str, str]]) -> None:
+    """Write OUT/prepare.json, then (unless every sample was dropped: DataError) OUT/manifest.csv, last."""
+    (out / "prepare.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    if not manifest:
+        drops = ", ".join(f"{k} {v}" for k, v in summary.dropped.items())
+        raise DataError(f"no samples left after the filters ({drops}); see {out / 'prepare.json'}")
+    tmp = out / "manifest.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+        w.writeheader()
+        w.writerows(manifest)
+    os.replace(tmp, out / "manifest.csv")  # last: the folder is complete only now
+
+
+# Read sheet -> per sample crop/flow/write -> manifest, top to bottom, with every drop counted where it
+# happens.
+def prepare(options: PrepareOptions, face_options: FaceOptions | None = None,
+            progress: Callable[[str, float], None] | None = None) -> Summary:
+    """Build a prepared dataset from raw frames and a coding sheet; return what was kept and dropped."""
+    t0 = time.monotonic()
+    layout, labels = _check(options, face_options)
+    rows = PARSERS[options.dataset](options.annotations)
+    raw, out = Path(options.raw), Path(options.out)
+    _check_raw(raw, rows, options.dataset, layout)
     if options.overwrite:
         _clear(out)
     (out / "apex").mkdir(parents=True, exist_ok=True)
@@ -294,61 +330,39 @@ def prepare(options: PrepareOptions, face_options: FaceOptions | None = None,
     manifest: list[dict[str, str]] = []
     seen: set[str] = set()
 
-    def drop(a: Annotation, reason: str, detail: str = "") -> None:
+    def drop(key: str, reason: str, detail: str = "") -> None:
         dropped[reason] = dropped.get(reason, 0) + 1
-        dropped_samples[a.sample_id] = f"{reason}: {detail}" if detail else reason
+        dropped_samples[key] = f"{reason}: {detail}" if detail else reason
 
     report = progress or (lambda stage, frac: None)
     for i, a in enumerate(rows):
         report(a.sample_id, i / len(rows))
         if a.sample_id in seen:
-            dropped["duplicate row"] = dropped.get("duplicate row", 0) + 1
-            dropped_samples[f"{a.sample_id} (row {i + 1} of the table)"] = "duplicate row"
+            drop(f"{a.sample_id} (row {i + 1} of the table)", "duplicate row")
             continue
         seen.add(a.sample_id)
         label, why = label_filter(a, labels)
         if label is None:
-            drop(a, why, "" if why == a.emotion else f"emotion {a.emotion!r}")
+            drop(a.sample_id, why, "" if why == a.emotion else f"emotion {a.emotion!r}")
             continue
         result = prepare_sample(raw / a.subject / a.episode, a, options.equalize, face_options)
         if isinstance(result, tuple):
-            drop(a, *result)
+            drop(a.sample_id, *result)
             continue
         if apex_of(a)[1]:
             estimated.append(a.sample_id)
-        sid = a.sample_id
-        apex_rel, flow_rel = f"apex/{sid}.jpg", f"flow/{sid}.png"
-        cv2.imwrite(str(out / apex_rel), cv2.cvtColor(result.apex, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, APEX_JPEG_QUALITY])
-        cv2.imwrite(str(out / flow_rel), cv2.cvtColor(result.flow, cv2.COLOR_RGB2BGR))
-        manifest.append({
-            "sample_id": sid, "dataset": a.dataset, "subject": a.subject, "episode": a.episode,
-            "emotion": a.emotion, "megc_class": TO_MEGC.get(a.emotion, ""), "onset_frame": str(a.onset),
-            "apex_frame": str(result.apex_frame), "offset_frame": "" if a.offset is None else str(a.offset),
-            "action_units": a.action_units, "apex_image": apex_rel, "flow_image": flow_rel,
-        })
+        manifest.append(_write_sample(out, a, result))
     report("done", 1.0)
 
-    dropped = dict(sorted(dropped.items(), key=lambda kv: (DROP_ORDER + (kv[0],)).index(kv[0])))
-    counts: dict[str, int] = {}
-    for m in manifest:
-        counts[m["emotion"]] = counts.get(m["emotion"], 0) + 1
     summary = Summary(
         dataset=options.dataset, raw=str(raw), annotations=str(options.annotations), out=str(out),
-        labels=labels, equalize=options.equalize, rows=len(rows), kept=len(manifest), dropped=dropped,
-        counts=counts, apex_estimated=tuple(estimated), dropped_samples=dropped_samples,
-        seconds=round(time.monotonic() - t0, 2), recipe=_recipe(options.equalize),
+        labels=labels, equalize=options.equalize, rows=len(rows), kept=len(manifest),
+        dropped=dict(sorted(dropped.items(), key=lambda kv: (DROP_ORDER + (kv[0],)).index(kv[0]))),
+        counts=dict(Counter(m["emotion"] for m in manifest)), apex_estimated=tuple(estimated),
+        dropped_samples=dropped_samples, seconds=round(time.monotonic() - t0, 2),
+        recipe=_recipe(options.equalize),
     )
-    (out / "prepare.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
-    if not manifest:
-        drops = ", ".join(f"{k} {v}" for k, v in dropped.items())
-        raise DataError(f"no samples left after the filters ({drops}); see {out / 'prepare.json'}")
-    tmp = out / "manifest.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-        w.writeheader()
-        w.writerows(manifest)
-    os.replace(tmp, out / "manifest.csv")  # last: the folder is complete only now
+    _write_records(out, summary, manifest)
     return summary
 
 

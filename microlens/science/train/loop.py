@@ -124,7 +124,8 @@ AUGMENT: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
 }
 
 
-# One function on purpose (about 80 lines): the training loop reads top to bottom, as in nanoGPT.
+# The training loop reads top to bottom, as in nanoGPT; what one batch goes through (its transforms,
+# its loss) and the frozen-front case are the helpers below it.
 def train_stream(
     x: np.ndarray,
     y: np.ndarray,
@@ -146,84 +147,37 @@ def train_stream(
     model = build(config)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
-    # class weights from the training labels only: rare classes count as much as common ones
-    counts = torch.bincount(yt, minlength=n_classes).float()
-    weights = counts.sum() / (n_classes * counts.clamp(min=1)) if opts.balanced else torch.ones(n_classes)
+    weights = _class_weights(yt, n_classes) if opts.balanced else torch.ones(n_classes)
 
     front = getattr(model, "front", None)
-    if front is not None:
-        # A frozen front end (ExpressionNet's pretrained backbone) under a linear head: run the front
-        # once, standardise its features with training statistics, and solve the convex, L2-penalised,
-        # class-balanced logistic regression to convergence (L-BFGS from zeros). No epochs, nothing to
-        # stop early, and the same result for every seed.
-        model.eval()
-        scale = cast(nn.BatchNorm1d, model.get_submodule("head.0"))  # affine=False: a fixed scaler
-        linear = cast(nn.Linear, model.get_submodule("head.1"))
-        with torch.no_grad():
-            feats = front(xt)  # (N, D)
-            scale.running_mean = feats.mean(0)
-            scale.running_var = feats.var(0, unbiased=False)
-            z = scale(feats)  # (N, D) standardised
-            linear.weight.zero_()
-            linear.bias.zero_()
-        lbfgs = torch.optim.LBFGS(linear.parameters(), max_iter=500, line_search_fn="strong_wolfe")
-
-        def objective() -> torch.Tensor:
-            lbfgs.zero_grad()
-            loss = F.cross_entropy(linear(z), yt, weight=weights)
-            loss = loss + opts.head_l2 * linear.weight.square().sum()
-            loss.backward()
-            return loss
-
-        lbfgs.step(objective)
+    if front is not None:  # ExpressionNet: no epochs, the linear head on its frozen features is solved
+        _fit_head(model, front, xt, yt, weights, opts.head_l2)
         return {"config": config, "state_dict": _snapshot(model)}
 
     augment = AUGMENT[config["arch"]] if opts.augment else None
 
     steps_per_epoch = max(1, int(np.ceil(len(xt) / opts.batch_size)))
-    total = opts.epochs * steps_per_epoch
-    warmup = max(1, total // 10)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / total)))
-    )
+    schedule = _warmup_cosine(optimizer, opts.epochs * steps_per_epoch)
 
     # epochs from this one on are averaged (SWA); opts.epochs (none) when averaging is off
     first_averaged = opts.epochs - round(opts.average_last * opts.epochs)
     averaged: dict[str, torch.Tensor] | None = None
     n_avg = 0
     model.train()
-    for _epoch in range(opts.epochs):
+    for epoch in range(opts.epochs):
         order = torch.randperm(len(xt), generator=gen)
         for start in range(0, len(xt), opts.batch_size):
             idx = order[start : start + opts.batch_size]
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
-            xb, yb = xt[idx], yt[idx]
-            if augment is not None:
-                xb = augment(xb, gen)
-            if opts.flow_zoom > 0 and config["arch"] in FLOW_ARCHS:
-                xb = _zoom(xb, opts.flow_zoom, gen)
-            if augment is not None and opts.flow_erase > 0 and config["arch"] in FLOW_ARCHS:
-                xb = _erase(xb, opts.flow_erase, gen)
-            if augment is not None and opts.strain_drop > 0 and config["arch"] in FLOW_ARCHS:
-                xb = _drop_strain(xb, opts.strain_drop, gen)
-            if opts.flow_noise > 0 and config["arch"] in FLOW_ARCHS:
-                xb = xb + opts.flow_noise * torch.randn(xb.shape, generator=gen)
-            if opts.mixup > 0:  # mix each sample with another of the batch, and the two losses alike
-                lam = float(torch.distributions.Beta(opts.mixup, opts.mixup).sample())
-                perm = torch.randperm(len(xb), generator=gen)
-                logits = model(lam * xb + (1 - lam) * xb[perm])
-                loss = lam * F.cross_entropy(logits, yb, weight=weights, label_smoothing=opts.label_smoothing)
-                loss = loss + (1 - lam) * F.cross_entropy(
-                    logits, yb[perm], weight=weights, label_smoothing=opts.label_smoothing)
-            else:
-                loss = F.cross_entropy(model(xb), yb, weight=weights, label_smoothing=opts.label_smoothing)
+            xb = _transformed(xt[idx], config["arch"], augment, opts, gen)
+            loss = _loss(model, xb, yt[idx], weights, opts, gen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
-        if _epoch >= first_averaged:  # running mean of the weights (and BatchNorm statistics)
+        if epoch >= first_averaged:  # running mean of the weights (and BatchNorm statistics)
             snap, n_avg = _snapshot(model), n_avg + 1
             averaged = snap if averaged is None else {
                 k: (a + (v - a) / n_avg if a.is_floating_point() else v) for (k, a), v in
@@ -231,6 +185,91 @@ def train_stream(
 
     model.eval()
     return {"config": config, "state_dict": averaged if averaged is not None else _snapshot(model)}
+
+
+def _class_weights(yt: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(K,) cross-entropy class weights from the training labels only, inversely proportional to
+    each class's count: rare classes count as much as common ones."""
+    counts = torch.bincount(yt, minlength=n_classes).float()
+    return counts.sum() / (n_classes * counts.clamp(min=1))
+
+
+def _warmup_cosine(optimizer: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning-rate schedule over ``total`` steps: linear warm-up over the first tenth, then
+    cosine decay to zero."""
+    warmup = max(1, total // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / total)))
+    )
+
+
+def _transformed(
+    xb: torch.Tensor,
+    arch: str,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
+    opts: LoopOptions,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """One training batch (B, C, S, S) after the transforms that ``opts`` turns on, in a fixed order
+    (each draws from ``gen``): ``augment`` (the arch's flips and shifts), then for flow inputs zoom,
+    erasing and strain dropout (these two only with augmentation on), and Gaussian noise."""
+    flow = arch in FLOW_ARCHS
+    if augment is not None:
+        xb = augment(xb, gen)
+    if opts.flow_zoom > 0 and flow:
+        xb = _zoom(xb, opts.flow_zoom, gen)
+    if augment is not None and opts.flow_erase > 0 and flow:
+        xb = _erase(xb, opts.flow_erase, gen)
+    if augment is not None and opts.strain_drop > 0 and flow:
+        xb = _drop_strain(xb, opts.strain_drop, gen)
+    if opts.flow_noise > 0 and flow:
+        xb = xb + opts.flow_noise * torch.randn(xb.shape, generator=gen)
+    return xb
+
+
+def _loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, weights: torch.Tensor, opts: LoopOptions,
+          gen: torch.Generator) -> torch.Tensor:
+    """The class-weighted, label-smoothed cross-entropy of one batch. With mixup, each sample is mixed
+    with another of the batch (weight ~ Beta(a, a), drawn from torch's global generator; the partner
+    from ``gen``), and the two labels' losses alike."""
+    def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, target, weight=weights, label_smoothing=opts.label_smoothing)
+
+    if opts.mixup <= 0:
+        return cross_entropy(model(xb), yb)
+    lam = float(torch.distributions.Beta(opts.mixup, opts.mixup).sample())
+    perm = torch.randperm(len(xb), generator=gen)
+    logits = model(lam * xb + (1 - lam) * xb[perm])
+    loss = lam * cross_entropy(logits, yb)
+    return loss + (1 - lam) * cross_entropy(logits, yb[perm])
+
+
+def _fit_head(model: nn.Module, front: nn.Module, xt: torch.Tensor, yt: torch.Tensor, weights: torch.Tensor,
+              l2: float) -> None:
+    """A frozen front end (ExpressionNet's pretrained backbone) under a linear head: run the front
+    once, standardise its features with training statistics, and solve the convex, L2-penalised,
+    class-balanced logistic regression to convergence (L-BFGS from zeros). No epochs, nothing to
+    stop early, and the same result for every seed. Sets the model's head in place."""
+    model.eval()
+    scale = cast(nn.BatchNorm1d, model.get_submodule("head.0"))  # affine=False: a fixed scaler
+    linear = cast(nn.Linear, model.get_submodule("head.1"))
+    with torch.no_grad():
+        feats = front(xt)  # (N, D)
+        scale.running_mean = feats.mean(0)
+        scale.running_var = feats.var(0, unbiased=False)
+        z = scale(feats)  # (N, D) standardised
+        linear.weight.zero_()
+        linear.bias.zero_()
+    lbfgs = torch.optim.LBFGS(linear.parameters(), max_iter=500, line_search_fn="strong_wolfe")
+
+    def objective() -> torch.Tensor:
+        lbfgs.zero_grad()
+        loss = F.cross_entropy(linear(z), yt, weight=weights)
+        loss = loss + l2 * linear.weight.square().sum()
+        loss.backward()
+        return loss
+
+    lbfgs.step(objective)
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

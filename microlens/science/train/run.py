@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,161 +20,21 @@ import numpy as np
 
 from microlens.errors import UsageError
 from microlens.labels import Selection, resolve, select
-from microlens.options import add_options, option, options_from_args
+from microlens.options import add_options, options_from_args
 from microlens.recognize.models import flow_input, model_input
-from microlens.recognize.preprocess import EQUALIZERS
-from microlens.recognize.recognizer import scaled
 from microlens.science.data import Dataset, load_dataset
-from microlens.science.metrics import ece, fit_temperature, nll, report, selective, uf1
+from microlens.science.metrics import report
 from microlens.science.train.card import model_card, save_metrics, save_model, save_predictions
+from microlens.science.train.ensemble import abstention_metrics, best_weight, calibration_of
 from microlens.science.train.loop import LoopOptions, options_dict, predict_proba, train_stream
 from microlens.science.train.protocols import PROTOCOLS, Fold, group_kfold, run_folds
+from microlens.science.train.recipe import INPUT, TrainOptions, model_configs, preprocessing, streams_of
 
 CHECKPOINT_FORMAT = 1
-WEIGHT_GRID = tuple(round(w, 1) for w in np.linspace(0, 1, 11))  # apex weight candidates
 
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """What to train and how to evaluate it."""
-
-    # prepared dataset directory (manifest.csv, apex/, flow/)
-    data: str = option("", "prepared dataset directory (manifest.csv + apex/ + flow/)")
-    # label set: casme2, megc3 or a comma list
-    labels: str = option("casme2", "label set: casme2, megc3 or a comma list like happiness,surprise")
-    # evaluation protocol
-    protocol: str = option("loso", "evaluation protocol", choices=tuple(PROTOCOLS))
-    # output directory
-    out: str = option("runs/train", "output directory for metrics.json, PNGs and the checkpoint")
-    # model name stored in the checkpoint and used for file names
-    name: str = option("", "model name (default: the label-set argument)")
-    # restrict to some source datasets of the manifest
-    datasets: str = option("", "comma list of source datasets to keep, e.g. casme2 (default: all)")
-    # apex-stream network
-    apex_arch: str = option(
-        "expressionnet",
-        "apex network: expressionnet (pretrained FER2013 backbone) or apexnet (small CNN from scratch)",
-        choices=("expressionnet", "apexnet"),
-    )
-    # side of the apex input; 0 = the network's native side
-    apex_size: int = option(0, "apex input side in pixels (0: 64 for expressionnet, 32 for apexnet)")
-    # RGB instead of gray apex input
-    apex_color: bool = option(False, "RGB apex input instead of gray")
-    # apex equalisation
-    equalization: str = option("none", "apex equalisation", choices=tuple(EQUALIZERS))
-    # CBAM attention in both streams
-    cbam: bool = option(True, "CBAM attention in both streams")
-    # channels of the flow network's first block (doubled in each of the next two)
-    flow_width: int = option(16, "flow network width: channels of its first conv block")
-    # side of the grid of cells whose pooled features the flow network's head reads (where on the
-    # face the motion is); a smaller grid ties the head less to one dataset's framing
-    flow_grid: int = option(4, "flow network head: side of its grid of pooled cells")
-    # sd in flow pixels of a fixed Gaussian smoothing inside the flow network (train and inference)
-    flow_blur: float = option(0.0, "sd (flow pixels) of the Gaussian that smooths flow inputs inside "
-                                   "the flow network (0: off)")
-    # architectures of the flow stream's members, probabilities averaged
-    flow_arch: str = option("flownet", "flow-stream member architecture(s)",
-                            choices=("flownet", "flownet+ststnet", "regionlinear", "flownet+regionlinear"))
-    # also train the STSTNet baseline
-    baseline: bool = option(False, "also train the STSTNet baseline (Liong et al., 2019)")
-    # seeds averaged per stream
-    seeds: int = option(1, "models per stream with different seeds, probabilities averaged")
-    # ensemble weights: inner CV (the shipped models' recipe) or equal
-    weights: str = option(
-        "inner", "ensemble weights: inner CV on training subjects (one-standard-error rule; the shipped "
-        "recipe), or equal",
-        choices=("equal", "inner")
-    )
-    # test-time mirroring of every flow-input stream (the STSTNet baseline too)
-    mirror_average: bool = option(True, "average flow-stream probabilities over the input and its mirror")
-    # temperature scaling and an abstention threshold, fitted on out-of-fold training predictions
-    calibrate: bool = option(
-        True, "fit a temperature and an abstention threshold by inner CV on training subjects"
-    )
-    # the abstention threshold keeps this share of the training subjects' out-of-fold predictions
-    coverage: float = option(0.9, "abstain below the confidence that this share of out-of-fold training "
-                             "predictions reach")
-    # parallel fold workers
-    workers: int = option(2, "worker processes (one torch thread each)")
-    # synthetic action-unit flows (microlens.science.train.synthflow) added to the flow stream's training set
-    # in every fold and the final fit; built from the astronaut, never from the data; 0 = off
-    synthetic: int = option(0, "synthetic action-unit flow samples added to the flow stream's training "
-                               "set (0: off)")
-    # master seed
-    seed: int = option(0, "random seed")
-    # first N subjects only (smoke runs)
-    subjects: int = option(0, "use only the first N subjects (0 = all); for smoke runs")
-    # final fit on all samples
-    final: bool = option(True, "after the protocol, fit on all samples and save the checkpoint")
-    # ONNX export of the final model
-    onnx: bool = option(True, "export the final streams to ONNX beside the checkpoint")
-
-
-INPUT = {"apex": "apex", "flow": "flow", "ststnet": "flow"}  # stream -> model input kind
 
 # data handed to forked workers (set before the pool starts; read-only in workers)
 _JOB: dict[str, Any] = {}
-
-
-# apex network -> its native input side (ExpressionNet's backbone was trained on 64x64 faces)
-APEX_SIZE = {"apexnet": 32, "expressionnet": 64}
-
-
-def streams_of(opts: TrainOptions) -> tuple[str, ...]:
-    """The streams to train: apex and flow, plus the STSTNet baseline when asked."""
-    return ("apex", "flow", "ststnet") if opts.baseline else ("apex", "flow")
-
-
-def model_configs(opts: TrainOptions) -> dict[str, list[dict[str, Any]]]:
-    """Architecture configs of each stream's members (n_classes is added by the loop)."""
-    flow: dict[str, dict[str, Any]] = {
-        "flownet": {"arch": "flownet", "cbam": opts.cbam, "width": opts.flow_width, "blur": opts.flow_blur,
-                    "grid": opts.flow_grid},
-        "ststnet": {"arch": "ststnet"},
-        "regionlinear": {"arch": "regionlinear"},
-    }
-    return {
-        "apex": [
-            {"arch": "expressionnet"}
-            if opts.apex_arch == "expressionnet"
-            else {"arch": "apexnet", "in_ch": 3 if opts.apex_color else 1, "cbam": opts.cbam}
-        ],
-        "flow": [flow[a] for a in opts.flow_arch.split("+")],
-        "ststnet": [{"arch": "ststnet"}],
-    }
-
-
-def preprocessing(opts: TrainOptions) -> dict[str, Any]:
-    """The input recipe recorded in the checkpoint and applied again at inference."""
-    return {
-        "apex_size": opts.apex_size or APEX_SIZE[opts.apex_arch],
-        "apex_color": opts.apex_color,
-        "equalization": opts.equalization,
-        "apex_input": "RGB 224x224 face crop at the apex, equalised, resized (INTER_AREA), /127.5-1",
-        "flow_input": "28x28 (u, v, strain) uint8 image / 255",
-        "flow_mirror_average": opts.mirror_average,
-    }
-
-
-def best_weight(y: np.ndarray, p_apex: np.ndarray, p_flow: np.ndarray, k: int,
-                subjects: tuple[str, ...], resamples: int = 200) -> float:
-    """The apex weight of w*apex + (1-w)*flow from out-of-fold training predictions (N, K), by the
-    one-standard-error rule: the smallest weight in WEIGHT_GRID whose UF1 is within one standard
-    error of the best weight's. The standard error is the spread of the best weight's UF1 over
-    ``resamples`` bootstrap resamples of the training ``subjects`` (N,). Training data only."""
-    mixed = [(w * p_apex + (1 - w) * p_flow).argmax(1) for w in WEIGHT_GRID]  # each (N,)
-    scores = np.array([uf1(y, pred, k) for pred in mixed])
-    best = int(np.argmax(scores))
-    groups = np.asarray(subjects)
-    names = np.unique(groups)
-    members = [np.flatnonzero(groups == g) for g in names]
-    rng = np.random.default_rng(0)
-    boot = []
-    for _ in range(resamples):
-        idx = np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))])
-        boot.append(uf1(y[idx], mixed[best][idx], k))
-    se = float(np.std(boot))
-    return float(WEIGHT_GRID[int(np.flatnonzero(scores >= scores[best] - se)[0])])
 
 
 def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
@@ -227,21 +87,6 @@ def fit(train: np.ndarray, test: np.ndarray | None) -> dict[str, Any]:
     return out
 
 
-def calibration_of(y: np.ndarray, oof: np.ndarray, coverage: float) -> dict[str, Any]:
-    """Temperature (minimum NLL) and abstention threshold (the confidence that a ``coverage`` share
-    of the calibrated predictions reach) from out-of-fold ensemble probabilities (N, K) of training
-    samples with classes ``y`` (N,)."""
-    t = fit_temperature(y, oof)
-    conf = scaled(oof, t).max(1)
-    return {
-        "temperature": round(t, 4),
-        "threshold": round(float(np.quantile(conf, 1.0 - coverage)), 4),
-        "coverage_target": coverage,
-        "n_out_of_fold": int(len(y)),
-        "fitted_on": "out-of-fold predictions of a 3-fold subject-disjoint inner CV on training subjects",
-    }
-
-
 def _fold_job(fold: Fold) -> tuple[Fold, dict[str, np.ndarray], float, dict[str, Any]]:
     res = fit(fold.train, fold.test)
     return fold, res["probs"], res["weight"], res["calibration"]
@@ -279,25 +124,6 @@ def cross_validate(
     return {s: p[keep] for s, p in probs.items()}, weights, cal[keep]
 
 
-def abstention_metrics(y: np.ndarray, ens: np.ndarray, cal: np.ndarray, k: int,
-                       datasets: list[str]) -> dict[str, Any]:
-    """How calibration and abstention did on the held-out samples: NLL and ECE before and after
-    each fold's temperature, and the selective scores under each fold's threshold (overall and per
-    dataset). ens (N, K) raw ensemble probabilities; cal (N, 2) temperature, threshold."""
-    calibrated = scaled(ens, cal[:, :1]) if len(ens) else ens  # (N, K), each sample its fold's T
-    ds = np.asarray(datasets)
-    return {
-        "nll": {"raw": round(nll(y, ens), 4), "calibrated": round(nll(y, calibrated), 4)},
-        "ece": {"raw": round(ece(y, ens), 4), "calibrated": round(ece(y, calibrated), 4)},
-        "temperature_mean": round(float(cal[:, 0].mean()), 3) if len(cal) else 1.0,
-        "threshold_mean": round(float(cal[:, 1].mean()), 3) if len(cal) else 0.0,
-        "selective": selective(y, calibrated, cal[:, 1], k),
-        "selective_per_dataset": {
-            str(d): selective(y[ds == d], calibrated[ds == d], cal[ds == d, 1], k) for d in sorted(set(ds))
-        },
-    }
-
-
 def synthetic_samples(n: int, seed: int, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """``n`` synthetic action-unit flows mapped onto ``labels`` (the training label set, in its
     order): model inputs (M, 3, 28, 28) float32 and class indices (M,) int64, M <= n (samples whose
@@ -320,15 +146,8 @@ def subset_for(ds: Dataset, opts: TrainOptions) -> Dataset:
     return ds.subset(np.array([i for i, s in enumerate(ds.subjects) if s in keep], dtype=np.int64))
 
 
-def train(
-    opts: TrainOptions,
-    loop: LoopOptions,
-    progress: Callable[[str, float], None] | None = None,
-) -> dict[str, Any]:
-    """Run the protocol and the final fit. Returns ``{"metrics", "checkpoint", "selection", "dataset",
-    "predictions"}``; ``predictions`` holds every tested sample's id, subject, dataset, true class
-    ``y`` (N,) and each stream's held-out probabilities ``probs`` (N, K). Writes nothing (see
-    :func:`run`)."""
+def check_options(opts: TrainOptions, loop: LoopOptions) -> None:
+    """UsageError with one line for options no run can use."""
     if not opts.data:
         raise UsageError("--data DIR is required")
     for flag, value in (("--seeds", opts.seeds), ("--epochs", loop.epochs), ("--flow-width", opts.flow_width),
@@ -339,8 +158,11 @@ def train(
         raise UsageError("--flow-blur must be 0 (off) or positive")
     if opts.apex_arch == "expressionnet" and (opts.apex_color or opts.apex_size not in (0, 64)):
         raise UsageError("--apex-arch expressionnet reads 64x64 gray faces: drop --apex-color / --apex-size")
-    progress = progress or (lambda stage, frac: None)
-    labels = resolve(opts.labels)
+
+
+def selected_samples(opts: TrainOptions, labels: tuple[str, ...]) -> tuple[Dataset, Selection]:
+    """The samples of ``opts.data`` that the run trains on (source datasets, first subjects, classes of
+    ``labels`` with samples) and their selection; UsageError when too few classes or subjects remain."""
     keep_ds = tuple(d.strip() for d in opts.datasets.split(",") if d.strip())
     ds = subset_for(load_dataset(opts.data, datasets=keep_ds), opts)
     sel: Selection = select(ds.emotions, ds.megc_classes, labels)
@@ -351,6 +173,22 @@ def train(
     ds = ds.subset(sel.indices)
     if len(set(ds.subjects)) < 2 and opts.protocol != "random":
         raise UsageError("the protocol needs at least two subjects")
+    return ds, sel
+
+
+def train(
+    opts: TrainOptions,
+    loop: LoopOptions,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    """Run the protocol and the final fit. Returns ``{"metrics", "checkpoint", "selection", "dataset",
+    "predictions"}``; ``predictions`` holds every tested sample's id, subject, dataset, true class
+    ``y`` (N,) and each stream's held-out probabilities ``probs`` (N, K). Writes nothing (see
+    :func:`run`)."""
+    check_options(opts, loop)
+    progress = progress or (lambda stage, frac: None)
+    labels = resolve(opts.labels)
+    ds, sel = selected_samples(opts, labels)
     prep = preprocessing(opts)
     t0 = time.time()
     X = {kind: model_input(kind, ds.apex, ds.flow, prep) for kind in ("apex", "flow")}
@@ -370,11 +208,33 @@ def train(
     frac_cv = 0.85 if opts.final else 1.0
     probs, weights, cal = cross_validate(folds, len(ds), opts.workers, lambda s, f: progress(s, f * frac_cv))
     cv_seconds = time.time() - t0
+    metrics = protocol_metrics(opts, ds, sel, tested, probs, weights, cal, len(folds), cv_seconds)
+
+    checkpoint = None
+    if opts.final:
+        progress("final fit", frac_cv)
+        final = fit(np.arange(len(ds)), None)
+        progress("final fit", 1.0)
+        checkpoint = checkpoint_of(final, opts, loop, labels, ds, sel, prep, metrics)
+    predictions = {
+        "sample_id": [ds.sample_ids[i] for i in tested], "subject": [ds.subjects[i] for i in tested],
+        "dataset": [ds.datasets[i] for i in tested], "y": sel.targets[tested], "probs": probs,
+    }
+    return {"metrics": metrics, "checkpoint": checkpoint, "selection": sel, "dataset": ds,
+            "predictions": predictions}
+
+
+def protocol_metrics(opts: TrainOptions, ds: Dataset, sel: Selection, tested: np.ndarray,
+                     probs: dict[str, np.ndarray], weights: list[float], cal: np.ndarray, folds: int,
+                     seconds: float) -> dict[str, Any]:
+    """The metrics of the protocol (``folds`` folds, ``seconds`` long): the scores of the held-out
+    probabilities ``probs`` (N, K) per stream of samples ``tested`` (N,), the ensemble weights used,
+    and with calibration how it and abstention did under each fold's ``cal`` (N, 2)."""
     y_test = sel.targets[tested]
     metrics = report(y_test, probs, sel.labels, [ds.datasets[i] for i in tested],
                      subjects=[ds.subjects[i] for i in tested])
     metrics["protocol"] = opts.protocol
-    metrics["folds"] = len(folds)
+    metrics["folds"] = folds
     metrics["ensemble_weights"] = {"apex_mean": round(float(np.mean(weights)), 3), "mode": opts.weights}
     if opts.calibrate:
         metrics["abstention"] = abstention_metrics(
@@ -382,41 +242,38 @@ def train(
         )
     metrics["dropped"] = sel.dropped
     metrics["notes"] = list(sel.notes)
-    metrics["seconds"] = round(cv_seconds, 1)
+    metrics["seconds"] = round(seconds, 1)
+    return metrics
 
-    checkpoint = None
-    if opts.final:
-        progress("final fit", frac_cv)
-        final = fit(np.arange(len(ds)), None)
-        progress("final fit", 1.0)
-        name = opts.name or opts.labels
-        w = final["weight"]
-        checkpoint = {
-            "format": CHECKPOINT_FORMAT,
-            "name": name,
-            "labels": list(sel.labels),
-            "streams": final["members"],
-            "ensemble": {"apex": w, "flow": round(1 - w, 4)},
-            "calibration": final["calibration"],
-            "preprocessing": prep,
-            "training": {**asdict(opts), **options_dict(loop), "label_set": list(labels)},
-            "provenance": {
-                **ds.provenance(),
-                "selection": {"counts": sel.counts(), "dropped": sel.dropped, "notes": list(sel.notes)},
-                "synthetic": (
-                    f"{len(_JOB['synthetic'][1])} synthetic action-unit flows (science.train.synthflow, "
-                    f"skimage's astronaut, seed {opts.seed}) added to the flow stream's training set"
-                    if opts.synthetic else "none"),
-            },
-            "metrics": metrics,
-        }
-        checkpoint["card"] = model_card(checkpoint)
-    predictions = {
-        "sample_id": [ds.sample_ids[i] for i in tested], "subject": [ds.subjects[i] for i in tested],
-        "dataset": [ds.datasets[i] for i in tested], "y": y_test, "probs": probs,
+
+def checkpoint_of(final: dict[str, Any], opts: TrainOptions, loop: LoopOptions, labels: tuple[str, ...],
+                  ds: Dataset, sel: Selection, prep: dict[str, Any], metrics: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """The self-describing checkpoint of the final fit ``final`` (see :func:`fit`) with its model card:
+    streams, ensemble weights, calibration, input recipe, options, provenance and the protocol's
+    ``metrics``."""
+    w = final["weight"]
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "name": opts.name or opts.labels,
+        "labels": list(sel.labels),
+        "streams": final["members"],
+        "ensemble": {"apex": w, "flow": round(1 - w, 4)},
+        "calibration": final["calibration"],
+        "preprocessing": prep,
+        "training": {**asdict(opts), **options_dict(loop), "label_set": list(labels)},
+        "provenance": {
+            **ds.provenance(),
+            "selection": {"counts": sel.counts(), "dropped": sel.dropped, "notes": list(sel.notes)},
+            "synthetic": (
+                f"{len(_JOB['synthetic'][1])} synthetic action-unit flows (science.train.synthflow, "
+                f"skimage's astronaut, seed {opts.seed}) added to the flow stream's training set"
+                if opts.synthetic else "none"),
+        },
+        "metrics": metrics,
     }
-    return {"metrics": metrics, "checkpoint": checkpoint, "selection": sel, "dataset": ds,
-            "predictions": predictions}
+    checkpoint["card"] = model_card(checkpoint)
+    return checkpoint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
