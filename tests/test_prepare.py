@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from rawdata import RawDataset, make_casme2, make_samm, motion_centres, point
 
-import microlens.cli.main.main
-from microlens.face.track import track as face
+import microlens.cli.main
+from microlens.face import track as face
 from microlens.science.prepare import MANIFEST_COLUMNS, apex_of, frame_number, label_filter
 from microlens.science.synthetic import Scene
 
@@ -23,7 +23,7 @@ SHARED_COLUMNS = ["sample_id", "dataset", "subject", "episode", "emotion", "megc
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     """Run ``microlens ARGV``; return the exit code and stderr."""
-    code = microlens.cli.main.main.main(list(argv))
+    code = microlens.cli.main.main(list(argv))
     return code, capsys.readouterr().err
 
 
@@ -57,7 +57,7 @@ def prepared(casme2: RawDataset, tmp_path_factory: pytest.TempPathFactory) -> tu
     out = tmp_path_factory.mktemp("prepared") / "out"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        code = microlens.cli.main.main.main(prepare_args(casme2, out))
+        code = microlens.cli.main.main(prepare_args(casme2, out))
     return out, code, err.getvalue()
 
 
@@ -360,7 +360,7 @@ def test_duplicate_rows_and_missing_frame_files(casme2: RawDataset, tmp_path: Pa
 def test_interrupted_run_leaves_no_manifest(casme2: RawDataset, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import microlens.face.track.flow
+    import microlens.face.flow
 
     calls = []
 
@@ -370,7 +370,7 @@ def test_interrupted_run_leaves_no_manifest(casme2: RawDataset, tmp_path: Path,
             raise RuntimeError("disk on fire")
         return np.zeros((28, 28, 3), np.uint8)
 
-    monkeypatch.setattr(microlens.face.track.flow, "flow_image", failing)
+    monkeypatch.setattr(microlens.face.flow, "flow_image", failing)
     code, err = run_cli(capsys, *prepare_args(casme2, tmp_path / "o"))
     assert code == 1 and "disk on fire" in err and "Traceback" not in err
     assert (tmp_path / "o" / "apex").is_dir() and not (tmp_path / "o" / "manifest.csv").exists()

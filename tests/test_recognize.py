@@ -12,7 +12,15 @@ from test_data import make_prepared
 from test_train import core_main
 
 from microlens.recognize.models import MODELS, build
-from microlens.recognize.recognizer import DEFAULT_MODEL, Prediction, _stream_module, available_models, export_onnx, load_model, read_checkpoint
+from microlens.recognize.recognizer import (
+    DEFAULT_MODEL,
+    Prediction,
+    _stream_module,
+    available_models,
+    export_onnx,
+    load_model,
+    read_checkpoint,
+)
 
 ort = pytest.importorskip("onnxruntime")
 PREP = {"apex_size": 24, "apex_color": False, "equalization": "none", "flow_mirror_average": True}

@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_data import make_prepared
 
-import microlens.cli.main.main as cli
+import microlens.cli.main as cli
 from microlens.science.metrics import uf1
 
 # the from-scratch apex CNN at 16 px keeps these runs short; the default apex network has its own test

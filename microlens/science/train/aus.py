@@ -1,4 +1,4 @@
-"""Training and leave-one-subject-out evaluation of the action-unit detector (:mod:`microlens.recognize.recognizer.aus`).
+"""Training and leave-one-subject-out evaluation of the action-unit detector (:mod:`microlens.recognize.aus`).
 
 Every AU coded on at least ``min_samples`` samples of the chosen source datasets is a target.
 Each fold trains FlowNet with one sigmoid output per AU from scratch for a fixed number of epochs
@@ -273,7 +273,7 @@ def checkpoint_of(opts: AUOptions, ds: Dataset, aus: tuple[str, ...], y: np.ndar
         "format": CHECKPOINT_FORMAT, "name": "aus", "aus": list(aus), "names": [AU_NAMES[a] for a in aus],
         "thresholds": [float(t) for t in res["thresholds"]], "members": res["members"],
         "preprocessing": {"flow_input": "28x28 (u, v, strain) uint8 onset->apex flow image / 255 "
-                          "(microlens.face.track.flow.flow_image, the micro recogniser's input)",
+                          "(microlens.face.flow.flow_image, the micro recogniser's input)",
                           "flow_mirror_average": True, "output": "sigmoid per AU"},
         "training": asdict(opts),
         "provenance": {**ds.provenance(),

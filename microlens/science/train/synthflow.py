@@ -4,7 +4,7 @@ A real public-domain face (``skimage.data.astronaut()``), aligned into the train
 warped by smooth displacement bumps placed on its face-mesh landmarks the way FACS describes an
 action unit (AU12 pulls the lip corners up and out, AU1+2 raise the brows, AU9 wrinkles the nose,
 ...). Each onset/apex pair then goes through the one shared flow recipe
-(:func:`microlens.face.track.flow.flow_image`), so the samples are built exactly as inference builds its
+(:func:`microlens.face.flow.flow_image`), so the samples are built exactly as inference builds its
 inputs. Each sample is labelled with the emotion its action units are coded as in CASME II
 (happiness: AU12 with or without AU6; surprise: AU1+2 with or without AU26; disgust: AU9 or AU10,
 alone or with AU4; repression: AU14, AU17 or AU24; sadness: AU1+4 or AU15), and nuisances that
@@ -20,7 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from microlens.face.track import align
+from microlens.face import align
 from microlens.face.flow import flow_image
 from microlens.science.synthetic import bump, warp
 
