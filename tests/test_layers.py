@@ -54,3 +54,13 @@ def test_an_import_circle_inside_a_package_breaks_the_acyclic_contract(tmp_path:
     done = _lint(tmp)
     assert done.returncode != 0
     assert "No import circles" in done.stdout and "BROKEN" in done.stdout
+
+
+def test_the_install_declares_every_package() -> None:
+    """pyproject.toml lists each package folder (one with an __init__.py), and nothing else: a
+    missing one is left out of a non-editable install, a wrong one fails the install itself."""
+    import tomllib
+
+    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "microlens").rglob("__init__.py")}
+    assert declared == found
