@@ -516,8 +516,9 @@ def _label_counts(labels: dict | None) -> str:
 # ---- what a viewer sees: expression spans found / missed (issue 20) ------------------------------
 
 def _rate_cell(r: dict) -> str:
-    """'0.62 (18/29)' from a recall.json rate, '–' without a denominator."""
-    return f"{r['rate']:.2f} ({r['n']}/{r['of']})" if r.get("of") else DASH
+    """'0.621 (18/29)' from a recall.json rate, '–' without a denominator (three decimals: at two,
+    228/305 would read 0.75 and seem to meet a 0.75 target it misses)."""
+    return f"{r['n'] / r['of']:.3f} ({r['n']}/{r['of']})" if r.get("of") else DASH
 
 
 def _recall_row(name: str, t: dict) -> list[str]:
