@@ -41,7 +41,9 @@ class AppearanceMeter:
         self.labels = self._prior.classes  # (7,) the FER2013 classes' names, "neutral" among them
         self._rows: list[int] = []
         self._crops: list[np.ndarray] = []  # (H, W, 3) uint8 RGB, waiting for a batch
-        self._done: dict[int, np.ndarray] = {}  # row -> (L,) probabilities
+        # the scored batches: (B,) frame rows and their (B, L) probabilities, as the prior gave them
+        # (not a dict of per-row arrays: on a long video those were ~80 bytes a frame)
+        self._done: list[tuple[np.ndarray, np.ndarray]] = []
         self._last = -np.inf
 
     def __call__(self, row: int, time_s: float, crop: np.ndarray | None) -> None:
@@ -57,15 +59,15 @@ class AppearanceMeter:
     def _flush(self) -> None:
         if self._crops:
             p = self._prior.predict_classes(np.stack(self._crops))  # (B, 7)
-            self._done.update(zip(self._rows, p, strict=True))
+            self._done.append((np.asarray(self._rows, np.int64), p))
             self._rows, self._crops = [], []
 
     def probs(self, n: int) -> np.ndarray:
         """(n, 7) float32 probabilities per frame row over ``labels``, NaN rows where not scored."""
         self._flush()
         out = np.full((n, len(self.labels)), np.nan, np.float32)
-        for row, p in self._done.items():
-            out[row] = p
+        for rows, p in self._done:
+            out[rows] = p
         return out
 
 

@@ -99,9 +99,10 @@ def build(times: np.ndarray, motion: np.ndarray, options: Any, neutral: np.ndarr
 
     times = np.asarray(times, np.float64)
     k = max(1, -(-len(times) // MAX_POINTS))  # frames per point
-    z = motion_strength(times, np.asarray(motion, np.float64), options, neutral, expressive)
+    # float32 motion as it is (no (T, F) float64 copy): the grid interpolation widens it exactly
+    z = motion_strength(times, np.asarray(motion), options, neutral, expressive)
     cols = [FER_CLASSES.index(c) for c in CUE_CLASSES]
-    cue = np.asarray(probs, np.float64)[:, cols]  # (T, K)
+    cue = np.asarray(probs)[:, cols].astype(np.float64)  # (T, K)
     read = np.all(np.isfinite(cue), axis=1)  # (T,)
     filled = np.where(read[:, None], cue, -1.0)  # (T, K)
     best = np.where(read, filled.max(axis=1), np.nan)  # (T,)

@@ -42,20 +42,44 @@ GRID_RATE = 50.0  # Hz, the uniform time grid spot() works on
 
 
 
-def _running_median(x: np.ndarray, n: int) -> np.ndarray:
+def _interp_columns(at: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """(len(at), F) float64: each column of ``fp`` (N, F) interpolated from ``xp`` (N,) at ``at``,
+    filled column by column (no list of columns beside the result: a long video's grid is large)."""
+    out = np.empty((len(at), fp.shape[1]))
+    for j in range(fp.shape[1]):
+        out[:, j] = np.interp(at, xp, fp[:, j])
+    return out
+
+
+# A level of (G, F) samples as knots (values, step): the (K, F) values at every step-th sample,
+# interpolated in between and held after the last; step 0: one (1, F) row for every sample.
+Knots = tuple[np.ndarray, int]
+_ROWS = 4096  # decimated samples per nanmedian call (its copies of the windows stay small)
+
+
+def _subtract(x: np.ndarray, level: Knots) -> None:
+    """``x`` (G, F) minus the ``level`` (:data:`Knots`), in place, column by column: no (G, F)
+    array of the level (a long video's grid is large)."""
+    values, step = level
+    if step == 0:
+        x -= values[0]
+        return
+    gi = np.arange(len(x))
+    for j in range(x.shape[1]):
+        x[:, j] -= np.interp(gi, gi[::step], values[:, j])
+
+
+def _running_median(x: np.ndarray, n: int) -> Knots:
     """Running median of (G, F) along axis 0 over ``n`` samples (whole-run median if shorter)."""
     if len(x) <= n:
-        return np.broadcast_to(np.median(x, axis=0), x.shape)
+        return np.median(x, axis=0)[None], 0
     n = n | 1
     step = max(1, n // 25)  # median on a decimated grid, then interpolate: fast for long windows
-    xs = x[::step]
-    med = ndimage.median_filter(xs, size=(max(3, (n // step) | 1), 1), mode="nearest")
-    gi = np.arange(len(x))
-    return np.stack([np.interp(gi, gi[::step], med[:, j]) for j in range(x.shape[1])], axis=1)
+    return ndimage.median_filter(x[::step], size=(max(3, (n // step) | 1), 1), mode="nearest"), step
 
 
 def _baseline(x: np.ndarray, n: int, rest: np.ndarray | None, min_rest: float,
-              allow: np.ndarray | None = None) -> np.ndarray:
+              allow: np.ndarray | None = None) -> Knots:
     """The neutral level of (G, F) on the grid: the running median over ``n`` samples of the frames
     at rest (``rest`` (G,) bool) where the window holds at least ``min_rest`` of them and is centred
     on an ``allow`` sample ((G,) bool, default all), elsewhere (and when ``rest`` is None) the running
@@ -68,7 +92,7 @@ def _baseline(x: np.ndarray, n: int, rest: np.ndarray | None, min_rest: float,
     if len(x) <= n:  # one window: the whole segment
         if rest.sum() < min_rest or not allow.any():
             return plain
-        return np.broadcast_to(np.median(x[rest], axis=0), x.shape)
+        return np.median(x[rest], axis=0)[None], 0
     n = n | 1
     step = max(1, n // 25)
     half = max(1, (n // step) // 2)
@@ -78,11 +102,37 @@ def _baseline(x: np.ndarray, n: int, rest: np.ndarray | None, min_rest: float,
     count = np.isfinite(windows[:, 0, :]).sum(axis=1) * step  # (Gs,) rest samples per window
     enough = (count >= min_rest) & allow[::step]
     masked = np.zeros_like(xs)
-    if enough.any():  # every such window holds a rest sample (min_rest > 0): no all-NaN median
-        masked[enough] = np.nanmedian(windows[enough], axis=2)
-    chosen = np.where(enough[:, None], masked, plain[::step])  # (Gs, F)
-    gi = np.arange(len(x))
-    return np.stack([np.interp(gi, gi[::step], chosen[:, j]) for j in range(x.shape[1])], axis=1)
+    rows = np.flatnonzero(enough)  # every such window holds a rest sample (min_rest > 0): no all-NaN median
+    for a in range(0, len(rows), _ROWS):
+        masked[rows[a:a + _ROWS]] = np.nanmedian(windows[rows[a:a + _ROWS]], axis=2)
+    # plain's knots are on the same decimated grid (same n and step): (Gs, F)
+    return np.where(enough[:, None], masked, plain[0]), step
+
+
+def _mad(dev: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """(F,) median absolute deviation of each column of ``dev`` (G, F), of its ``rows`` (G,) bool
+    only when given; column by column, so that no (G, F) temporaries are made."""
+    out = np.empty(dev.shape[1])
+    for j in range(dev.shape[1]):
+        col = dev[:, j] if rows is None else dev[rows, j]
+        out[j] = np.median(np.abs(col - np.median(col)))
+    return out
+
+
+def _largest(d: np.ndarray, regions: list[int], s: np.ndarray | None = None,
+             off: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """(G,) the largest motion of the ``regions`` (indices into R) at each sample of ``d`` (G, R, 2):
+    in crop pixels, or in robust z with the noise scale ``s`` (R, 2); a region of ``off`` counts 0
+    where its (G,) bool mask is on. Region by region: no (G, R) array (a long video's grid is large)."""
+    out: np.ndarray | None = None
+    for i in regions:
+        dx, dy = (d[:, i, 0], d[:, i, 1]) if s is None else (d[:, i, 0] / s[i, 0], d[:, i, 1] / s[i, 1])
+        v = np.hypot(dx, dy)
+        if off and i in off:
+            v[off[i]] = 0.0
+        out = v if out is None else np.maximum(out, v, out=out)
+    assert out is not None, "no regions"
+    return out
 
 
 def _mask_runs(mask: np.ndarray, pad: int) -> np.ndarray:
@@ -146,7 +196,7 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
     """
     o = options or SpotOptions()
     grid = np.arange(times[0], times[-1] + 1e-9, 1.0 / GRID_RATE)  # (G,)
-    x = np.stack([np.interp(grid, times, motion[:, j]) for j in range(motion.shape[1])], axis=1)
+    x = _interp_columns(grid, times, motion)  # (G, F)
     rest, min_rest = _rest(grid, times, neutral, o), o.rest_min_s * GRID_RATE
     n = int(round(o.baseline_s * GRID_RATE))
     e = _expressive(grid, times, expressive)  # (G,) or None
@@ -154,34 +204,28 @@ def strength(motion: np.ndarray, times: np.ndarray, options: SpotOptions | None 
     if e is not None:
         share = e.mean() if len(e) <= n else ndimage.uniform_filter1d(e, n | 1, mode="nearest")
         allow = np.broadcast_to(share >= o.rest_expressive, e.shape)
-    dev = x - _baseline(x, n, rest, min_rest, allow)  # (G, F)
+    dev = x  # (G, F) the motion minus its baseline, in place (a long video's grid is large)
+    _subtract(dev, _baseline(x, n, rest, min_rest, allow))
     # robust noise scale (MAD), at rest when the rest frames are known and expressions fill at least
     # rest_expressive of the segment: such an expression would otherwise be counted as noise
     at_rest = rest is not None and rest.sum() >= min_rest and (
         e is None or float(e.mean()) >= o.rest_expressive)
-    still = dev[rest] if at_rest else dev
-    sig = 1.4826 * np.median(np.abs(still - np.median(still, axis=0)), axis=0)
-    sig = np.maximum(sig, o.noise_floor_px)  # (F,)
+    sig = np.maximum(1.4826 * _mad(dev, rest if at_rest else None), o.noise_floor_px)  # (F,)
     r = len(REGIONS)
     d = dev.reshape(len(grid), r, 2)
     s = sig.reshape(r, 2)
-    z = np.hypot(d[..., 0] / s[:, 0], d[..., 1] / s[:, 1])  # (G, R)
-    px = np.hypot(d[..., 0], d[..., 1])  # (G, R) crop pixels
     idx = {n: i for i, n in enumerate(REGIONS)}
-    brows = np.array([idx[b] for b in BROWS])
-    mouth = np.array([idx[m] for m in MOUTH])
+    eyes, brows = [idx[e] for e in EYES], [idx[b] for b in BROWS]
     # a blink moves the eye regions much more than the brows (a brow raise moves both alike)
-    eye = np.max(px[:, [idx[e] for e in EYES]], axis=1)
-    eye_z = np.max(z[:, [idx[e] for e in EYES]], axis=1)
-    brow = np.max(px[:, [idx[b] for b in BROWS]], axis=1)
-    blink = (eye > o.blink_ratio * brow) & (eye_z > o.peak_z)
+    blink = (_largest(d, eyes) > o.blink_ratio * _largest(d, brows)) & (_largest(d, eyes, s) > o.peak_z)
     blink = _mask_runs(blink, int(round(o.blink_pad_s * GRID_RATE)))
-    z[np.ix_(blink, brows)] = 0.0
     jaw_ch = [2 * idx[j] + 1 for j in JAW]  # vertical jaw motion
     jaw = dev[:, jaw_ch].mean(axis=1)
     talk = _talking(ndimage.gaussian_filter1d(jaw, 0.02 * GRID_RATE), o)
-    z[np.ix_(talk, mouth)] = 0.0
-    strength = np.max(z[:, [idx[e] for e in EXPRESSIVE]], axis=1)
+    # the strongest region, the brows at 0 during blinks and the mouth while the person talks
+    off = {i: blink for i in brows} | {idx[m]: talk for m in MOUTH}
+    strength = _largest(d, [idx[e] for e in EXPRESSIVE], s, off)
+    del x, dev, d  # (G, F): no longer needed
     if o.smooth_s > 0:
         strength = ndimage.gaussian_filter1d(strength, o.smooth_s * GRID_RATE)
     return np.stack([grid, strength, talk.astype(np.float64)], axis=1)
@@ -265,7 +309,10 @@ def spot_talking(times: np.ndarray, motion: np.ndarray, options: SpotOptions | N
     from microlens.spot.priorspot import combine
 
     o = options or SpotOptions()
+    given = motion
     times, motion = check_series(times, motion, N_FEATURES)
+    if isinstance(given, np.ndarray) and given.dtype == np.float32:
+        motion = given  # the motion meter's features: the grid interpolation widens them exactly
     for name, arr in (("neutral", neutral), ("expressive", expressive)):
         if arr is not None and np.shape(arr) != times.shape:
             raise UsageError(f"{name} must have one value per frame {times.shape}, got {np.shape(arr)}")
