@@ -14,6 +14,7 @@ Writes benchmarks/results/face_stability.json.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -62,14 +63,17 @@ def measure(motion: Callable[[float], tuple[float, float]], smooth: bool, n: int
             "deviation_px": float(np.linalg.norm(p - p.mean(0), axis=-1).mean())}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "face_stability.json",
+                    help="results file")
+    args = ap.parse_args(argv)
     res: dict[str, Any] = {name: {"raw": measure(m, False), "smoothed": measure(m, True)}
                            for name, m in MOTIONS.items()}
     res["filter"] = {"kind": "one-euro on pose", "min_cutoff_hz": FaceTracker.MIN_CUTOFF,
                      "beta": FaceTracker.BETA}
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "face_stability.json").write_text(json.dumps(res, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return 0
 

@@ -17,6 +17,7 @@ flow that training builds from the same frames, and how far both are from the sh
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -107,7 +108,11 @@ def real_clip_flows(limit: int = 120) -> np.ndarray:
     return arr[rng.permutation(len(arr))[:limit]]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=RESULTS / "parity.json", help="results file")
+    args = ap.parse_args(argv)
     pairs = {}
     for emo in EMOTIONS:
         with tempfile.TemporaryDirectory() as tmp:
@@ -129,9 +134,9 @@ def main() -> int:
     for k, v in dist.items():
         print(k, v)
     out = {"same_frames_two_paths": pairs, "distribution": dist}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "parity.json").write_text(json.dumps(out, indent=2))
-    print(f"wrote {RESULTS / 'parity.json'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    print(f"wrote {args.out}")
     return 0
 
 

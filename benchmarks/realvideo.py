@@ -25,6 +25,7 @@ outside every span (the viewer sees no emotion: talking, at rest) the event is l
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -155,7 +156,12 @@ def verdict(row: dict, emotions: tuple[str, ...], spans: Spans = None) -> str:
     return "ok"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=RESULTS / "realvideo.json",
+                    help="results file; the plot goes beside it as realvideo_viewer.png")
+    args = ap.parse_args(argv)
     set_quiet_native_logs(True)
     t0 = time.time()
     found = clips()
@@ -210,10 +216,10 @@ def main() -> int:
         "wall_seconds": round(time.time() - t0, 1),
         "load_average_end": os.getloadavg(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "realvideo.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    plot_viewer(rows, RESULTS / "realvideo_viewer.png")
-    print(f"check {'passed' if result['check_passed'] else 'FAILED'}; wrote {RESULTS / 'realvideo.json'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    plot_viewer(rows, args.out.with_name("realvideo_viewer.png"))
+    print(f"check {'passed' if result['check_passed'] else 'FAILED'}; wrote {args.out}")
     return 0
 
 
